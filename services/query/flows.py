@@ -1,0 +1,23 @@
+"""The query service's consumers: certificate events from every province, by topic pattern."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.bus import subscribe
+from shared.events import CERTIFICATE_ISSUED, Envelope
+from shared.service import Runtime
+
+from .store import CertificateStore
+
+CONSUMER = "query"
+
+
+def register(runtime: Runtime, store: CertificateStore, group_id: str) -> None:
+    async def on_certificate_issued(envelope: Envelope[Any]) -> None:
+        await store.apply_issued(str(envelope.id), envelope.payload)
+
+    subscribe(
+        runtime.broker, CERTIFICATE_ISSUED, province=runtime.settings.province, consumer=CONSUMER,
+        group_id=group_id, handler=on_certificate_issued, all_provinces=True,
+    )

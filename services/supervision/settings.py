@@ -1,0 +1,9 @@
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class SupervisionSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SUPERVISION_", extra="ignore")
+
+    service_name: str = "supervision"

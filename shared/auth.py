@@ -1,0 +1,170 @@
+"""Bearer tokens: JWTs signed with the province's Ed25519 key, carrying a role and, for an operator, an org.
+
+Services hold only the province's public key; the private key signs tokens (in development through
+`skillcert-token`, in production through the province's identity provider). No token: 401. A token of
+another province or a role not allowed on the endpoint: 403.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+ALGORITHM = "EdDSA"
+
+
+class Role(StrEnum):
+    PROVINCE_OFFICIAL = "province_official"
+    CITY_OFFICIAL = "city_official"
+    ORG_OPERATOR = "org_operator"
+    INSPECTOR = "inspector"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    province: str
+    organization: str | None = None
+
+
+def private_key_path(keys_dir: Path, province: str) -> Path:
+    return keys_dir / f"{province}.ed25519.pem"
+
+
+def public_key_path(keys_dir: Path, province: str) -> Path:
+    return keys_dir / f"{province}.ed25519.pub.pem"
+
+
+def ensure_dev_keys(keys_dir: Path, province: str) -> None:
+    """Creates a province key pair for development if there is none. Production keys are provisioned."""
+    private_path = private_key_path(keys_dir, province)
+    if private_path.exists():
+        return
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    private_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    private_path.chmod(0o600)
+    public_key_path(keys_dir, province).write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def issuer(province: str) -> str:
+    return f"skillcert-{province}"
+
+
+def mint_token(
+    keys_dir: Path,
+    *,
+    province: str,
+    role: Role,
+    subject: str,
+    organization: str | None = None,
+    lifetime: timedelta = timedelta(hours=8),
+) -> str:
+    if role is Role.ORG_OPERATOR and not organization:
+        raise ValueError("an org_operator token must name its organization (filing code)")
+    key = serialization.load_pem_private_key(private_key_path(keys_dir, province).read_bytes(), password=None)
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "iss": issuer(province), "sub": subject, "role": role.value, "province": province,
+        "iat": now, "exp": now + lifetime,
+    }
+    if organization:
+        claims["org"] = organization
+    return jwt.encode(claims, key, algorithm=ALGORITHM)  # type: ignore[arg-type]
+
+
+class TokenVerifier:
+    def __init__(self, public_key: Ed25519PublicKey, province: str):
+        self.public_key = public_key
+        self.province = province
+
+    @classmethod
+    def load(cls, keys_dir: Path, province: str) -> TokenVerifier:
+        path = public_key_path(keys_dir, province)
+        if not path.exists():
+            raise FileNotFoundError(f"province {province} public key not found at {path}")
+        key = serialization.load_pem_public_key(path.read_bytes())
+        assert isinstance(key, Ed25519PublicKey)
+        return cls(key, province)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token, self.public_key, algorithms=[ALGORITHM], issuer=issuer(self.province),
+                options={"require": ["exp", "iss", "sub", "role"]},
+            )
+            role = Role(claims["role"])
+        except (jwt.PyJWTError, ValueError) as error:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, f"invalid token: {error}", headers={"WWW-Authenticate": "Bearer"}
+            ) from error
+        return Principal(subject=claims["sub"], role=role, province=claims.get("province", ""),
+                         organization=claims.get("org"))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_role(*roles: Role) -> Any:
+    """A dependency that yields the caller's Principal if its role is one of `roles`."""
+
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        if credentials is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        verifier: TokenVerifier = request.app.state.token_verifier
+        principal = verifier.verify(credentials.credentials)
+        if principal.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {principal.role.value} may not do this; allowed: {', '.join(r.value for r in roles)}",
+            )
+        return principal
+
+    return Depends(dependency)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`skillcert-token`: mints a development token signed with a province's key."""
+    from shared.settings import VAR_DIR
+
+    parser = argparse.ArgumentParser(prog="skillcert-token", description=main.__doc__)
+    parser.add_argument("--province", required=True, help="two-digit province code, e.g. 33")
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument("--org", help="filing code of the organization (org_operator only)")
+    parser.add_argument("--subject", default="dev-user")
+    parser.add_argument("--hours", type=float, default=8)
+    parser.add_argument("--keys-dir", type=Path, default=VAR_DIR / "keys")
+    args = parser.parse_args(argv)
+    ensure_dev_keys(args.keys_dir, args.province)
+    try:
+        token = mint_token(
+            args.keys_dir, province=args.province, role=Role(args.role), subject=args.subject,
+            organization=args.org, lifetime=timedelta(hours=args.hours),
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    sys.stdout.write(token + "\n")
+
+
+if __name__ == "__main__":
+    main()

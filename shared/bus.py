@@ -1,0 +1,130 @@
+"""The Kafka bus: the broker every service uses, its documented publishers, and safe subscribers.
+
+Producers are idempotent with acks=all. Subscribers commit offsets only after their handler finished
+(`AckPolicy.NACK_ON_ERROR`: an error rewinds to the message, so nothing accepted is lost). A message
+that fails validation goes to the consumer's dead-letter topic with the reason, and consumption goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.publisher.usecase import DefaultPublisher
+from opentelemetry.trace import TracerProvider
+from pydantic import ValidationError
+
+from shared.events import Envelope, EventContract, EventTypeMismatch, dead_letter_topic
+from shared.outbox import OutboxEvent
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope[Any]], Awaitable[None]]
+
+
+def make_broker(
+    bootstrap: str,
+    *,
+    client_id: str,
+    tracer_provider: TracerProvider | None = None,
+    description: str | None = None,
+    metadata_max_age_ms: int = 5 * 60 * 1000,
+) -> KafkaBroker:
+    """A pattern subscriber sees a new province's topic at the next metadata refresh: keep it short there."""
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        request_timeout_ms=20_000,
+        metadata_max_age_ms=metadata_max_age_ms,
+        middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
+        description=description,
+        log_level=logging.INFO,
+    )
+
+
+class Publishers:
+    """One declared publisher per produced topic: the relay publishes through them and AsyncAPI lists them."""
+
+    def __init__(self, broker: KafkaBroker, province: str, contracts: Iterable[EventContract[Any]]):
+        self._by_topic: dict[str, DefaultPublisher] = {}
+        for contract in contracts:
+            topic = contract.topic(province)
+            self._by_topic[topic] = broker.publisher(
+                topic,
+                title=f"{topic}:publish",
+                description=contract.description,
+                schema=contract.envelope,
+            )
+
+    async def publish(self, row: OutboxEvent) -> None:
+        publisher = self._by_topic.get(row.topic)
+        if publisher is None:
+            raise LookupError(f"no publisher declared for topic {row.topic}")
+        headers = {**row.headers, "event-id": str(row.event_id), "event-type": row.event_type}
+        await publisher.publish(
+            row.body.encode(), key=row.key.encode(), headers=headers, correlation_id=str(row.event_id)
+        )
+
+
+def subscribe(
+    broker: KafkaBroker,
+    contract: EventContract[Any],
+    *,
+    province: str,
+    consumer: str,
+    group_id: str,
+    handler: Handler,
+    all_provinces: bool = False,
+) -> None:
+    """Consumes one event contract: this province's topic, or every province's by pattern."""
+    dead_letters = broker.publisher(
+        dead_letter_topic(province, consumer),
+        title=f"{dead_letter_topic(province, consumer)}:publish",
+        description=f"Messages {consumer} could not read, with the reason in the `dead-letter-reason` header.",
+    )
+    source = {"pattern": contract.pattern()} if all_provinces else {"topics": [contract.topic(province)]}
+
+    async def consume(message: KafkaMessage) -> None:
+        try:
+            envelope = contract.parse(message.body)
+        except (ValidationError, EventTypeMismatch, UnicodeDecodeError) as error:
+            reason = _short_reason(error)
+            log.warning("dead-lettering message from %s: %s", message.raw_message.topic, reason)
+            await dead_letters.publish(
+                message.body,
+                key=message.raw_message.key,
+                headers={
+                    "dead-letter-reason": reason,
+                    "dead-letter-source-topic": message.raw_message.topic,
+                    "dead-letter-source-offset": str(message.raw_message.offset),
+                },
+            )
+            return
+        await handler(envelope)
+
+    consume.__name__ = f"on_{contract.service}_{contract.name}".replace("-", "_")
+    consume.__doc__ = contract.description
+    subscriber = broker.subscriber(
+        *source.get("topics", []),
+        pattern=source.get("pattern"),
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=f"{contract.type}:{consumer}",
+        description=contract.description,
+    )
+    subscriber(consume)
+
+
+def _short_reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]]
+        return "invalid event: " + "; ".join(parts)
+    return f"invalid event: {error}"

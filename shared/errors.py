@@ -1,0 +1,22 @@
+"""Domain errors that the service layer raises and the app turns into HTTP answers.
+
+FieldError becomes 422 in the same shape as request validation ({"detail": [{"field", "reason"}]}), so a
+client shows both alike; Conflict (an illegal state transition) becomes 409 with the reason.
+"""
+
+from __future__ import annotations
+
+
+class FieldError(ValueError):
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Conflict(RuntimeError):
+    pass
+
+
+class NotFound(LookupError):
+    pass

@@ -1,0 +1,172 @@
+"""Event contracts: one envelope for every event, the payloads, and the topic scheme.
+
+Topics are owned by the province that produces them: `skillcert.<province>.<service>.<event>`. A topic
+mirrored by MirrorMaker 2 carries its source cluster alias in front (`zj.skillcert.33...`); the
+patterns below accept both, so a shared consumer reads every province either way.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+P = TypeVar("P", bound=BaseModel)
+
+TOPIC_ROOT = "skillcert"
+ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
+LevelDigit = Annotated[int, Field(ge=1, le=5)]
+
+
+class Envelope(BaseModel, Generic[P]):
+    """Every event on the bus. Trace context travels in Kafka headers, not here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str = Field(description="<service>.<event>, past tense, e.g. registry.organization-filed")
+    version: int = 1
+    province: ProvinceCode
+    service: str
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str = Field(description="what the event is about: a filing code, batch id or certificate number")
+    payload: P
+
+
+# --- payloads ------------------------------------------------------------------------------------
+
+
+class ScopeItem(BaseModel):
+    occupation_code: Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
+    occupation_name: str
+    work_type: str | None = None
+    levels: list[LevelDigit] = Field(min_length=1)
+
+
+class OrganizationFiled(BaseModel):
+    filing_code: str
+    name: str
+    credit_code: str
+    org_type: str
+    province: ProvinceCode
+    city: str | None = None
+    address: str | None = None
+    scope: list[ScopeItem]
+    filed_on: date
+    valid_until: date
+
+
+class PassedCandidate(BaseModel):
+    candidate_id: str
+    name: str
+    id_type: str
+    id_number: str
+
+
+class BatchResultsApproved(BaseModel):
+    """Passing candidates of an approved batch. Large batches are split into parts of one event each."""
+
+    batch_id: str
+    organization_code: str
+    organization_name: str
+    occupation_code: str
+    occupation_name: str
+    work_type: str | None = None
+    level: LevelDigit
+    approved_on: date
+    part: int = 1
+    parts: int = 1
+    passed: list[PassedCandidate]
+
+
+class CertificateIssued(BaseModel):
+    certificate_number: str
+    holder_name: str
+    id_type: str
+    id_number: str
+    occupation_code: str
+    occupation_name: str
+    work_type: str | None = None
+    level: LevelDigit
+    level_title: str
+    organization_code: str
+    organization_name: str
+    province: ProvinceCode
+    issued_on: date
+    batch_id: str
+
+
+# --- contracts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventContract(Generic[P]):
+    """One kind of event: who produces it, its name, its payload model and its schema version."""
+
+    service: str
+    name: str
+    payload: type[P]
+    description: str
+    version: int = 1
+
+    @property
+    def type(self) -> str:
+        return f"{self.service}.{self.name}"
+
+    def topic(self, province: str) -> str:
+        return f"{TOPIC_ROOT}.{province}.{self.service}.{self.name}"
+
+    def pattern(self) -> str:
+        """Regex for this event's topic in every province, local or mirrored (`<alias>.` prefix)."""
+        return rf"^(?:[A-Za-z0-9_-]+\.)?{TOPIC_ROOT}\.\d{{2}}\.{re.escape(self.service)}\.{re.escape(self.name)}$"
+
+    @property
+    def envelope(self) -> type[Envelope[P]]:
+        return Envelope[self.payload]  # type: ignore[name-defined]
+
+    def make(self, *, province: str, subject: str, payload: P) -> Envelope[P]:
+        return self.envelope(
+            type=self.type, version=self.version, province=province, service=self.service,
+            subject=subject, payload=payload,
+        )
+
+    def parse(self, raw: bytes | str) -> Envelope[P]:
+        """Validates a message body; raises pydantic.ValidationError or EventTypeMismatch."""
+        envelope = self.envelope.model_validate_json(raw)
+        if envelope.type != self.type:
+            raise EventTypeMismatch(f"expected event type {self.type}, got {envelope.type}")
+        return envelope
+
+
+class EventTypeMismatch(ValueError):
+    pass
+
+
+ORGANIZATION_FILED = EventContract(
+    "registry", "organization-filed", OrganizationFiled,
+    "An evaluation organization was filed by the province and given its filing code and scope.",
+)
+BATCH_RESULTS_APPROVED = EventContract(
+    "recognition", "batch-results-approved", BatchResultsApproved,
+    "The province re-checked a batch's results summary; the passing candidates may be certified.",
+)
+CERTIFICATE_ISSUED = EventContract(
+    "certificates", "certificate-issued", CertificateIssued,
+    "A skill level certificate was issued. Keyed by certificate number.",
+)
+
+ALL_CONTRACTS: tuple[EventContract[Any], ...] = (ORGANIZATION_FILED, BATCH_RESULTS_APPROVED, CERTIFICATE_ISSUED)
+
+
+def dead_letter_topic(province: str, service: str) -> str:
+    """Where a consumer puts messages it cannot read, with the reason in the headers."""
+    return f"{TOPIC_ROOT}.{province}.{service}.dead-lettered"
+
+
+def province_of_topic(topic: str) -> str | None:
+    match = re.search(rf"(?:^|\.){TOPIC_ROOT}\.(\d{{2}})\.", topic)
+    return match.group(1) if match else None

@@ -1,0 +1,222 @@
+"""What every service app shares: lifespan (migrations, broker, outbox relay), health, sessions, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from shared.auth import TokenVerifier
+from shared.bus import Publishers, make_broker
+from shared.db import database_answers, make_engine, migrate
+from shared.errors import Conflict, FieldError, NotFound
+from shared.events import Envelope, EventContract
+from shared.outbox import OutboxRelay, apply_once
+from shared.settings import ServiceSettings
+from shared.telemetry import instrument_app, make_tracer_provider
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Runtime:
+    """The live parts of one service instance, kept on `app.state.runtime`."""
+
+    settings: ServiceSettings
+    broker: KafkaBroker
+    tracer_provider: TracerProvider
+    engine: Engine | None = None
+    relay: OutboxRelay | None = None
+    publishers: Publishers | None = None
+    readiness_checks: list[Callable[[], Any]] = field(default_factory=list)
+    on_start: list[Callable[[], Any]] = field(default_factory=list)
+    on_stop: list[Callable[[], Any]] = field(default_factory=list)
+
+    @property
+    def db(self) -> Engine:
+        assert self.engine is not None, "this service has no SQL database"
+        return self.engine
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def apply_once(self, consumer: str, envelope: Envelope[Any], apply: Callable[[Session], T]) -> T | None:
+        """Applies an event exactly once (see shared.outbox.apply_once) off the event loop."""
+        result = await asyncio.to_thread(apply_once, self.db, consumer, envelope.id, apply)
+        self.wake_relay()
+        return result
+
+
+def build_runtime(
+    settings: ServiceSettings,
+    *,
+    produces: Iterable[EventContract[Any]] = (),
+    with_database: bool = True,
+    exporter: SpanExporter | None = None,
+    tracer_provider: TracerProvider | None = None,
+    metadata_max_age_ms: int = 5 * 60 * 1000,
+) -> Runtime:
+    provider = tracer_provider or make_tracer_provider(
+        f"{settings.province}-{settings.service_name}", settings.province,
+        otlp_endpoint=settings.otlp_endpoint, exporter=exporter,
+    )
+    broker = make_broker(
+        settings.kafka_bootstrap, client_id=settings.client_id, tracer_provider=provider,
+        description=f"skillcert {settings.service_name}, province {settings.province}",
+        metadata_max_age_ms=metadata_max_age_ms,
+    )
+    runtime = Runtime(settings=settings, broker=broker, tracer_provider=provider)
+    if with_database:
+        runtime.engine = make_engine(settings.sqlalchemy_url)
+    contracts = list(produces)
+    if contracts:
+        runtime.publishers = Publishers(broker, settings.province, contracts)
+        runtime.relay = OutboxRelay(runtime.db, runtime.publishers.publish, poll_seconds=settings.outbox_poll_seconds)
+    return runtime
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    routers: Iterable[APIRouter],
+    migrations_dir: Path | None = None,
+    accepts_tokens: bool = True,
+) -> FastAPI:
+    settings = runtime.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime.engine is not None and migrations_dir is not None and settings.run_migrations:
+            await asyncio.to_thread(migrate, runtime.engine, migrations_dir)
+        if accepts_tokens:
+            app.state.token_verifier = TokenVerifier.load(settings.keys_dir, settings.province)
+        for hook in runtime.on_start:
+            await _maybe_await(hook())
+        await runtime.broker.start()
+        if runtime.relay is not None:
+            runtime.relay.start()
+        try:
+            yield
+        finally:
+            if runtime.relay is not None:
+                await runtime.relay.stop()
+            await runtime.broker.stop()
+            for hook in runtime.on_stop:
+                await _maybe_await(hook())
+            runtime.tracer_provider.force_flush()
+
+    app = FastAPI(
+        title=f"{title} ({settings.province})",
+        lifespan=lifespan,
+        description=f"skillcert {settings.service_name} for province {settings.province}",
+    )
+    app.state.runtime = runtime
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(FieldError, _field_error)
+    app.add_exception_handler(Conflict, _conflict)
+    app.add_exception_handler(NotFound, _not_found)
+    app.include_router(_health_router())
+    for router in routers:
+        app.include_router(router)
+    instrument_app(app, runtime.engine, runtime.tracer_provider)
+    return app
+
+
+async def _maybe_await(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    """422 that names each field and the reason, in one flat list a form can show."""
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "reason": e["msg"]} for e in error.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": errors})
+
+
+async def _field_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, FieldError)
+    return JSONResponse(status_code=422, content={"detail": [{"field": error.field, "reason": error.reason}]})
+
+
+async def _conflict(_request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(error)})
+
+
+async def _not_found(_request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(error)})
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request, response: Response) -> dict[str, Any]:
+        """Ready only when the database (or Redis) and the Kafka broker answer."""
+        runtime: Runtime = request.app.state.runtime
+        checks: dict[str, bool] = {}
+        if runtime.engine is not None:
+            checks["database"] = await asyncio.to_thread(database_answers, runtime.engine)
+        checks["kafka"] = await runtime.broker.ping(timeout=2.0)
+        for check in runtime.readiness_checks:
+            name, ok = await check()
+            checks[name] = ok
+        ready = all(checks.values())
+        response.status_code = 200 if ready else 503
+        return {"ready": ready, "checks": checks}
+
+    @router.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi(request: Request) -> Response:
+        """The service's AsyncAPI document: every topic it publishes and consumes, with payload schemas."""
+        return Response(asyncapi_json(request.app.state.runtime), media_type="application/json")
+
+    return router
+
+
+def asyncapi_json(runtime: Runtime) -> str:
+    settings = runtime.settings
+    spec = AsyncAPI(runtime.broker, title=f"skillcert {settings.service_name}", version="1.0.0",
+                    description=f"Events of the {settings.service_name} service (province {settings.province}).")
+    return spec.to_specification().to_json()
+
+
+def session_dependency(request: Request) -> Iterator[Session]:
+    runtime: Runtime = request.app.state.runtime
+    with Session(runtime.db) as session:
+        yield session
+    # Whatever this request committed to the outbox goes out now rather than at the next poll.
+    runtime.wake_relay()
+
+
+SessionDep = Annotated[Session, Depends(session_dependency)]
+
+
+def runtime_dependency(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]

@@ -1,0 +1,45 @@
+"""Settings common to every service. Each service subclasses `ServiceSettings` once, with its env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = REPO_ROOT / "var"
+
+
+class ServiceSettings(BaseSettings):
+    """Read from the environment with the service's prefix, e.g. `REGISTRY_PROVINCE=33`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = Field(default="service", description="set by each subclass")
+    province: str = Field(default="33", description="GB/T 2260 two-digit province code this instance serves")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite under var/")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    keys_dir: Path = VAR_DIR / "keys"
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="public query site, for links")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; None keeps traces local")
+    outbox_poll_seconds: float = 0.5
+    run_migrations: bool = True
+
+    @field_validator("province")
+    @classmethod
+    def _province_is_two_digits(cls, value: str) -> str:
+        if len(value) != 2 or not value.isdigit():
+            raise ValueError("province must be the two-digit GB/T 2260 code, e.g. 33")
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{VAR_DIR / f'{self.province}-{self.service_name}.db'}"
+
+    @property
+    def client_id(self) -> str:
+        return f"skillcert-{self.province}-{self.service_name}"
