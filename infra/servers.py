@@ -192,7 +192,8 @@ class KafkaServer:
         if fresh:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             formatted = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+                # "=" form: a cluster id may start with "-", which argparse would take for an option.
+                [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)],
                 capture_output=True,
                 text=True,
             )

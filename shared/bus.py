@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -23,6 +25,31 @@ from shared.events import Envelope, EventContract, EventTypeMismatch, dead_lette
 from shared.outbox import OutboxEvent
 
 log = logging.getLogger(__name__)
+
+
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[str], *, partitions: int, replication: int, client_id: str
+) -> None:
+    """Creates missing topics before anyone subscribes.
+
+    A consumer that subscribes to a topic that does not exist yet may be assigned only the partitions its
+    first metadata showed, and would not see the others until the next refresh (minutes).
+    """
+    wanted = sorted(set(topics))
+    if not wanted:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in wanted if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another service created it in between
+    finally:
+        await admin.close()
 
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 
@@ -52,11 +79,15 @@ def make_broker(
 class Publishers:
     """One declared publisher per produced topic: the relay publishes through them and AsyncAPI lists them."""
 
-    def __init__(self, broker: KafkaBroker, province: str, contracts: Iterable[EventContract[Any]]):
-        self._by_topic: dict[str, DefaultPublisher] = {}
+    def __init__(
+        self, broker: KafkaBroker, province: str, contracts: Iterable[EventContract[Any]], *, root: str
+    ):
+        self._by_type: dict[str, DefaultPublisher] = {}
+        self.topics: list[str] = []
         for contract in contracts:
-            topic = contract.topic(province)
-            self._by_topic[topic] = broker.publisher(
+            topic = contract.topic(province, root)
+            self.topics.append(topic)
+            self._by_type[contract.type] = broker.publisher(
                 topic,
                 title=f"{topic}:publish",
                 description=contract.description,
@@ -64,9 +95,9 @@ class Publishers:
             )
 
     async def publish(self, row: OutboxEvent) -> None:
-        publisher = self._by_topic.get(row.topic)
+        publisher = self._by_type.get(row.event_type)
         if publisher is None:
-            raise LookupError(f"no publisher declared for topic {row.topic}")
+            raise LookupError(f"this service declares no publisher for {row.event_type}")
         headers = {**row.headers, "event-id": str(row.event_id), "event-type": row.event_type}
         await publisher.publish(
             row.body.encode(), key=row.key.encode(), headers=headers, correlation_id=str(row.event_id)
@@ -81,15 +112,20 @@ def subscribe(
     consumer: str,
     group_id: str,
     handler: Handler,
+    root: str,
     all_provinces: bool = False,
-) -> None:
-    """Consumes one event contract: this province's topic, or every province's by pattern."""
+) -> list[str]:
+    """Consumes one event contract: this province's topic, or every province's by pattern.
+
+    Returns the topics it names (consumed and dead-letter), for `ensure_topics`.
+    """
+    dead_letter = dead_letter_topic(province, consumer, root)
     dead_letters = broker.publisher(
-        dead_letter_topic(province, consumer),
-        title=f"{dead_letter_topic(province, consumer)}:publish",
+        dead_letter,
+        title=f"{dead_letter}:publish",
         description=f"Messages {consumer} could not read, with the reason in the `dead-letter-reason` header.",
     )
-    source = {"pattern": contract.pattern()} if all_provinces else {"topics": [contract.topic(province)]}
+    source = {"pattern": contract.pattern(root)} if all_provinces else {"topics": [contract.topic(province, root)]}
 
     async def consume(message: KafkaMessage) -> None:
         try:
@@ -121,6 +157,7 @@ def subscribe(
         description=contract.description,
     )
     subscriber(consume)
+    return [*source.get("topics", []), dead_letter]
 
 
 def _short_reason(error: Exception) -> str:

@@ -117,12 +117,14 @@ class EventContract(Generic[P]):
     def type(self) -> str:
         return f"{self.service}.{self.name}"
 
-    def topic(self, province: str) -> str:
-        return f"{TOPIC_ROOT}.{province}.{self.service}.{self.name}"
+    def topic(self, province: str, root: str = TOPIC_ROOT) -> str:
+        return f"{root}.{province}.{self.service}.{self.name}"
 
-    def pattern(self) -> str:
+    def pattern(self, root: str = TOPIC_ROOT) -> str:
         """Regex for this event's topic in every province, local or mirrored (`<alias>.` prefix)."""
-        return rf"^(?:[A-Za-z0-9_-]+\.)?{TOPIC_ROOT}\.\d{{2}}\.{re.escape(self.service)}\.{re.escape(self.name)}$"
+        # No {n} quantifiers: FastStream reads braces in a pattern as path parameters.
+        return (rf"^(?:[A-Za-z0-9_-]+\.)?{re.escape(root)}\.[0-9][0-9]\."
+                rf"{re.escape(self.service)}\.{re.escape(self.name)}$")
 
     @property
     def envelope(self) -> type[Envelope[P]]:
@@ -162,11 +164,13 @@ CERTIFICATE_ISSUED = EventContract(
 ALL_CONTRACTS: tuple[EventContract[Any], ...] = (ORGANIZATION_FILED, BATCH_RESULTS_APPROVED, CERTIFICATE_ISSUED)
 
 
-def dead_letter_topic(province: str, service: str) -> str:
+def dead_letter_topic(province: str, service: str, root: str = TOPIC_ROOT) -> str:
     """Where a consumer puts messages it cannot read, with the reason in the headers."""
-    return f"{TOPIC_ROOT}.{province}.{service}.dead-lettered"
+    return f"{root}.{province}.{service}.dead-lettered"
 
 
-def province_of_topic(topic: str) -> str | None:
-    match = re.search(rf"(?:^|\.){TOPIC_ROOT}\.(\d{{2}})\.", topic)
-    return match.group(1) if match else None
+def contract_for(event_type: str) -> EventContract[Any]:
+    for contract in ALL_CONTRACTS:
+        if contract.type == event_type:
+            return contract
+    raise LookupError(f"unknown event type {event_type}")

@@ -39,7 +39,6 @@ class OutboxEvent(SQLModel, table=True):
     seq: int | None = Field(default=None, primary_key=True)
     event_id: uuid.UUID = Field(unique=True)
     event_type: str
-    topic: str
     key: str
     body: str
     headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -63,7 +62,6 @@ def record_event(session: Session, contract: EventContract[Any], envelope: Envel
         OutboxEvent(
             event_id=envelope.id,
             event_type=envelope.type,
-            topic=contract.topic(envelope.province),
             key=key,
             body=envelope.model_dump_json(),
             headers=headers,

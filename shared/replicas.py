@@ -12,7 +12,6 @@ from typing import Any
 from sqlmodel import JSON, Column, Field, Session, SQLModel
 
 from shared.errors import FieldError
-from shared.bus import subscribe
 from shared.events import ORGANIZATION_FILED, Envelope, OrganizationFiled, ScopeItem
 from shared.outbox import utcnow
 from shared.service import Runtime
@@ -73,7 +72,7 @@ def keep_filed_organizations(runtime: Runtime, consumer: str) -> None:
     async def on_organization_filed(envelope: Envelope[Any]) -> None:
         await runtime.apply_once(consumer, envelope, lambda session: upsert_filed_organization(session, envelope.payload))
 
-    subscribe(
-        runtime.broker, ORGANIZATION_FILED, province=province, consumer=consumer,
-        group_id=f"skillcert-{province}-{consumer}", handler=on_organization_filed,
+    runtime.subscribe(
+        ORGANIZATION_FILED, consumer=consumer, group_id=f"skillcert-{province}-{consumer}",
+        handler=on_organization_filed,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from shared.auth import TokenVerifier
-from shared.bus import Publishers, make_broker
+from shared.bus import Publishers, ensure_topics, make_broker, subscribe
 from shared.db import database_answers, make_engine, migrate
 from shared.errors import Conflict, FieldError, NotFound
 from shared.events import Envelope, EventContract
@@ -43,6 +43,7 @@ class Runtime:
     engine: Engine | None = None
     relay: OutboxRelay | None = None
     publishers: Publishers | None = None
+    topics: list[str] = field(default_factory=list)
     readiness_checks: list[Callable[[], Any]] = field(default_factory=list)
     on_start: list[Callable[[], Any]] = field(default_factory=list)
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
@@ -51,6 +52,16 @@ class Runtime:
     def db(self) -> Engine:
         assert self.engine is not None, "this service has no SQL database"
         return self.engine
+
+    def subscribe(
+        self, contract: EventContract[Any], *, consumer: str, group_id: str,
+        handler: Callable[[Envelope[Any]], Awaitable[None]], all_provinces: bool = False,
+    ) -> None:
+        """Consumes `contract` from this province (or every province) under this instance's topic root."""
+        self.topics += subscribe(
+            self.broker, contract, province=self.settings.province, consumer=consumer, group_id=group_id,
+            handler=handler, root=self.settings.topic_root, all_provinces=all_provinces,
+        )
 
     def wake_relay(self) -> None:
         if self.relay is not None:
@@ -86,7 +97,8 @@ def build_runtime(
         runtime.engine = make_engine(settings.sqlalchemy_url)
     contracts = list(produces)
     if contracts:
-        runtime.publishers = Publishers(broker, settings.province, contracts)
+        runtime.publishers = Publishers(broker, settings.province, contracts, root=settings.topic_root)
+        runtime.topics += runtime.publishers.topics
         runtime.relay = OutboxRelay(runtime.db, runtime.publishers.publish, poll_seconds=settings.outbox_poll_seconds)
     return runtime
 
@@ -109,6 +121,8 @@ def create_app(
             app.state.token_verifier = TokenVerifier.load(settings.keys_dir, settings.province)
         for hook in runtime.on_start:
             await _maybe_await(hook())
+        await ensure_topics(settings.kafka_bootstrap, runtime.topics, partitions=settings.topic_partitions,
+                            replication=settings.topic_replication, client_id=settings.client_id)
         await runtime.broker.start()
         if runtime.relay is not None:
             runtime.relay.start()

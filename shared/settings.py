@@ -20,9 +20,15 @@ class ServiceSettings(BaseSettings):
     province: str = Field(default="33", description="GB/T 2260 two-digit province code this instance serves")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite under var/")
     kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_root: str = Field(
+        default="skillcert", pattern=r"^[a-z][a-z0-9_-]*$",
+        description="first segment of every topic; a separate root isolates an environment on a shared cluster",
+    )
     keys_dir: Path = VAR_DIR / "keys"
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="public query site, for links")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; None keeps traces local")
+    topic_partitions: int = Field(default=3, ge=1, description="partitions of the topics this service creates")
+    topic_replication: int = Field(default=1, ge=1, description="replication factor of the topics it creates")
     outbox_poll_seconds: float = 0.5
     run_migrations: bool = True
 

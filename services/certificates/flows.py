@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.bus import subscribe
 from shared.events import BATCH_RESULTS_APPROVED, Envelope
 from shared.service import Runtime
 
@@ -22,7 +21,7 @@ def register(runtime: Runtime) -> None:
             lambda session: service.issue_for_batch(session=session, approved=envelope.payload, province=province),
         )
 
-    subscribe(
-        runtime.broker, BATCH_RESULTS_APPROVED, province=province, consumer=CONSUMER,
-        group_id=f"skillcert-{province}-certificates", handler=on_batch_results_approved,
+    runtime.subscribe(
+        BATCH_RESULTS_APPROVED, consumer=CONSUMER, group_id=f"skillcert-{province}-certificates",
+        handler=on_batch_results_approved,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.bus import subscribe
 from shared.events import CERTIFICATE_ISSUED, Envelope
 from shared.service import Runtime
 
@@ -17,7 +16,6 @@ def register(runtime: Runtime, store: CertificateStore, group_id: str) -> None:
     async def on_certificate_issued(envelope: Envelope[Any]) -> None:
         await store.apply_issued(str(envelope.id), envelope.payload)
 
-    subscribe(
-        runtime.broker, CERTIFICATE_ISSUED, province=runtime.settings.province, consumer=CONSUMER,
-        group_id=group_id, handler=on_certificate_issued, all_provinces=True,
+    runtime.subscribe(
+        CERTIFICATE_ISSUED, consumer=CONSUMER, group_id=group_id, handler=on_certificate_issued, all_provinces=True
     )

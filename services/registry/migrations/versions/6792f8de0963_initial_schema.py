@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 0995f1b5e72d
+Revision ID: 6792f8de0963
 Revises: 
-Create Date: 2026-11-22 22:40:46.562091
+Create Date: 2026-11-22 22:41:28.739536
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0995f1b5e72d'
+revision: str = '6792f8de0963'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -48,7 +48,6 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Uuid(), nullable=False),
     sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('headers', sa.JSON(), nullable=False),

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4a9b5cca6d8f
+Revision ID: 88cc48e45b72
 Revises: 
-Create Date: 2026-11-22 22:40:50.094093
+Create Date: 2026-11-22 22:41:32.625988
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 # revision identifiers, used by Alembic.
-revision: str = '4a9b5cca6d8f'
+revision: str = '88cc48e45b72'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -51,7 +51,6 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Uuid(), nullable=False),
     sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('headers', sa.JSON(), nullable=False),

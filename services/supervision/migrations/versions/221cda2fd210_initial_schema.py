@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 82d0394e5c2a
+Revision ID: 221cda2fd210
 Revises: 
-Create Date: 2026-11-22 22:40:52.249175
+Create Date: 2026-11-22 22:41:34.525640
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 # revision identifiers, used by Alembic.
-revision: str = '82d0394e5c2a'
+revision: str = '221cda2fd210'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 321f1a370726
+Revision ID: 8ab7d68af688
 Revises: 
-Create Date: 2026-11-22 22:40:48.689785
+Create Date: 2026-11-22 22:41:30.987403
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 # revision identifiers, used by Alembic.
-revision: str = '321f1a370726'
+revision: str = '8ab7d68af688'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -53,7 +53,6 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Uuid(), nullable=False),
     sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('headers', sa.JSON(), nullable=False),

@@ -1,0 +1,98 @@
+"""Session fixtures: the real Kafka broker, Redis and PostgreSQL, started by the launcher `make up` uses.
+
+Set SKILLCERT_TEST_KAFKA / SKILLCERT_TEST_REDIS to reuse running servers instead of starting them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.servers import KafkaServer, PostgresServer, RedisServer
+from shared.auth import Role, ensure_dev_keys, mint_token
+
+PROVINCES = ("33", "32")
+
+
+@pytest.fixture(scope="session")
+def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(servers_dir: Path) -> Iterator[str]:
+    if existing := os.environ.get("SKILLCERT_TEST_KAFKA"):
+        yield existing
+        return
+    server = KafkaServer(servers_dir / "kafka")
+    server.start()
+    yield server.bootstrap
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers_dir: Path) -> Iterator[str]:
+    if existing := os.environ.get("SKILLCERT_TEST_REDIS"):
+        yield existing
+        return
+    server = RedisServer(servers_dir / "redis")
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(servers_dir: Path) -> Iterator[PostgresServer]:
+    server = PostgresServer(servers_dir / "postgres")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys")
+    for province in PROVINCES:
+        ensure_dev_keys(path, province)
+    return path
+
+
+@pytest.fixture
+def topic_root() -> str:
+    """A topic root of this test's own, so tests sharing the broker never see each other's events."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url_factory(
+    database_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[object]:
+    """Makes a fresh database per service and province on the parametrized backend."""
+
+    def make(name: str) -> str:
+        if database_backend == "sqlite":
+            return f"sqlite:///{tmp_path / name}.db"
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.create_database(f"{name}_{uuid.uuid4().hex[:8]}")
+
+    yield make
+
+
+@pytest.fixture
+def token(keys_dir: Path):  # type: ignore[no-untyped-def]
+    def make(province: str, role: Role | str, organization: str | None = None) -> dict[str, str]:
+        role = Role(role)
+        value = mint_token(keys_dir, province=province, role=role, subject=f"test-{role.value}",
+                           organization=organization)
+        return {"Authorization": f"Bearer {value}"}
+
+    return make

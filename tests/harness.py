@@ -1,0 +1,80 @@
+"""Runs service apps in-process (lifespan included) against the real broker, Redis and database."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
+
+from infra.walkthrough import ProvinceClients
+from services.certificates.app import create as create_certificates
+from services.certificates.settings import CertificatesSettings
+from services.query.app import create as create_query
+from services.query.settings import QuerySettings
+from services.recognition.app import create as create_recognition
+from services.recognition.settings import RecognitionSettings
+from services.registry.app import create as create_registry
+from services.registry.settings import RegistrySettings
+from services.supervision.app import create as create_supervision
+from services.supervision.settings import SupervisionSettings
+
+TEST_ID_HASH_KEY = "test-only-id-hash-key"
+
+
+@dataclass
+class Environment:
+    kafka_bootstrap: str
+    keys_dir: Path
+    topic_root: str
+    database_url: Callable[[str], str]
+    redis_url: str = ""
+    tracer_provider: TracerProvider | None = None
+
+    def common(self, province: str) -> dict[str, Any]:
+        return {
+            "province": province, "kafka_bootstrap": self.kafka_bootstrap, "keys_dir": self.keys_dir,
+            "topic_root": self.topic_root, "outbox_poll_seconds": 0.1,
+        }
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
+            yield client
+
+
+@contextlib.asynccontextmanager
+async def province_services(env: Environment, province: str) -> AsyncIterator[ProvinceClients]:
+    common = env.common(province)
+    apps = [
+        create_registry(RegistrySettings(**common, database_url=env.database_url(f"registry_{province}")),
+                        env.tracer_provider),
+        create_recognition(RecognitionSettings(**common, database_url=env.database_url(f"recognition_{province}")),
+                           env.tracer_provider),
+        create_certificates(
+            CertificatesSettings(**common, database_url=env.database_url(f"certificates_{province}")),
+            env.tracer_provider,
+        ),
+        create_supervision(SupervisionSettings(**common, database_url=env.database_url(f"supervision_{province}")),
+                           env.tracer_provider),
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(serve(app)) for app in apps]
+        yield ProvinceClients(province, *clients)
+
+
+def query_app(env: Environment, **overrides: Any) -> FastAPI:
+    settings = QuerySettings(
+        **{**env.common("33"), "redis_url": env.redis_url, "id_hash_key": TEST_ID_HASH_KEY,
+           "consumer_group": f"{env.topic_root}-query", "topic_refresh_ms": 1000, **overrides}
+    )
+    return create_query(settings, env.tracer_provider)
