@@ -9,7 +9,6 @@ event changes nothing.
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import uuid
 from collections.abc import Callable

@@ -10,8 +10,8 @@ from shared.auth import Principal, Role, require_role
 from shared.service import RuntimeDep, SessionDep
 
 from . import service
-from .settings import RegistrySettings
 from .models import Organization, OrganizationCreate, OrganizationPublic, OrganizationsPublic
+from .settings import RegistrySettings
 
 router = APIRouter(tags=["organizations"])
 

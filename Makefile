@@ -1,0 +1,29 @@
+# skillcert: `make up` runs the suite on this machine, `make test` runs every test.
+PY := .venv/bin/python
+
+.PHONY: deps up demo test test-fast lint typecheck asyncapi token clean
+
+deps:
+	@bash scripts/deps
+
+up: deps
+	$(PY) -m infra.stack
+
+demo: deps
+	$(PY) -m infra.stack --demo
+
+test: deps
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: deps
+	$(PY) -m pytest -q -m "not kafka and not e2e"
+
+lint: deps
+	.venv/bin/ruff check .
+	.venv/bin/mypy shared services infra
+
+asyncapi: deps
+	$(PY) -m infra.asyncapi
+
+clean:
+	rm -rf var .cache/kafka test-output
