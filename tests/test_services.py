@@ -1,0 +1,95 @@
+"""Each service's HTTP contract: tokens and roles, clear 422s that store nothing, health, migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from infra.migrations import SERVICES_WITH_DATABASE, migrations_dir, service_metadata
+from infra.walkthrough import expect, organization_application
+from services.registry.app import create as create_registry
+from services.registry.settings import RegistrySettings
+from shared.db import make_engine, migrate
+from shared.events import ORGANIZATION_FILED
+from tests.harness import Environment, query_app, serve
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def env(kafka_bootstrap: str, keys_dir, topic_root: str, tmp_path, redis_url: str) -> Environment:  # type: ignore[no-untyped-def]
+    return Environment(kafka_bootstrap, keys_dir, topic_root, lambda name: f"sqlite:///{tmp_path / name}.db",
+                       redis_url)
+
+
+@pytest.mark.parametrize("service", SERVICES_WITH_DATABASE)
+def test_migrations_create_exactly_the_models(service: str, database_url_factory: Any) -> None:
+    engine = make_engine(database_url_factory(f"migrations_{service}"))
+    migrate(engine, migrations_dir(service))
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), service_metadata(service))
+    assert differences == []
+
+
+async def test_registry_write_needs_a_province_official(env: Environment, token: Any) -> None:
+    settings = RegistrySettings(**env.common("33"), database_url=env.database_url("registry"))
+    async with serve(create_registry(settings)) as registry:
+        application = organization_application("33")
+        assert (await registry.post("/organizations", json=application)).status_code == 401
+        operator = token("33", "org_operator", "S000033000001")
+        forbidden = await registry.post("/organizations", json=application, headers=operator)
+        assert forbidden.status_code == 403
+        assert "org_operator" in forbidden.json()["detail"]
+        # A token signed with another province's key is not accepted here.
+        other_province = await registry.post("/organizations", json=application,
+                                             headers=token("32", "province_official"))
+        assert other_province.status_code == 401
+        assert expect(await registry.get("/organizations"), 200)["count"] == 0
+
+
+async def test_bad_application_is_422_with_field_and_stores_nothing(env: Environment, token: Any) -> None:
+    settings = RegistrySettings(**env.common("33"), database_url=env.database_url("registry"))
+    async with serve(create_registry(settings)) as registry:
+        official = token("33", "province_official")
+        application = {**organization_application("33"), "credit_code": "91330100MA00000010"}
+        response = await registry.post("/organizations", json=application, headers=official)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["field"] == "credit_code"
+        scope_bad = {**organization_application("33"),
+                     "scope": [{"occupation_code": "6-18-01", "occupation_name": "车工", "levels": [5]}]}
+        response = await registry.post("/organizations", json=scope_bad, headers=official)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["field"] == "scope.0.occupation_code"
+        assert expect(await registry.get("/organizations"), 200)["count"] == 0
+        filed = expect(await registry.post("/organizations", json=organization_application("33"),
+                                           headers=official), 201)
+        # Refusals did not consume filing sequence numbers.
+        assert filed["filing_code"] == "S000033000001"
+
+
+async def test_readiness_reports_database_and_broker(env: Environment) -> None:
+    settings = RegistrySettings(**env.common("33"), database_url=env.database_url("registry"))
+    async with serve(create_registry(settings)) as registry:
+        ready = expect(await registry.get("/readyz"), 200)
+        assert ready == {"ready": True, "checks": {"database": True, "kafka": True}}
+        asyncapi = expect(await registry.get("/asyncapi.json"), 200)
+        addresses = [channel["address"] for channel in asyncapi["channels"].values()]
+        assert ORGANIZATION_FILED.topic("33", env.topic_root) in addresses
+
+
+async def test_public_lookup_refuses_enumeration_and_names_legacy_numbers(env: Environment) -> None:
+    async with serve(query_app(env)) as query:
+        name_only = await query.get("/certificates", params={"name": "张伟"})
+        assert name_only.status_code == 422
+        assert name_only.json()["detail"][0]["field"] == "query.id_number"
+        malformed = await query.get("/certificates/S00003300000126400000")
+        assert malformed.status_code == 422
+        assert malformed.json()["detail"][0]["field"] == "number"
+        legacy = await query.get("/certificates/1234567890123456")
+        assert legacy.status_code == 404
+        assert "legacy" in legacy.json()["detail"]
+        ready = expect(await query.get("/readyz"), 200)
+        assert ready["checks"] == {"kafka": True, "redis": True}
