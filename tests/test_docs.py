@@ -1,0 +1,20 @@
+"""docs/events.md stays true: every event contract, its topic and each payload field are documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.events import ALL_CONTRACTS, EventContract
+
+EVENTS_DOC = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text()
+
+
+@pytest.mark.parametrize("contract", ALL_CONTRACTS, ids=lambda c: c.type)
+def test_every_event_and_field_is_documented(contract: EventContract) -> None:  # type: ignore[type-arg]
+    assert f"### `{contract.type}`" in EVENTS_DOC
+    assert contract.topic("<p>") in EVENTS_DOC
+    section = EVENTS_DOC.split(f"### `{contract.type}`", 1)[1].split("\n### ", 1)[0]
+    for field in contract.payload.model_fields:
+        assert f"`{field}`" in section, f"{contract.type}: field {field} is not in docs/events.md"
