@@ -62,15 +62,15 @@ def batch_plan(organization_code: str, province: str, candidates: int = 2, level
     }
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 60, what: str = "") -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 60, what: str = "") -> T:
     """Polls `probe` until it returns something truthy: events take a moment to flow between services."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = await probe()
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"not within {timeout:.0f}s: {what}")
+            raise TimeoutError(f"not within {within:.0f}s: {what}")
         await asyncio.sleep(0.2)
 
 

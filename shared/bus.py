@@ -7,6 +7,7 @@ that fails validation goes to the consumer's dead-letter topic with the reason, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -42,12 +43,15 @@ async def ensure_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in wanted if t not in existing]
+        missing = [
+            NewTopic(topic, num_partitions=partitions, replication_factor=replication)
+            for topic in wanted
+            if topic not in existing
+        ]
         if missing:
-            try:
+            # Another service may create the same topic in between; that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another service created it in between
     finally:
         await admin.close()
 
@@ -125,21 +129,24 @@ def subscribe(
         title=f"{dead_letter}:publish",
         description=f"Messages {consumer} could not read, with the reason in the `dead-letter-reason` header.",
     )
-    source = {"pattern": contract.pattern(root)} if all_provinces else {"topics": [contract.topic(province, root)]}
+    topics = [] if all_provinces else [contract.topic(province, root)]
+    pattern = contract.pattern(root) if all_provinces else None
 
     async def consume(message: KafkaMessage) -> None:
         try:
             envelope = contract.parse(message.body)
         except (ValidationError, EventTypeMismatch, UnicodeDecodeError) as error:
             reason = _short_reason(error)
-            log.warning("dead-lettering message from %s: %s", message.raw_message.topic, reason)
+            record = message.raw_message
+            assert not isinstance(record, tuple), "subscribers here are not batch subscribers"
+            log.warning("dead-lettering message from %s: %s", record.topic, reason)
             await dead_letters.publish(
                 message.body,
-                key=message.raw_message.key,
+                key=record.key,
                 headers={
                     "dead-letter-reason": reason,
-                    "dead-letter-source-topic": message.raw_message.topic,
-                    "dead-letter-source-offset": str(message.raw_message.offset),
+                    "dead-letter-source-topic": record.topic,
+                    "dead-letter-source-offset": str(record.offset),
                 },
             )
             return
@@ -148,8 +155,8 @@ def subscribe(
     consume.__name__ = f"on_{contract.service}_{contract.name}".replace("-", "_")
     consume.__doc__ = contract.description
     subscriber = broker.subscriber(
-        *source.get("topics", []),
-        pattern=source.get("pattern"),
+        *topics,
+        pattern=pattern,
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -157,7 +164,7 @@ def subscribe(
         description=contract.description,
     )
     subscriber(consume)
-    return [*source.get("topics", []), dead_letter]
+    return [*topics, dead_letter]
 
 
 def _short_reason(error: Exception) -> str:

@@ -7,6 +7,7 @@ patterns below accept both, so a shared consumer reads every province either way
 
 from __future__ import annotations
 
+import builtins
 import re
 import uuid
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ class EventContract(Generic[P]):
                 rf"{re.escape(self.service)}\.{re.escape(self.name)}$")
 
     @property
-    def envelope(self) -> type[Envelope[P]]:
+    def envelope(self) -> builtins.type[Envelope[P]]:  # `type` is also a property of this class
         return Envelope[self.payload]  # type: ignore[name-defined]
 
     def make(self, *, province: str, subject: str, payload: P) -> Envelope[P]:

@@ -9,6 +9,7 @@ event changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -115,10 +116,8 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _run(self) -> None:
         while True:
@@ -132,10 +131,8 @@ class OutboxRelay:
                 self.last_error = repr(error)
                 sent = 0
             if sent < self.batch:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
 
     async def relay_pending(self) -> int:

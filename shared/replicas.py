@@ -70,7 +70,9 @@ def keep_filed_organizations(runtime: Runtime, consumer: str) -> None:
     province = runtime.settings.province
 
     async def on_organization_filed(envelope: Envelope[Any]) -> None:
-        await runtime.apply_once(consumer, envelope, lambda session: upsert_filed_organization(session, envelope.payload))
+        await runtime.apply_once(
+            consumer, envelope, lambda session: upsert_filed_organization(session, envelope.payload)
+        )
 
     runtime.subscribe(
         ORGANIZATION_FILED, consumer=consumer, group_id=f"skillcert-{province}-{consumer}",
