@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -87,7 +87,7 @@ def apply_once(engine: Engine, consumer: str, event_id: uuid.UUID, apply: Callab
         return result
 
 
-Publish = Callable[[OutboxEvent], Any]
+Publish = Callable[[OutboxEvent], Awaitable[Awaitable[Any]]]
 
 
 class OutboxRelay:
@@ -139,12 +139,14 @@ class OutboxRelay:
         rows = await asyncio.to_thread(self._unsent)
         if not rows:
             return 0
+        acknowledgements = []
         for row in rows:
             token = otel_context.attach(propagate.extract(row.headers))
             try:
-                await self.publish(row)
+                acknowledgements.append(await self.publish(row))
             finally:
                 otel_context.detach(token)
+        await asyncio.gather(*acknowledgements)  # all acknowledged (acks=all) before marking sent
         await asyncio.to_thread(self._mark_sent, [row.seq for row in rows if row.seq is not None])
         return len(rows)
 

@@ -60,7 +60,8 @@ class Runtime:
         """Consumes `contract` from this province (or every province) under this instance's topic root."""
         self.topics += subscribe(
             self.broker, contract, province=self.settings.province, consumer=consumer, group_id=group_id,
-            handler=handler, root=self.settings.topic_root, all_provinces=all_provinces,
+            handler=handler, root=self.settings.topic_root, tracer_provider=self.tracer_provider,
+            all_provinces=all_provinces,
         )
 
     def wake_relay(self) -> None:
