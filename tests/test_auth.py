@@ -1,0 +1,64 @@
+"""Tokens signed with the province's Ed25519 key; roles enforced per endpoint."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import FastAPI, HTTPException
+
+from shared.auth import Principal, Role, TokenVerifier, ensure_dev_keys, mint_token, require_role
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    for province in ("33", "32"):
+        ensure_dev_keys(tmp_path, province)
+    return tmp_path
+
+
+def test_valid_token_names_role_and_organization(keys: Path) -> None:
+    token = mint_token(keys, province="33", role=Role.ORG_OPERATOR, subject="op1", organization="S000033000001")
+    principal = TokenVerifier.load(keys, "33").verify(token)
+    assert principal == Principal("op1", Role.ORG_OPERATOR, "33", "S000033000001")
+
+
+@pytest.mark.parametrize("case", ["expired", "other province", "tampered"])
+def test_bad_tokens_are_401(keys: Path, case: str) -> None:
+    lifetime = timedelta(seconds=-1) if case == "expired" else timedelta(hours=1)
+    province = "32" if case == "other province" else "33"
+    token = mint_token(keys, province=province, role=Role.PROVINCE_OFFICIAL, subject="x", lifetime=lifetime)
+    if case == "tampered":
+        header, claims, signature = token.split(".")
+        token = ".".join([header, claims[:-2] + ("AA" if claims[-2:] != "AA" else "BB"), signature])
+    with pytest.raises(HTTPException) as error:
+        TokenVerifier.load(keys, "33").verify(token)
+    assert error.value.status_code == 401
+
+
+def test_operator_token_must_name_its_organization(keys: Path) -> None:
+    with pytest.raises(ValueError, match="organization"):
+        mint_token(keys, province="33", role=Role.ORG_OPERATOR, subject="op")
+
+
+async def test_roles_on_an_endpoint(keys: Path) -> None:
+    app = FastAPI()
+    app.state.token_verifier = TokenVerifier.load(keys, "33")
+
+    @app.post("/guarded")
+    def guarded(principal: Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL)]) -> dict[str, str]:
+        return {"subject": principal.subject}
+
+    def bearer(role: Role) -> dict[str, str]:
+        token = mint_token(keys, province="33", role=role, subject="s", organization="S000033000001")
+        return {"Authorization": f"Bearer {token}"}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        missing = await client.post("/guarded")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert (await client.post("/guarded", headers=bearer(Role.INSPECTOR))).status_code == 403
+        assert (await client.post("/guarded", headers=bearer(Role.PROVINCE_OFFICIAL))).json() == {"subject": "s"}

@@ -1,0 +1,68 @@
+"""Event contracts: topic scheme, cross-province patterns (also mirrored), envelope validation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pydantic import ValidationError
+
+from shared.events import (
+    BATCH_RESULTS_APPROVED,
+    CERTIFICATE_ISSUED,
+    ORGANIZATION_FILED,
+    EventTypeMismatch,
+    dead_letter_topic,
+)
+
+
+def test_topics_are_owned_by_a_province() -> None:
+    assert CERTIFICATE_ISSUED.topic("33") == "skillcert.33.certificates.certificate-issued"
+    assert ORGANIZATION_FILED.topic("32", "staging") == "staging.32.registry.organization-filed"
+    assert dead_letter_topic("33", "query") == "skillcert.33.query.dead-lettered"
+
+
+@pytest.mark.parametrize(
+    ("topic", "matches"),
+    [
+        ("skillcert.33.certificates.certificate-issued", True),
+        ("skillcert.31.certificates.certificate-issued", True),
+        ("zj.skillcert.33.certificates.certificate-issued", True),  # MirrorMaker 2 DefaultReplicationPolicy
+        ("skillcert.33.recognition.batch-results-approved", False),
+        ("other.33.certificates.certificate-issued", False),
+        ("skillcert.333.certificates.certificate-issued", False),
+        ("skillcert.33.certificates.certificate-issued.extra", False),
+    ],
+)
+def test_shared_consumer_pattern(topic: str, matches: bool) -> None:
+    assert bool(re.match(CERTIFICATE_ISSUED.pattern(), topic)) is matches
+
+
+def approved_payload() -> dict[str, object]:
+    return {
+        "batch_id": "b1", "organization_code": "S000033000001", "organization_name": "中心",
+        "occupation_code": "6-18-01-01", "occupation_name": "车工", "level": 4, "approved_on": "2026-11-22",
+        "passed": [{"candidate_id": "c1", "name": "张伟", "id_type": "居民身份证", "id_number": "11010519491231002X"}],
+    }
+
+
+def test_envelope_round_trip() -> None:
+    payload = BATCH_RESULTS_APPROVED.payload.model_validate(approved_payload())
+    event = BATCH_RESULTS_APPROVED.make(province="33", subject="b1", payload=payload)
+    parsed = BATCH_RESULTS_APPROVED.parse(event.model_dump_json())
+    assert parsed == event
+    assert parsed.type == "recognition.batch-results-approved"
+    assert parsed.payload.passed[0].name == "张伟"
+
+
+def test_parse_refuses_another_event_type_and_bad_payloads() -> None:
+    payload = BATCH_RESULTS_APPROVED.payload.model_validate(approved_payload())
+    other = BATCH_RESULTS_APPROVED.make(province="33", subject="b1", payload=payload)
+    renamed = other.model_dump_json().replace("batch-results-approved", "batch-results-returned")
+    with pytest.raises(EventTypeMismatch):
+        BATCH_RESULTS_APPROVED.parse(renamed)
+    broken = other.model_dump_json().replace('"level":4', '"level":9')
+    with pytest.raises(ValidationError, match="level"):
+        BATCH_RESULTS_APPROVED.parse(broken)
+    with pytest.raises(ValidationError):
+        BATCH_RESULTS_APPROVED.parse(b"not json")

@@ -1,0 +1,57 @@
+"""Input rules that refuse bad data before anything is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from infra.walkthrough import batch_plan, credit_code, organization_application, resident_id
+from services.recognition.models import BatchCreate
+from services.registry.models import OrganizationCreate
+from shared.privacy import mask_id_number
+
+
+def application(**changes: Any) -> dict[str, Any]:
+    return {**organization_application("33"), **changes}
+
+
+def test_valid_application_is_accepted() -> None:
+    assert OrganizationCreate.model_validate(application()).credit_code == credit_code("33", 1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"credit_code": credit_code("33", 1)[:-1] + ("0" if credit_code("33", 1)[-1] != "0" else "1")},
+         "credit_code"),
+        ({"org_type": "X"}, "org_type"),
+        ({"national_code": "12"}, "national_code"),
+        ({"scope": [{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5]}] * 2}, "scope"),
+        ({"scope": [{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5, 5]}]}, "scope"),
+        ({"scope": [{"occupation_code": "61801", "occupation_name": "车工", "levels": [5]}]}, "occupation_code"),
+        ({"scope": [{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [6]}]}, "levels"),
+        ({"scope": []}, "scope"),
+    ],
+)
+def test_bad_applications_name_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        OrganizationCreate.model_validate(application(**changes))
+    assert any(field in ".".join(str(p) for p in e["loc"]) for e in error.value.errors())
+
+
+def test_candidate_id_check_digit_and_uniqueness() -> None:
+    plan = batch_plan("S000033000001", "33", candidates=2)
+    assert len(BatchCreate.model_validate(plan).candidates) == 2
+    wrong_digit = resident_id("33", 1)[:-1] + ("0" if resident_id("33", 1)[-1] != "0" else "1")
+    bad = {**plan, "candidates": [{**plan["candidates"][0], "id_number": wrong_digit}]}
+    with pytest.raises(ValidationError, match="resident identity card"):
+        BatchCreate.model_validate(bad)
+    twice = {**plan, "candidates": [plan["candidates"][0], plan["candidates"][0]]}
+    with pytest.raises(ValidationError, match="appears twice"):
+        BatchCreate.model_validate(twice)
+
+
+def test_masking_keeps_region_and_last_four() -> None:
+    assert mask_id_number("33010619900101123X") == "330106********123X"
