@@ -18,3 +18,25 @@ def test_every_event_and_field_is_documented(contract: EventContract) -> None:  
     section = EVENTS_DOC.split(f"### `{contract.type}`", 1)[1].split("\n### ", 1)[0]
     for field in contract.payload.model_fields:
         assert f"`{field}`" in section, f"{contract.type}: field {field} is not in docs/events.md"
+
+
+def test_docker_compose_matches_the_local_launcher() -> None:
+    """docker-compose.yml cannot run here (no Docker engine); at least its services and ports match make up."""
+    import yaml
+
+    from infra.stack import DEFAULT_PORTS
+
+    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
+    published = {
+        name: int(service["ports"][0].split(":")[0])
+        for name, service in compose["services"].items()
+        if "ports" in service
+    }
+    assert published == DEFAULT_PORTS
+    for name in DEFAULT_PORTS:
+        environment = compose["services"][name]["environment"]
+        service = environment["SERVICE"]
+        prefix = service.upper() + "_"
+        assert environment[prefix + "KAFKA_BOOTSTRAP"] == "kafka:9092"
+        if service != "query":
+            assert environment[prefix + "PROVINCE"] == name.rsplit("-", 1)[1]

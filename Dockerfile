@@ -1,0 +1,13 @@
+# One image for every skillcert service; SERVICE picks which one runs (registry, recognition,
+# certificates, supervision, query). Settings come from the environment, see docs/operations.md.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY services ./services
+COPY infra ./infra
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 skillcert
+USER skillcert
+ENV SERVICE=query
+EXPOSE 8000
+CMD ["sh", "-c", "exec uvicorn --factory services.${SERVICE}.app:create --host 0.0.0.0 --port 8000 --proxy-headers"]
