@@ -98,7 +98,9 @@ class Stack:
             for service in PROVINCIAL_SERVICES:
                 self._spawn(service, province, self._port(f"{service}-{province}"), public_url, {})
         self._spawn("query", "33", query_port, public_url, {
-            "REDIS_URL": self.redis_url, "ID_HASH_KEY": self.id_hash_key(), "CONSUMER_GROUP": "skillcert-query",
+            "REDIS_URL": self.redis_url, "ID_HASH_KEY": self.id_hash_key(),
+            "CONSUMER_GROUP": f"{self.topic_root}-query",
+            "REDIS_PREFIX": "" if self.topic_root == "skillcert" else f"{self.topic_root}:",
         })
         self.wait_ready()
 

@@ -75,6 +75,7 @@ async def province_services(env: Environment, province: str) -> AsyncIterator[Pr
 def query_app(env: Environment, **overrides: Any) -> FastAPI:
     settings = QuerySettings(
         **{**env.common("33"), "redis_url": env.redis_url, "id_hash_key": TEST_ID_HASH_KEY,
-           "consumer_group": f"{env.topic_root}-query", "topic_refresh_ms": 1000, **overrides}
+           "consumer_group": f"{env.topic_root}-query", "redis_prefix": f"{env.topic_root}:",
+           "topic_refresh_ms": 1000, **overrides}
     )
     return create_query(settings, env.tracer_provider)

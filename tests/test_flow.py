@@ -36,7 +36,11 @@ async def test_certificate_from_filing_to_lookup_in_two_provinces(env: Environme
                 assert certificate["id_number_masked"].count("*") == 8
 
             # The shared query service finds each province's certificates, by number and by name + ID.
+            # Serials follow the order of the plan, so the first candidate holds serial 000001.
             first = walk.certificates[0]
+            assert first["number"].endswith("000001")
+            candidate = walk.candidates[0]
+            assert first["holder_name"] == candidate["name"]
 
             async def found(number: str = first["number"]) -> dict[str, Any] | None:
                 response = await query.get(f"/certificates/{number}")
@@ -44,8 +48,7 @@ async def test_certificate_from_filing_to_lookup_in_two_provinces(env: Environme
 
             view = await eventually(found, what=f"query service has {first['number']}")
             assert view["province"] == province
-            assert view["holder_name"] == walk.candidates[0]["name"]
-            candidate = walk.candidates[0]
+            assert view["holder_name"] == candidate["name"]
             params = {"name": candidate["name"], "id_number": candidate["id_number"]}
             by_holder = expect(await query.get("/certificates", params=params), 200)
             assert [c["certificate_number"] for c in by_holder["data"]] == [first["number"]]

@@ -22,7 +22,7 @@ def create(settings: QuerySettings | None = None, tracer_provider: TracerProvide
     )
     redis = Redis.from_url(settings.redis_url)
     RedisInstrumentor().instrument_client(redis, tracer_provider=runtime.tracer_provider)
-    store = CertificateStore(redis, settings.id_hash_key.get_secret_value().encode())
+    store = CertificateStore(redis, settings.id_hash_key.get_secret_value().encode(), settings.redis_prefix)
     flows.register(runtime, store, group_id=settings.consumer_group)
 
     async def redis_answers() -> tuple[str, bool]:

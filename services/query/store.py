@@ -1,7 +1,7 @@
 """The Redis read model of certificates from every province. ID numbers are kept only as keyed hashes.
 
-Keys: `cert:<number>` the public view (JSON); `holder:<hmac(name, id)>` the set of that person's numbers;
-`event:<id>` marks an applied event so a replay changes nothing.
+Keys, under the deployment's prefix: `cert:<number>` the public view (JSON); `holder:<hmac(name, id)>` the
+set of that person's numbers; `event:<id>` marks an applied event so a replay changes nothing.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ def normalize_name(name: str) -> str:
     return unicodedata.normalize("NFKC", name).strip().replace(" ", "")
 
 
-def holder_key(secret: bytes, name: str, id_number: str) -> str:
+def holder_hash(secret: bytes, name: str, id_number: str) -> str:
     message = f"{normalize_name(name)}|{id_number.strip().upper()}".encode()
-    return "holder:" + hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 def public_view(certificate: CertificateIssued) -> dict[str, Any]:
@@ -35,29 +35,37 @@ def public_view(certificate: CertificateIssued) -> dict[str, Any]:
 
 
 class CertificateStore:
-    def __init__(self, redis: Redis, secret: bytes):
+    def __init__(self, redis: Redis, secret: bytes, prefix: str = ""):
         self.redis = redis
         self.secret = secret
+        self.prefix = prefix
+
+    def _cert(self, number: str) -> str:
+        return f"{self.prefix}cert:{number}"
+
+    def _holder(self, name: str, id_number: str) -> str:
+        return f"{self.prefix}holder:{holder_hash(self.secret, name, id_number)}"
 
     async def apply_issued(self, event_id: str, certificate: CertificateIssued) -> bool:
         """Stores one issued certificate; False if this event was applied before."""
-        if await self.redis.exists(f"event:{event_id}"):
+        marker = f"{self.prefix}event:{event_id}"
+        if await self.redis.exists(marker):
             return False
         number = certificate.certificate_number
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"cert:{number}", json.dumps(public_view(certificate), ensure_ascii=False))
-            pipe.sadd(holder_key(self.secret, certificate.holder_name, certificate.id_number), number)
-            pipe.set(f"event:{event_id}", 1)
+            pipe.set(self._cert(number), json.dumps(public_view(certificate), ensure_ascii=False))
+            pipe.sadd(self._holder(certificate.holder_name, certificate.id_number), number)
+            pipe.set(marker, 1)
             await pipe.execute()
         return True
 
     async def by_number(self, number: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(f"cert:{number}")
+        raw = await self.redis.get(self._cert(number))
         return json.loads(raw) if raw else None
 
     async def by_holder(self, name: str, id_number: str) -> list[dict[str, Any]]:
-        numbers = sorted(await self.redis.smembers(holder_key(self.secret, name, id_number)))
+        numbers = sorted(await self.redis.smembers(self._holder(name, id_number)))
         if not numbers:
             return []
-        raws = await self.redis.mget([f"cert:{n.decode() if isinstance(n, bytes) else n}" for n in numbers])
+        raws = await self.redis.mget([self._cert(n.decode() if isinstance(n, bytes) else n) for n in numbers])
         return [json.loads(raw) for raw in raws if raw]

@@ -44,6 +44,7 @@ class Candidate(CandidateBase, table=True):
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True)
     batch_id: str = Field(foreign_key="batch.id", index=True)
+    position: int = Field(description="order in the plan; certificate serials follow it")
     passed: bool | None = None
 
 

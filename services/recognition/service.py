@@ -29,8 +29,8 @@ def create_batch(*, session: Session, batch_in: BatchCreate, created_by: str, to
     )
     session.add(batch)
     session.flush()
-    for candidate_in in batch_in.candidates:
-        session.add(Candidate.model_validate(candidate_in, update={"batch_id": batch.id}))
+    for position, candidate_in in enumerate(batch_in.candidates):
+        session.add(Candidate.model_validate(candidate_in, update={"batch_id": batch.id, "position": position}))
     session.commit()
     session.refresh(batch)
     return batch
@@ -44,7 +44,8 @@ def get_batch(*, session: Session, batch_id: str) -> Batch:
 
 
 def candidates_of(*, session: Session, batch_id: str) -> list[Candidate]:
-    return list(session.exec(select(Candidate).where(Candidate.batch_id == batch_id).order_by(col(Candidate.id))))
+    statement = select(Candidate).where(Candidate.batch_id == batch_id).order_by(col(Candidate.position))
+    return list(session.exec(statement))
 
 
 def record_results(*, session: Session, batch: Batch, results: dict[str, bool]) -> Batch:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 8ab7d68af688
+Revision ID: dccfc4557862
 Revises: 
-Create Date: 2026-11-22 22:41:30.987403
+Create Date: 2026-11-22 23:14:12.401522
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 # revision identifiers, used by Alembic.
-revision: str = '8ab7d68af688'
+revision: str = 'dccfc4557862'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -76,6 +76,7 @@ def upgrade() -> None:
     sa.Column('id_number', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('batch_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('passed', sa.Boolean(), nullable=True),
     sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], ),
     sa.PrimaryKeyConstraint('id'),
