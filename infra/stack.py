@@ -194,12 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exit", action="store_true", help="stop after starting (and the demo) instead of waiting")
     args = parser.parse_args(argv)
     stack = Stack()
-    stopping = False
 
     def request_stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+        raise KeyboardInterrupt
 
+    # Set explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
         print("starting Kafka, Redis and 9 services (the first run fetches Kafka from Maven Central)...", flush=True)
@@ -209,14 +209,16 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(run_demo(stack))
         if not args.exit:
             print("running; Ctrl-C stops everything", flush=True)
-            while not stopping:
-                time.sleep(0.5)
+            while True:
+                time.sleep(3600)
     except KeyboardInterrupt:
         pass
     except ServerError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     finally:
+        # A second Ctrl-C must not leave half the suite running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("stopping...", flush=True)
         stack.stop()
         print("stopped", flush=True)
