@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from infra.servers import KafkaServer, ManagedProcess, RedisServer, ServerError, free_port, port_open
+from infra.walkthrough import ProvinceClients, WalkResult, eventually, walk_province
 from shared.auth import Role, ensure_dev_keys, mint_token
 from shared.settings import VAR_DIR
 
@@ -161,11 +162,9 @@ class Stack:
         return "\n".join(lines)
 
 
-async def run_demo(stack: Stack) -> list[str]:
+async def run_demo(stack: Stack) -> list[tuple[str, WalkResult]]:
     """Walks one batch per province and prints where the public finds each certificate."""
-    from infra.walkthrough import ProvinceClients, eventually, walk_province
-
-    urls: list[str] = []
+    urls: list[tuple[str, WalkResult]] = []
     async with httpx.AsyncClient(base_url=stack.url("query"), timeout=30) as query:
         for province, label in PROVINCES.items():
             clients = [httpx.AsyncClient(base_url=stack.url(s, province), timeout=30) for s in PROVINCIAL_SERVICES]
@@ -183,7 +182,7 @@ async def run_demo(stack: Stack) -> list[str]:
             url = f"{stack.url('query')}/certificates/{number}"
             print(f"{label}: organization {walk.organization_code}, batch {walk.batch_id}, "
                   f"{len(walk.certificates)} certificates. Look one up: {url}")
-            urls.append(url)
+            urls.append((url, walk))
     return urls
 
 

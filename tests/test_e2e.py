@@ -33,14 +33,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, redis_
 
 
 async def test_demo_prints_lookup_urls_that_resolve(stack: Stack) -> None:
-    urls = await run_demo(stack)
-    assert len(urls) == len(PROVINCES)
+    walks = await run_demo(stack)
+    assert len(walks) == len(PROVINCES)
     async with httpx.AsyncClient(timeout=10) as client:
-        for url, province in zip(urls, PROVINCES, strict=True):
+        for (url, walk), province in zip(walks, PROVINCES, strict=True):
             view = expect(await client.get(url), 200)
             assert view["province"] == province
             assert view["level_title"] == "四级/中级工"
             assert view["work_type"] == "--"
+            # The shared query service also finds it by name + ID number, the ID shown masked.
+            candidate = walk.candidates[0]
+            params = {"name": candidate["name"], "id_number": candidate["id_number"]}
+            found = expect(await client.get(f"{stack.url('query')}/certificates", params=params), 200)
+            assert url.rsplit("/", 1)[1] in [c["certificate_number"] for c in found["data"]]
+            assert all(c["id_number_masked"] != candidate["id_number"] for c in found["data"])
 
 
 async def test_replayed_approval_issues_nothing_twice(stack: Stack) -> None:
