@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,19 +32,47 @@ def resident_id(province: str, number: int) -> str:
     return body + ric.calc_check_digit(body + "0")  # python-stdnum's function expects a placeholder digit
 
 
-def organization_application(province: str, number: int = 1) -> dict[str, Any]:
+def material(kind: str, name: str) -> dict[str, str]:
+    """A document reference as the document store would return it (key and SHA-256 of the content)."""
+    return {"kind": kind, "file_ref": f"docs/{name}", "sha256": hashlib.sha256(name.encode()).hexdigest()}
+
+
+def organization_application(province: str, number: int = 1, **changes: Any) -> dict[str, Any]:
+    """A complete application of a province-level industry organization that meets every rule."""
     city, _ = PROVINCE_CITIES.get(province, ("", ""))
-    return {
-        "name": f"{city}技能评价中心{number}号",
+    application = {
+        "name": f"{city}机械行业协会技能评价中心{number}号",
         "credit_code": credit_code(province, number),
-        "org_type": "S",
+        "kind": "industry_organization",
+        "admin_level": "province",
+        "evaluation_scope": "province",
         "city": city,
         "address": f"{city}人民路{number}号",
-        "scope": [
-            {"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5, 4, 3]},
-            {"occupation_code": "4-03-02-01", "occupation_name": "中式烹调师", "levels": [5, 4]},
+        "legal_representative": "王建国",
+        "registered_capital_10k_yuan": 500,
+        "contact_name": "李明",
+        "contact_phone": "0571-88886666",
+        "years_of_evaluation": 6,
+        "full_time_staff": 5,
+        "examiners": 20,
+        "quality_supervisors": 4,
+        "main_business_occupations": ["6-18-01-01", "4-03-02-01"],
+        "occupations": [
+            {"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5, 4, 3],
+             "standard": "车工国家职业技能标准(2018年版)", "person_times": 1500},
+            {"occupation_code": "4-03-02-01", "occupation_name": "中式烹调师", "levels": [5, 4],
+             "standard": "中式烹调师国家职业技能标准(2018年版)", "person_times": 900},
+        ],
+        "sites": [{"address": f"{city}人民路{number}号", "city": city, "ownership": "owned", "area_m2": 1200}],
+        "materials": [
+            material("registration", f"{number}-registration.pdf"),
+            material("site_proof", f"{number}-property.pdf"),
+            material("staff_roster", f"{number}-staff.pdf"),
+            material("integrity_pledge", f"{number}-pledge.pdf"),
         ],
     }
+    application.update(changes)
+    return application
 
 
 def batch_plan(organization_code: str, province: str, candidates: int = 2, level: int = 4) -> dict[str, Any]:

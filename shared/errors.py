@@ -14,6 +14,14 @@ class FieldError(ValueError):
         self.reason = reason
 
 
+class FieldErrors(ValueError):
+    """Several rules broken at once: all are reported, so an applicant mends everything in one go."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
 class Conflict(RuntimeError):
     pass
 

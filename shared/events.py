@@ -12,7 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -21,6 +21,9 @@ P = TypeVar("P", bound=BaseModel)
 TOPIC_ROOT = "skillcert"
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
 LevelDigit = Annotated[int, Field(ge=1, le=5)]
+# A rung of a province's ladder: 1-5 are the national levels; 0 特级技师, -1 首席技师, 6 学徒工 (Zhejiang's
+# eight-level ladder for employers). Certificates carry only 1-5, the digit of the national number.
+LevelRank = Annotated[int, Field(ge=-1, le=6)]
 
 
 class Envelope(BaseModel, Generic[P]):
@@ -45,7 +48,7 @@ class ScopeItem(BaseModel):
     occupation_code: Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
     occupation_name: str
     work_type: str | None = None
-    levels: list[LevelDigit] = Field(min_length=1)
+    levels: list[LevelRank] = Field(min_length=1)
 
 
 class OrganizationFiled(BaseModel):
@@ -59,6 +62,37 @@ class OrganizationFiled(BaseModel):
     scope: list[ScopeItem]
     filed_on: date
     valid_until: date
+
+
+class OrganizationStatusChanged(BaseModel):
+    """Every transition of an application or a filed organization, with who, when and why."""
+
+    application_id: int
+    filing_code: str | None = None
+    name: str
+    from_status: str | None
+    to_status: str
+    action: str
+    reason: str | None = None
+    actor: str
+    actor_role: str
+    valid_until: date | None = None
+
+
+class OrganizationScopeChanged(BaseModel):
+    filing_code: str
+    scope: list[ScopeItem]
+    change_id: int
+
+
+class SanctionImposed(BaseModel):
+    """A sanction decided by supervision on a filed organization [L28, G四(一), Z五(五)]."""
+
+    filing_code: str
+    measure: Literal["rectification", "suspension", "revocation"]
+    reason: str
+    decided_on: date
+    rectify_by: date | None = None
 
 
 class PassedCandidate(BaseModel):
@@ -162,7 +196,23 @@ CERTIFICATE_ISSUED = EventContract(
     "A skill level certificate was issued. Keyed by certificate number.",
 )
 
-ALL_CONTRACTS: tuple[EventContract[Any], ...] = (ORGANIZATION_FILED, BATCH_RESULTS_APPROVED, CERTIFICATE_ISSUED)
+ORGANIZATION_STATUS_CHANGED = EventContract(
+    "registry", "organization-status-changed", OrganizationStatusChanged,
+    "An application or a filed organization changed state (accepted, in publicity, suspended, expired ...).",
+)
+ORGANIZATION_SCOPE_CHANGED = EventContract(
+    "registry", "organization-scope-changed", OrganizationScopeChanged,
+    "An approved scope change replaced a filed organization's occupations and levels.",
+)
+SANCTION_IMPOSED = EventContract(
+    "supervision", "sanction-imposed", SanctionImposed,
+    "Supervision imposed rectification, suspension or revocation on a filed organization.",
+)
+
+ALL_CONTRACTS: tuple[EventContract[Any], ...] = (
+    ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED, ORGANIZATION_SCOPE_CHANGED, SANCTION_IMPOSED,
+    BATCH_RESULTS_APPROVED, CERTIFICATE_ISSUED,
+)
 
 
 def dead_letter_topic(province: str, service: str, root: str = TOPIC_ROOT) -> str:

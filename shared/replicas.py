@@ -6,13 +6,24 @@ synchronous call to the registry.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import JSON, Column, Field, Session, SQLModel
 
 from shared.errors import FieldError
-from shared.events import ORGANIZATION_FILED, Envelope, OrganizationFiled, ScopeItem
+from shared.events import (
+    ORGANIZATION_FILED,
+    ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_STATUS_CHANGED,
+    Envelope,
+    OrganizationFiled,
+    OrganizationScopeChanged,
+    OrganizationStatusChanged,
+    ScopeItem,
+)
 from shared.outbox import utcnow
 from shared.service import Runtime
 
@@ -28,6 +39,7 @@ class FiledOrganization(SQLModel, table=True):
     scope: list[dict[str, object]] = Field(sa_column=Column(JSON, nullable=False))
     filed_on: date
     valid_until: date
+    status: str = Field(default="filed", max_length=20)
     updated_at: datetime = Field(default_factory=utcnow)
 
     def scope_items(self) -> list[ScopeItem]:
@@ -35,6 +47,9 @@ class FiledOrganization(SQLModel, table=True):
 
     def scope_error(self, *, occupation_code: str, level: int, on: date) -> FieldError | None:
         """None if the organization may recognise this occupation and level on that day, else why not."""
+        if self.status != "filed":
+            return FieldError("organization_code", f"organization {self.filing_code} is {self.status}; "
+                              "only a filed organization in good standing may recognise [G四(二)]")
         if not self.filed_on <= on <= self.valid_until:
             return FieldError("organization_code", f"filing of {self.filing_code} is not valid on {on} "
                               f"(valid {self.filed_on} to {self.valid_until})")
@@ -60,21 +75,58 @@ def upsert_filed_organization(session: Session, payload: OrganizationFiled) -> F
     replica.scope = [item.model_dump() for item in payload.scope]
     replica.filed_on = payload.filed_on
     replica.valid_until = payload.valid_until
+    replica.status = "filed"
     replica.updated_at = utcnow()
     session.add(replica)
     return replica
 
 
+class ReplicaBehind(RuntimeError):
+    """An event about an organization whose filing (on another topic) has not been applied yet."""
+
+
+def apply_status_change(session: Session, payload: OrganizationStatusChanged) -> None:
+    """Suspension, reinstatement, revocation, expiry and renewal of a filed organization."""
+    if payload.filing_code is None:
+        return  # an application's steps before filing: nothing to keep
+    replica = session.get(FiledOrganization, payload.filing_code)
+    if replica is None:
+        raise ReplicaBehind(f"{payload.filing_code} {payload.action} arrived before its filing")
+    replica.status = payload.to_status
+    if payload.valid_until is not None:
+        replica.valid_until = payload.valid_until
+    replica.updated_at = utcnow()
+    session.add(replica)
+
+
+def apply_scope_change(session: Session, payload: OrganizationScopeChanged) -> None:
+    replica = session.get(FiledOrganization, payload.filing_code)
+    if replica is None:
+        raise ReplicaBehind(f"{payload.filing_code} scope change arrived before its filing")
+    replica.scope = [item.model_dump() for item in payload.scope]
+    replica.updated_at = utcnow()
+    session.add(replica)
+
+
 def keep_filed_organizations(runtime: Runtime, consumer: str) -> None:
-    """Subscribes `consumer` to its province's `organization filed` events, upserting the replica."""
+    """Keeps `consumer`'s replica from its province's registry events: filings, state and scope changes."""
     province = runtime.settings.province
+    appliers: dict[str, Callable[[Session, Any], object]] = {
+        ORGANIZATION_FILED.type: upsert_filed_organization,
+        ORGANIZATION_STATUS_CHANGED.type: apply_status_change,
+        ORGANIZATION_SCOPE_CHANGED.type: apply_scope_change,
+    }
 
-    async def on_organization_filed(envelope: Envelope[Any]) -> None:
-        await runtime.apply_once(
-            consumer, envelope, lambda session: upsert_filed_organization(session, envelope.payload)
-        )
+    async def on_registry_event(envelope: Envelope[Any]) -> None:
+        apply = appliers[envelope.type]
+        try:
+            await runtime.apply_once(consumer, envelope, lambda session: apply(session, envelope.payload))
+        except ReplicaBehind:
+            # Topics are not ordered among each other: wait for the filing, then this event is redelivered.
+            await asyncio.sleep(1)
+            raise
 
-    runtime.subscribe(
-        ORGANIZATION_FILED, consumer=consumer, group_id=f"skillcert-{province}-{consumer}",
-        handler=on_organization_filed,
-    )
+    for contract in (ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED, ORGANIZATION_SCOPE_CHANGED):
+        # One group per topic: each topic's offsets and rebalances stay independent.
+        runtime.subscribe(contract, consumer=consumer, group_id=f"skillcert-{province}-{consumer}-{contract.name}",
+                          handler=on_registry_event)

@@ -23,7 +23,7 @@ from sqlmodel import Session
 from shared.auth import TokenVerifier
 from shared.bus import Publishers, ensure_topics, make_broker, subscribe
 from shared.db import database_answers, make_engine, migrate
-from shared.errors import Conflict, FieldError, NotFound
+from shared.errors import Conflict, FieldError, FieldErrors, NotFound
 from shared.events import Envelope, EventContract
 from shared.outbox import OutboxRelay, apply_once
 from shared.settings import ServiceSettings
@@ -145,6 +145,7 @@ def create_app(
     app.state.runtime = runtime
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(FieldError, _field_error)
+    app.add_exception_handler(FieldErrors, _field_error)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(NotFound, _not_found)
     app.include_router(_health_router())
@@ -169,8 +170,9 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
 
 
 async def _field_error(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, FieldError)
-    return JSONResponse(status_code=422, content={"detail": [{"field": error.field, "reason": error.reason}]})
+    assert isinstance(error, FieldError | FieldErrors)
+    errors = error.errors if isinstance(error, FieldErrors) else [error]
+    return JSONResponse(status_code=422, content={"detail": [{"field": e.field, "reason": e.reason} for e in errors]})
 
 
 async def _conflict(_request: Request, error: Exception) -> JSONResponse:

@@ -34,6 +34,7 @@ async def test_invalid_message_goes_to_dead_letter_and_consumption_goes_on(env: 
             province="33", subject="S000033000009",
             payload=ORGANIZATION_FILED.payload.model_validate(
                 {**organization_application("33"), "filing_code": "S000033000009", "province": "33",
+                 "org_type": "S", "scope": organization_application("33")["occupations"],
                  "filed_on": "2026-01-01", "valid_until": "2099-01-01"}),
         )
         producer = AIOKafkaProducer(bootstrap_servers=env.kafka_bootstrap)

@@ -58,11 +58,15 @@ async def test_bad_application_is_422_with_field_and_stores_nothing(env: Environ
         response = await registry.post("/organizations", json=application, headers=official)
         assert response.status_code == 422
         assert response.json()["detail"][0]["field"] == "credit_code"
-        scope_bad = {**organization_application("33"),
-                     "scope": [{"occupation_code": "6-18-01", "occupation_name": "车工", "levels": [5]}]}
+        occupations = organization_application("33")["occupations"]
+        scope_bad = organization_application("33", occupations=[{**occupations[0], "occupation_code": "6-18-01"}])
         response = await registry.post("/organizations", json=scope_bad, headers=official)
         assert response.status_code == 422
-        assert response.json()["detail"][0]["field"] == "scope.0.occupation_code"
+        assert response.json()["detail"][0]["field"] == "occupations.0.occupation_code"
+        misspelt = {**organization_application("33"), "scope": occupations}
+        response = await registry.post("/organizations", json=misspelt, headers=official)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["field"] == "scope"
         assert expect(await registry.get("/organizations"), 200)["count"] == 0
         filed = expect(await registry.post("/organizations", json=organization_application("33"),
                                            headers=official), 201)

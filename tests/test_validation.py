@@ -1,4 +1,4 @@
-"""Input rules that refuse bad data before anything is stored."""
+"""Input shapes that are refused before any rule of the policy is looked at."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from pydantic import ValidationError
 
 from infra.walkthrough import batch_plan, credit_code, organization_application, resident_id
 from services.recognition.models import BatchCreate
-from services.registry.models import OrganizationCreate
+from services.registry.models import ApplicationCreate
 from shared.privacy import mask_id_number
+
+LATHE = {"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5], "standard": "车工标准",
+         "person_times": 100}
 
 
 def application(**changes: Any) -> dict[str, Any]:
@@ -18,7 +21,7 @@ def application(**changes: Any) -> dict[str, Any]:
 
 
 def test_valid_application_is_accepted() -> None:
-    assert OrganizationCreate.model_validate(application()).credit_code == credit_code("33", 1)
+    assert ApplicationCreate.model_validate(application()).credit_code == credit_code("33", 1)
 
 
 @pytest.mark.parametrize(
@@ -26,18 +29,22 @@ def test_valid_application_is_accepted() -> None:
     [
         ({"credit_code": credit_code("33", 1)[:-1] + ("0" if credit_code("33", 1)[-1] != "0" else "1")},
          "credit_code"),
-        ({"org_type": "X"}, "org_type"),
+        ({"kind": "guild"}, "kind"),
+        ({"contact_phone": "call me"}, "contact_phone"),
         ({"national_code": "12"}, "national_code"),
-        ({"scope": [{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5]}] * 2}, "scope"),
-        ({"scope": [{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5, 5]}]}, "scope"),
-        ({"scope": [{"occupation_code": "61801", "occupation_name": "车工", "levels": [5]}]}, "occupation_code"),
-        ({"scope": [{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [6]}]}, "levels"),
-        ({"scope": []}, "scope"),
+        ({"occupations": [LATHE] * 2}, "occupations"),
+        ({"occupations": [{**LATHE, "levels": [5, 5]}]}, "occupations"),
+        ({"occupations": [{**LATHE, "occupation_code": "61801"}]}, "occupation_code"),
+        ({"occupations": [{**LATHE, "levels": [7]}]}, "levels"),
+        ({"occupations": [{**LATHE, "person_times": -1}]}, "person_times"),
+        ({"occupations": []}, "occupations"),
+        ({"sites": []}, "sites"),
+        ({"materials": [{"kind": "registration", "file_ref": "x.pdf", "sha256": "not-a-digest"}]}, "sha256"),
     ],
 )
 def test_bad_applications_name_the_field(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as error:
-        OrganizationCreate.model_validate(application(**changes))
+        ApplicationCreate.model_validate(application(**changes))
     assert any(field in ".".join(str(p) for p in e["loc"]) for e in error.value.errors())
 
 
@@ -55,3 +62,9 @@ def test_candidate_id_check_digit_and_uniqueness() -> None:
 
 def test_masking_keeps_region_and_last_four() -> None:
     assert mask_id_number("33010619900101123X") == "330106********123X"
+
+
+def test_batch_occupation_code_form() -> None:
+    plan = {**batch_plan("S000033000001", "33"), "occupation_code": "6-18-1-1"}
+    with pytest.raises(ValidationError, match="occupation_code"):
+        BatchCreate.model_validate(plan)

@@ -55,7 +55,7 @@ class CandidatePublic(CandidateBase):
 
 class BatchBase(SQLModel):
     organization_code: str = Field(max_length=13)
-    occupation_code: str = Field(regex=r"^\d-\d{2}-\d{2}-\d{2}$")
+    occupation_code: str = Field(max_length=10, schema_extra={"pattern": r"^\d-\d{2}-\d{2}-\d{2}$"})
     occupation_name: str = Field(min_length=1, max_length=100)
     work_type: str | None = Field(default=None, max_length=100)
     level: int = Field(ge=1, le=5)

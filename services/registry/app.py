@@ -7,9 +7,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.events import ORGANIZATION_FILED
+from shared.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED, ORGANIZATION_STATUS_CHANGED
 from shared.service import build_runtime, create_app
 
+from . import flows
 from .settings import RegistrySettings
 from .views import router
 
@@ -18,5 +19,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create(settings: RegistrySettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
-    runtime = build_runtime(settings, produces=[ORGANIZATION_FILED], tracer_provider=tracer_provider)
+    settings.policy  # noqa: B018 - load and validate the province's policy now: refuse to start without it
+    runtime = build_runtime(
+        settings, produces=[ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED, ORGANIZATION_SCOPE_CHANGED],
+        tracer_provider=tracer_provider,
+    )
+    flows.register(runtime)
+    flows.start_expiry(runtime, settings.expiry_check_seconds)
     return create_app(runtime, title="skillcert registry", routers=[router], migrations_dir=MIGRATIONS)

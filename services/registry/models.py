@@ -1,34 +1,120 @@
-"""Evaluation organizations as filed by the province (XBase / XCreate / X / XPublic)."""
+"""Evaluation organizations from application to filing and beyond (XBase / XCreate / X / XPublic).
+
+One `Organization` row follows an organization through its whole life; every state change is a
+`Transition` row (who, when, why), the audit trail.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import field_validator
+from pydantic import BaseModel, field_validator, model_validator
+from pydantic import Field as PydanticField
 from sqlmodel import JSON, Column, Field, SQLModel
+from sqlmodel._compat import SQLModelConfig
 from stdnum.cn import uscc
 
 from shared.events import ScopeItem
 from shared.outbox import OutboxEvent, utcnow
+from shared.policy import AdminLevel, EvaluationScope, OrgKind
 from shared.sequences import SequenceCounter
 
 
 class OrganizationStatus(StrEnum):
-    FILED = "filed"
+    SUBMITTED = "submitted"  # application received
+    ACCEPTED = "accepted"  # 受理 [L8]
+    PRELIMINARY_REVIEWED = "preliminary_reviewed"  # 初审 [L8]
+    TECHNICALLY_ASSESSED = "technically_assessed"  # 技术评估: material check, argument, on-site [L8]
+    IN_PUBLICITY = "in_publicity"  # 公示 [L9]
+    FILED = "filed"  # 备案, with a code; in the public catalogue [L9, L10]
+    SUSPENDED = "suspended"  # sanction: no new batches until reinstated [L28]
+    REVOKED = "revoked"  # 撤销; removed from the catalogue [L28]
+    EXPIRED = "expired"  # 3 years passed without renewal [L9]
+    REJECTED = "rejected"  # refused at a review step
+
+
+IN_CATALOGUE = (OrganizationStatus.FILED, OrganizationStatus.SUSPENDED)
+
+
+class MaterialKind(StrEnum):
+    REGISTRATION = "registration"  # 法人登记证书 / 营业执照
+    SITE_PROOF = "site_proof"  # 场地产权证明或租赁合同
+    STAFF_ROSTER = "staff_roster"  # 专职工作人员名单及社保证明
+    EXAMINER_ROSTER = "examiner_roster"  # 考评员名单
+    SUPERVISOR_ROSTER = "supervisor_roster"  # 质量督导员名单
+    INTEGRITY_PLEDGE = "integrity_pledge"  # 诚信承诺书
+    EVALUATION_HISTORY = "evaluation_history"  # 评价业绩证明
+
+
+REQUIRED_MATERIALS = (
+    MaterialKind.REGISTRATION, MaterialKind.SITE_PROOF, MaterialKind.STAFF_ROSTER, MaterialKind.INTEGRITY_PLEDGE,
+)
+
+
+class Material(BaseModel):
+    """A submitted document: stored in the document store, referenced here by its key and digest."""
+
+    kind: MaterialKind
+    file_ref: str = PydanticField(min_length=1, max_length=300)
+    sha256: str = PydanticField(pattern=r"^[0-9a-f]{64}$")
+
+
+class Site(BaseModel):
+    address: str = PydanticField(min_length=2)
+    city: str
+    county: str | None = None
+    ownership: Literal["owned", "leased"]
+    lease_years: int | None = PydanticField(default=None, ge=0, description="length of the lease, if leased")
+    area_m2: float = PydanticField(gt=0)
+
+
+class Major(BaseModel):
+    """A school's major and the occupations it leads to; a major that stopped enrolling grants nothing [L16(二)]."""
+
+    name: str
+    occupation_codes: list[str]
+    enrolling: bool = True
+
+
+class OccupationApplied(ScopeItem):
+    """An occupation in an application: scope plus the applicant's evaluation history in it [L7]."""
+
+    standard: str = PydanticField(min_length=1, description="国家职业技能标准 or filed 评价规范")
+    person_times: int = PydanticField(ge=0, description="persons evaluated so far in this occupation")
 
 
 class OrganizationBase(SQLModel):
     name: str = Field(min_length=2, max_length=200)
-    credit_code: str = Field(description="统一社会信用代码, 18 characters with its check character (GB 32100)")
-    org_type: str = Field(description="Y employer (用人单位) or S social training evaluation organization")
-    city: str | None = Field(default=None, max_length=60)
-    address: str | None = Field(default=None, max_length=300)
+    credit_code: str = Field(max_length=18, description="统一社会信用代码 (GB 32100)")
+    kind: OrgKind
+    admin_level: AdminLevel | None = Field(default=None, description="for industry organizations")
+    evaluation_scope: EvaluationScope = EvaluationScope.PROVINCE
+    city: str = Field(min_length=2, max_length=60)
+    county: str | None = Field(default=None, max_length=60)
+    address: str = Field(min_length=2, max_length=300)
+    legal_representative: str = Field(min_length=1, max_length=60)
+    registered_capital_10k_yuan: float = Field(ge=0)
+    contact_name: str = Field(min_length=1, max_length=60)
+    contact_phone: str = Field(max_length=20, schema_extra={"pattern": r"^[0-9+\- ]{7,20}$"})
+    years_of_evaluation: int = Field(ge=0)
+    full_time_staff: int = Field(ge=0)
+    examiners: int = Field(ge=0)
+    quality_supervisors: int = Field(ge=0)
 
 
-class OrganizationCreate(OrganizationBase):
-    national_code: str = Field(default="0000", description="ministry code for national filing; 0000 for provincial")
-    scope: list[ScopeItem] = Field(min_length=1)
+class ApplicationCreate(OrganizationBase):
+    # A misspelt field is an error, not silently dropped data.
+    model_config = SQLModelConfig(extra="forbid")  # type: ignore[assignment]
+
+    national_code: str = "0000"
+    occupations: list[OccupationApplied] = PydanticField(min_length=1)
+    sites: list[Site] = PydanticField(min_length=1)
+    materials: list[Material] = PydanticField(min_length=1)
+    main_business_occupations: list[str] = PydanticField(default_factory=list, description="industry organizations")
+    majors: list[Major] = PydanticField(default_factory=list, description="schools")
+    self_evaluation_scope: list[str] = PydanticField(default_factory=list, description="employers: filed scope")
 
     @field_validator("credit_code")
     @classmethod
@@ -38,13 +124,6 @@ class OrganizationCreate(OrganizationBase):
         except Exception as error:
             raise ValueError(f"not a valid unified social credit code: {error}") from error
 
-    @field_validator("org_type")
-    @classmethod
-    def _org_type_known(cls, value: str) -> str:
-        if value not in ("S", "Y"):
-            raise ValueError("must be Y (employer) or S (social training evaluation organization)")
-        return value
-
     @field_validator("national_code")
     @classmethod
     def _national_code_digits(cls, value: str) -> str:
@@ -52,9 +131,9 @@ class OrganizationCreate(OrganizationBase):
             raise ValueError("must be 4 digits: 0000 for provincial filing, 0001-9999 for national")
         return value
 
-    @field_validator("scope")
+    @field_validator("occupations")
     @classmethod
-    def _scope_unique(cls, value: list[ScopeItem]) -> list[ScopeItem]:
+    def _occupations_unique(cls, value: list[OccupationApplied]) -> list[OccupationApplied]:
         seen = set()
         for item in value:
             key = (item.occupation_code, item.work_type)
@@ -68,31 +147,208 @@ class OrganizationCreate(OrganizationBase):
 
 class Organization(OrganizationBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    filing_code: str = Field(unique=True, index=True, max_length=13)
+    org_type: str = Field(max_length=1)
     national_code: str = Field(max_length=4)
     province: str = Field(max_length=2)
-    sequence: int
+    status: OrganizationStatus = Field(index=True)
+    filing_code: str | None = Field(default=None, unique=True, index=True, max_length=13)
+    sequence: int | None = None
     scope: list[dict[str, object]] = Field(sa_column=Column(JSON, nullable=False))
-    status: OrganizationStatus = OrganizationStatus.FILED
-    filed_on: date
-    valid_until: date
-    filed_by: str
+    sites: list[dict[str, object]] = Field(sa_column=Column(JSON, nullable=False))
+    materials: list[dict[str, object]] = Field(sa_column=Column(JSON, nullable=False))
+    main_business_occupations: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    majors: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    self_evaluation_scope: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    submitted_on: date
+    acceptance_due_on: date
+    accepted_on: date | None = None
+    publicity_from: date | None = None
+    publicity_until: date | None = None
+    filed_on: date | None = None
+    valid_until: date | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class OrganizationPublic(OrganizationBase):
-    filing_code: str
+class Transition(SQLModel, table=True):
+    """The audit trail: one row per state change, never updated or deleted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    from_status: OrganizationStatus | None
+    to_status: OrganizationStatus
+    action: str
+    reason: str | None = None
+    actor: str
+    actor_role: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ExpertOpinion(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    expert: str
+    kind: str  # material_check, argument, on_site
+    passed: bool
+    note: str | None = None
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class Objection(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    raised_on: date
+    raised_by: str
+    content: str
+    upheld: bool | None = None
+    resolution: str | None = None
+    resolved_on: date | None = None
+
+
+class ScopeChange(SQLModel, table=True):
+    """A request to add, modify or delete occupations and levels; re-reviewed before it applies [L11, S附件3]."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    status: str = "submitted"  # submitted, approved, rejected
+    add: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    modify: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    delete: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    submitted_by: str
+    decided_by: str | None = None
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- request and response models --------------------------------------------------------------
+
+
+class Decision(BaseModel):
+    passed: bool
+    reason: str | None = PydanticField(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _reason_when_refused(self) -> Decision:
+        if not self.passed and not self.reason:
+            raise ValueError("reason is required when the step is not passed")
+        return self
+
+
+class Reason(BaseModel):
+    reason: str = PydanticField(min_length=2, max_length=500)
+
+
+class OpinionIn(BaseModel):
+    expert: str = PydanticField(min_length=1)
+    kind: Literal["material_check", "argument", "on_site"]
+    passed: bool
+    note: str | None = None
+
+
+class AssessmentIn(BaseModel):
+    opinions: list[OpinionIn] = PydanticField(min_length=1)
+
+
+class PublicityIn(BaseModel):
+    published_on: date = PydanticField(description="date of the notice on the province and city portals")
+
+
+class ObjectionIn(BaseModel):
+    raised_on: date
+    raised_by: str = PydanticField(min_length=1)
+    content: str = PydanticField(min_length=2, max_length=2000)
+
+
+class ObjectionResolution(BaseModel):
+    upheld: bool
+    resolution: str = PydanticField(min_length=2, max_length=2000)
+
+
+class ScopeChangeIn(BaseModel):
+    add: list[OccupationApplied] = PydanticField(default_factory=list)
+    modify: list[OccupationApplied] = PydanticField(default_factory=list)
+    delete: list[str] = PydanticField(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> ScopeChangeIn:
+        if not (self.add or self.modify or self.delete):
+            raise ValueError("a scope change must add, modify or delete at least one occupation")
+        return self
+
+
+class TransitionPublic(BaseModel):
+    from_status: OrganizationStatus | None
+    to_status: OrganizationStatus
+    action: str
+    reason: str | None
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class CatalogueOccupation(BaseModel):
+    occupation_code: str
+    occupation_name: str
+    work_type: str | None
+    levels: list[str] = PydanticField(description="level titles, highest first")
+
+
+class OrganizationPublic(BaseModel):
+    """A catalogue entry [L10, Z四(五)]."""
+
+    filing_code: str | None
+    name: str
+    org_type: str
+    kind: OrgKind
     province: str
-    scope: list[ScopeItem]
+    city: str
+    address: str
+    contact_name: str
+    contact_phone: str
     status: OrganizationStatus
-    filed_on: date
-    valid_until: date
+    occupations: list[CatalogueOccupation]
+    filed_on: date | None
+    valid_until: date | None
 
 
-class OrganizationsPublic(SQLModel):
+class OrganizationsPublic(BaseModel):
     data: list[OrganizationPublic]
     count: int
 
 
+class ApplicationPublic(OrganizationPublic):
+    """What officials and the applicant see: the catalogue entry plus the workflow."""
+
+    id: int
+    credit_code: str
+    submitted_on: date
+    acceptance_due_on: date
+    accepted_on: date | None
+    acceptance_overdue: bool
+    publicity_from: date | None
+    publicity_until: date | None
+    trail: list[TransitionPublic]
+    objections: list[ObjectionPublic]
+
+
+class ObjectionPublic(BaseModel):
+    id: int
+    raised_on: date
+    raised_by: str
+    content: str
+    upheld: bool | None
+    resolution: str | None
+
+
+class ScopeChangePublic(BaseModel):
+    id: int
+    status: str
+    add: list[OccupationApplied]
+    modify: list[OccupationApplied]
+    delete: list[str]
+    reason: str | None
+
+
+ApplicationPublic.model_rebuild()
+
 # What this service's database holds (its alembic migrations create exactly these).
-TABLES = (Organization, OutboxEvent, SequenceCounter)
+TABLES = (Organization, Transition, ExpertOpinion, Objection, ScopeChange, OutboxEvent, SequenceCounter)

@@ -1,0 +1,184 @@
+"""A province's recognition policy, loaded from `policies/<code>-<name>.toml` and validated at start.
+
+Every rule that is a provincial choice lives in the policy file, never in code: the code reads the policy
+of the province it serves. Each file cites the notice and article each value comes from.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+POLICIES_DIR = Path(__file__).resolve().parent.parent / "policies"
+
+
+class OrgKind(StrEnum):
+    """The kinds of evaluation organization whose authority limits differ [L16]."""
+
+    ENTERPRISE = "enterprise"  # 用人单位 (type letter Y), only within its filed self-evaluation scope
+    INDUSTRY_ORGANIZATION = "industry_organization"  # 行业组织 / 行业协会
+    TECHNICAL_SCHOOL = "technical_school"  # 技工学校, 中等职业学校
+    SENIOR_TECHNICAL_SCHOOL = "senior_technical_school"  # 高级技工学校, 技师学院
+    HIGHER_VOCATIONAL = "higher_vocational"  # 高等职业院校
+    UNDERGRADUATE = "undergraduate"  # 本科院校
+    TRAINING_INSTITUTION = "training_institution"  # 民办职业培训机构
+
+    @property
+    def type_letter(self) -> str:
+        """Position 1 of the filing code: Y employer, S social training evaluation organization."""
+        return "Y" if self is OrgKind.ENTERPRISE else "S"
+
+
+class AdminLevel(StrEnum):
+    """Administrative level of an industry organization [L16(一)]."""
+
+    COUNTY = "county"
+    CITY = "city"
+    PROVINCE = "province"
+    NATIONAL = "national"
+
+
+class EvaluationScope(StrEnum):
+    """Where an organization evaluates: the whole country, the province (region), or one city [G二(一)]."""
+
+    NATIONAL = "national"
+    PROVINCE = "province"
+    CITY = "city"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LadderLevel(_Strict):
+    """A rung of the ladder. `rank` orders the rungs: 1 一级/高级技师 ... 5 五级/初级工 are the national
+    digits of the certificate number; 0 and below rank above 一级 (特级技师 0, 首席技师 -1) and 6 below
+    五级 (学徒工) in an extended ladder."""
+
+    rank: int = Field(ge=-1, le=6)
+    title: str
+
+
+class Ladder(_Strict):
+    levels: list[LadderLevel] = Field(min_length=1)
+    applies_to: list[OrgKind] | None = Field(default=None, description="None: every kind not named elsewhere")
+    source: str
+
+    def ranks(self) -> set[int]:
+        return {level.rank for level in self.levels}
+
+    def title(self, rank: int) -> str:
+        return next(level.title for level in self.levels if level.rank == rank)
+
+
+class AuthorityLimit(_Strict):
+    """The highest level (lowest rank) an organization of this kind and administrative level may recognise."""
+
+    kind: OrgKind
+    admin_level: AdminLevel | None = None
+    cities: list[str] | None = Field(default=None, description="only organizations of these cities")
+    highest_rank: int = Field(ge=-1, le=6)
+    lowest_rank: int = Field(default=5, ge=-1, le=6)
+    main_business_only: bool = False
+    source: str
+
+
+class ScopeThreshold(_Strict):
+    """Volume and experience an applicant needs for an evaluation scope [G二(一)5]."""
+
+    scope: EvaluationScope
+    min_years: int = Field(ge=0)
+    min_total_person_times: int = Field(ge=0)
+    min_per_occupation_person_times: int = Field(ge=0)
+    highest_rank: int | None = Field(default=None, description="e.g. city scope: level 3 and below")
+    source: str
+
+
+class Thresholds(_Strict):
+    min_total_person_times: int | None = Field(default=None, description="across the occupations applied for")
+    min_total_source: str | None = None
+    by_scope: list[ScopeThreshold] = Field(default_factory=list)
+
+
+class TrainingInstitutionCaps(_Strict):
+    max_occupations: int
+    highest_rank: int
+    max_per_occupation_per_city: int
+    max_per_occupation_per_county: int
+    source: str
+
+
+class Materials(_Strict):
+    min_full_time_staff: int
+    min_lease_years: int
+    source: str
+
+
+class Periods(_Strict):
+    """In working days of the official calendar (with make-up days)."""
+
+    acceptance_working_days: int
+    publicity_min_working_days: int
+    report_after_publicity_working_days: int
+    batch_announcement_working_days: int = 0
+    source: str
+
+
+class Filing(_Strict):
+    validity_years: int
+    renewal_window_days: int = Field(description="renewal may be applied for this many days before expiry")
+    source: str
+
+
+class Policy(_Strict):
+    code: str = Field(pattern=r"^\d{2}$")
+    name: str
+    sources: list[str] = Field(min_length=1)
+    ladders: list[Ladder] = Field(min_length=1)
+    authority: list[AuthorityLimit] = Field(min_length=1)
+    thresholds: Thresholds
+    training_institution: TrainingInstitutionCaps
+    materials: Materials
+    periods: Periods
+    filing: Filing
+
+    @model_validator(mode="after")
+    def _one_default_ladder(self) -> Policy:
+        defaults = [ladder for ladder in self.ladders if ladder.applies_to is None]
+        if len(defaults) != 1:
+            raise ValueError("exactly one ladder must apply to every kind not named elsewhere (no applies_to)")
+        return self
+
+    def ladder_for(self, kind: OrgKind) -> Ladder:
+        for ladder in self.ladders:
+            if ladder.applies_to and kind in ladder.applies_to:
+                return ladder
+        return next(ladder for ladder in self.ladders if ladder.applies_to is None)
+
+    def authority_for(self, kind: OrgKind, admin_level: AdminLevel | None, city: str | None) -> AuthorityLimit | None:
+        """The most specific limit: one naming the city first, then one for the admin level, then the kind."""
+        candidates = [a for a in self.authority if a.kind is kind and a.admin_level in (admin_level, None)]
+        candidates = [a for a in candidates if a.cities is None or (city is not None and city in a.cities)]
+        candidates.sort(key=lambda a: (a.cities is None, a.admin_level is None))
+        return candidates[0] if candidates else None
+
+    def threshold_for(self, scope: EvaluationScope) -> ScopeThreshold | None:
+        return next((t for t in self.thresholds.by_scope if t.scope == scope), None)
+
+
+def load_policy(path: Path) -> Policy:
+    with path.open("rb") as file:
+        return Policy.model_validate(tomllib.load(file))
+
+
+def policy_for(province: str, directory: Path = POLICIES_DIR) -> Policy:
+    matches = sorted(directory.glob(f"{province}-*.toml"))
+    if len(matches) != 1:
+        raise FileNotFoundError(f"expected one policy file {directory}/{province}-<name>.toml, found {len(matches)}")
+    policy = load_policy(matches[0])
+    if policy.code != province:
+        raise ValueError(f"{matches[0]} declares province {policy.code}, not {province}")
+    return policy

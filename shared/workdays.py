@@ -1,0 +1,40 @@
+"""Working days by the official calendar: public holidays and their make-up working days (调休).
+
+chinesecalendar carries the State Council's arrangements year by year. For a year it does not cover yet
+(the arrangement is published each November or December), weekdays count as working days; update the
+pinned chinesecalendar when the new year's arrangement is out.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import chinese_calendar
+
+
+def is_working_day(day: date) -> bool:
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+def add_working_days(start: date, count: int) -> date:
+    """The `count`-th working day after `start` (the day itself not counted)."""
+    day = start
+    remaining = count
+    while remaining > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            remaining -= 1
+    return day
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Working days after `start` up to and including `end`."""
+    count = 0
+    day = start
+    while day < end:
+        day += timedelta(days=1)
+        count += is_working_day(day)
+    return count
