@@ -16,7 +16,10 @@ from stdnum.cn import ric, uscc
 
 T = TypeVar("T")
 
-PROVINCE_CITIES = {"33": ("杭州市", "330106"), "32": ("南京市", "320102")}
+PROVINCE_CITIES = {
+    "33": ("杭州市", "330106"), "32": ("南京市", "320102"), "31": ("上海市", "310101"),
+    "21": ("沈阳市", "210102"), "37": ("济南市", "370102"), "45": ("南宁市", "450102"),
+}
 
 
 def credit_code(province: str, number: int) -> str:

@@ -15,7 +15,7 @@ import pytest
 from infra.servers import KafkaServer, PostgresServer, RedisServer
 from shared.auth import Role, ensure_dev_keys, mint_token
 
-PROVINCES = ("33", "32")
+PROVINCES = ("33", "32", "31", "21", "37", "45")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from sqlmodel._compat import SQLModelConfig
 from stdnum.cn import uscc
 
 from shared.events import ScopeItem
-from shared.outbox import OutboxEvent, utcnow
+from shared.outbox import OutboxEvent, ProcessedEvent, utcnow
 from shared.policy import AdminLevel, EvaluationScope, OrgKind
 from shared.sequences import SequenceCounter
 
@@ -351,4 +351,5 @@ class ScopeChangePublic(BaseModel):
 ApplicationPublic.model_rebuild()
 
 # What this service's database holds (its alembic migrations create exactly these).
-TABLES = (Organization, Transition, ExpertOpinion, Objection, ScopeChange, OutboxEvent, SequenceCounter)
+TABLES = (Organization, Transition, ExpertOpinion, Objection, ScopeChange, OutboxEvent, ProcessedEvent,
+          SequenceCounter)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: dc4484acc873
+Revision ID: 34f381145fe0
 Revises: 
-Create Date: 2026-11-22 23:32:30.361096
+Create Date: 2026-11-22 23:36:06.499844
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'dc4484acc873'
+revision: str = '34f381145fe0'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -81,6 +81,12 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox_event', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_event_unsent', ['sent_at', 'seq'], unique=False)
 
+    op.create_table('processed_event',
+    sa.Column('consumer', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('event_id', sa.Uuid(), nullable=False),
+    sa.Column('processed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('consumer', 'event_id')
+    )
     op.create_table('sequence_counter',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
     sa.Column('value', sa.Integer(), nullable=False),
@@ -171,6 +177,7 @@ def downgrade() -> None:
 
     op.drop_table('expertopinion')
     op.drop_table('sequence_counter')
+    op.drop_table('processed_event')
     with op.batch_alter_table('outbox_event', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_event_unsent')
 

@@ -1,0 +1,233 @@
+"""The registry workflow over HTTP and the real broker, for provinces with different policies."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlmodel import Session, col, select
+
+from infra.walkthrough import batch_plan, eventually, expect, organization_application
+from services.recognition.app import create as create_recognition
+from services.recognition.settings import RecognitionSettings
+from services.registry import service
+from services.registry.app import create as create_registry
+from services.registry.models import ApplicationCreate, OrganizationStatus
+from services.registry.settings import RegistrySettings
+from shared.db import make_engine, migrate
+from shared.events import SANCTION_IMPOSED, SanctionImposed
+from shared.outbox import OutboxEvent
+from tests.harness import Environment, serve
+
+pytestmark = pytest.mark.kafka
+
+OPINIONS = [{"expert": e, "kind": k, "passed": True} for e, k in
+            (("张专家", "material_check"), ("李专家", "argument"), ("王专家", "on_site"))]
+
+
+@pytest.fixture
+def env(kafka_bootstrap: str, keys_dir, topic_root: str, tmp_path, redis_url: str) -> Environment:  # type: ignore[no-untyped-def]
+    return Environment(kafka_bootstrap, keys_dir, topic_root, lambda name: f"sqlite:///{tmp_path / name}.db",
+                       redis_url)
+
+
+def registry_app(env: Environment, province: str):  # type: ignore[no-untyped-def]
+    return create_registry(RegistrySettings(**env.common(province), database_url=env.database_url(f"reg{province}")))
+
+
+async def test_application_through_review_and_publicity_to_the_catalogue(env: Environment, token: Any) -> None:
+    province = "33"
+    application = organization_application(province, 5)
+    applicant = token(province, "org_operator", application["credit_code"])
+    city, official = token(province, "city_official"), token(province, "province_official")
+    async with serve(registry_app(env, province)) as registry:
+        submitted = expect(await registry.post("/applications", json=application, headers=applicant), 201)
+        app_id = submitted["id"]
+        assert submitted["status"] == "submitted"
+        assert date.fromisoformat(submitted["acceptance_due_on"]) > date.fromisoformat(submitted["submitted_on"])
+        # Steps out of order are refused with the reason, and change nothing.
+        early = await registry.post(f"/applications/{app_id}/file", headers=official)
+        assert early.status_code == 409
+        assert "in_publicity" in early.json()["detail"]
+        # A city official may not do the province's technical assessment.
+        assert (await registry.post(f"/applications/{app_id}/accept", headers=applicant)).status_code == 403
+
+        expect(await registry.post(f"/applications/{app_id}/accept", headers=city), 200)
+        expect(await registry.post(f"/applications/{app_id}/preliminary-review", json={"passed": True},
+                                   headers=city), 200)
+        partial = await registry.post(f"/applications/{app_id}/technical-assessment",
+                                      json={"opinions": OPINIONS[:2]}, headers=official)
+        assert partial.status_code == 422
+        assert "on_site" in partial.json()["detail"][0]["reason"]
+        expect(await registry.post(f"/applications/{app_id}/technical-assessment", json={"opinions": OPINIONS},
+                                   headers=official), 200)
+
+        published_on = date.today() - timedelta(days=30)
+        publicity = expect(await registry.post(f"/applications/{app_id}/publicity",
+                                               json={"published_on": published_on.isoformat()}, headers=official), 200)
+        assert publicity["status"] == "in_publicity"
+        until = date.fromisoformat(publicity["publicity_until"])
+        assert (until - published_on).days >= 6  # five working days span at least a weekend
+        outside = await registry.post(f"/applications/{app_id}/objections", headers=city, json={
+            "raised_on": (until + timedelta(days=1)).isoformat(), "raised_by": "市民", "content": "场地不符"})
+        assert outside.status_code == 422
+        objection = expect(await registry.post(f"/applications/{app_id}/objections", headers=city, json={
+            "raised_on": published_on.isoformat(), "raised_by": "市民甲", "content": "考评员人数不实"}), 201)
+        pending = await registry.post(f"/applications/{app_id}/file", headers=official)
+        assert pending.status_code == 409
+        assert "not resolved" in pending.json()["detail"]
+        expect(await registry.post(f"/applications/{app_id}/objections/{objection['id']}/resolve", headers=official,
+                                   json={"upheld": False, "resolution": "经核实考评员名单属实"}), 200)
+        filed = expect(await registry.post(f"/applications/{app_id}/file", headers=official), 200)
+
+        assert filed["status"] == "filed"
+        assert filed["filing_code"] == "S000033000001"
+        assert date.fromisoformat(filed["valid_until"]).year == date.today().year + 3
+        assert [step["action"] for step in filed["trail"]] == [
+            "submit", "accept", "pass_preliminary_review", "pass_technical_assessment", "publish", "file"]
+        assert {step["actor_role"] for step in filed["trail"]} == {"org_operator", "city_official",
+                                                                    "province_official"}
+        entry = expect(await registry.get(f"/organizations/{filed['filing_code']}"), 200)
+        assert entry["occupations"][0]["levels"] == ["三级/高级工", "四级/中级工", "五级/初级工"]
+        found = expect(await registry.get("/organizations", params={"occupation_code": "6-18-01-01", "level": 3,
+                                                                    "city": "杭州市"}), 200)
+        assert [o["filing_code"] for o in found["data"]] == ["S000033000001"]
+        assert expect(await registry.get("/organizations", params={"level": 1}), 200)["count"] == 0
+        # Renewal opens only in the window before expiry.
+        renew = await registry.post(f"/organizations/{filed['filing_code']}/renew", headers=official)
+        assert renew.status_code == 409
+        assert "renewal opens" in renew.json()["detail"]
+
+
+async def test_rejected_assessment_ends_the_application(env: Environment, token: Any) -> None:
+    official, city = token("33", "province_official"), token("33", "city_official")
+    async with serve(registry_app(env, "33")) as registry:
+        app_id = expect(await registry.post("/applications", json=organization_application("33", 6),
+                                            headers=official), 201)["id"]
+        expect(await registry.post(f"/applications/{app_id}/accept", headers=city), 200)
+        refused = await registry.post(f"/applications/{app_id}/preliminary-review", json={"passed": False},
+                                      headers=city)
+        assert refused.status_code == 422  # a refusal needs its reason
+        expect(await registry.post(f"/applications/{app_id}/preliminary-review", headers=city,
+                                   json={"passed": False, "reason": "场地证明缺失"}), 200)
+        final = expect(await registry.get(f"/applications/{app_id}", headers=official), 200)
+        assert final["status"] == "rejected"
+        assert final["trail"][-1]["reason"] == "场地证明缺失"
+        assert (await registry.post(f"/applications/{app_id}/accept", headers=city)).status_code == 409
+
+
+async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files_special_technician(
+    env: Environment, token: Any
+) -> None:
+    city_scope = organization_application(
+        "45", 1, evaluation_scope="city", years_of_evaluation=4,
+        occupations=[{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [3, 2],
+                      "standard": "车工国家职业技能标准", "person_times": 6000}],
+    )
+    special = organization_application(
+        "33", 7, kind="enterprise", admin_level=None, self_evaluation_scope=["6-18-01-01"],
+        occupations=[{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [3, 2, 1, 0],
+                      "standard": "企业技能人才评价规范(车工)", "person_times": 2500}],
+    )
+    async with serve(registry_app(env, "45")) as guangxi, serve(registry_app(env, "33")) as zhejiang:
+        refused = await guangxi.post("/organizations", json=city_scope, headers=token("45", "province_official"))
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == [{"field": "occupations.0.levels",
+                                             "reason": refused.json()["detail"][0]["reason"]}]
+        assert "city scope covers level 3 and below" in refused.json()["detail"][0]["reason"]
+        assert expect(await guangxi.get("/organizations"), 200)["count"] == 0
+
+        filed = expect(await zhejiang.post("/organizations", json=special, headers=token("33", "province_official")),
+                       201)
+        assert filed["filing_code"].startswith("Y000033")
+        assert "特级技师" in filed["occupations"][0]["levels"]
+
+
+async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, token: Any) -> None:
+    province = "33"
+    official = token(province, "province_official")
+    recognition_settings = RecognitionSettings(**env.common(province), database_url=env.database_url("rec"))
+    async with serve(registry_app(env, province)) as registry, \
+            serve(create_recognition(recognition_settings)) as recognition:
+        code = expect(await registry.post("/organizations", json=organization_application(province, 8),
+                                          headers=official), 201)["filing_code"]
+        operator = token(province, "org_operator", code)
+
+        async def plan_status(plan: dict[str, Any]) -> httpx.Response:
+            return await recognition.post("/batches", json=plan, headers=operator)
+
+        async def accepted() -> bool:
+            return (await plan_status(batch_plan(code, province))).status_code == 201
+
+        await eventually(accepted, what="recognition learns of the filing")
+
+        # Scope change: adding 中式面点师 beyond the authority is refused; within it, approved.
+        pastry = {"occupation_code": "4-03-02-02", "occupation_name": "中式面点师", "standard": "标准",
+                  "person_times": 800}
+        too_high = await registry.post(f"/organizations/{code}/scope-changes", headers=operator,
+                                       json={"add": [{**pastry, "levels": [5, 4]}]})
+        assert too_high.status_code == 422  # not the industry organization's main business
+        assert too_high.json()["detail"][0]["field"] == "scope.2.occupation_code"
+        change = expect(await registry.post(f"/organizations/{code}/scope-changes", headers=operator,
+                                            json={"delete": ["4-03-02-01"],
+                                                  "modify": [{"occupation_code": "6-18-01-01",
+                                                              "occupation_name": "车工",
+                                                              "levels": [5, 4, 3, 2], "standard": "车工标准",
+                                                              "person_times": 1500}]}), 201)
+        expect(await registry.post(f"/organizations/{code}/scope-changes/{change['id']}/approve",
+                                   headers=official), 200)
+        level_2 = {**batch_plan(code, province), "level": 2}
+
+        async def level_2_accepted() -> bool:
+            return (await plan_status(level_2)).status_code == 201
+
+        await eventually(level_2_accepted, what="recognition applies the scope change")
+
+        # Supervision suspends the organization by event: the registry suspends, recognition refuses.
+        producer = AIOKafkaProducer(bootstrap_servers=env.kafka_bootstrap)
+        await producer.start()
+        try:
+            sanction = SANCTION_IMPOSED.make(province=province, subject=code, payload=SanctionImposed(
+                filing_code=code, measure="suspension", reason="考务记录缺失", decided_on=date.today()))
+            await producer.send_and_wait(SANCTION_IMPOSED.topic(province, env.topic_root),
+                                         sanction.model_dump_json().encode(), key=code.encode())
+        finally:
+            await producer.stop()
+
+        async def refused_while_suspended() -> bool:
+            response = await plan_status(batch_plan(code, province))
+            return response.status_code == 422 and "suspended" in response.json()["detail"][0]["reason"]
+
+        await eventually(refused_while_suspended, what="recognition refuses a suspended organization")
+        entry = expect(await registry.get(f"/organizations/{code}"), 200)
+        assert entry["status"] == "suspended"
+        expect(await registry.post(f"/organizations/{code}/revoke", headers=official,
+                                   json={"reason": "整改不到位"}), 200)
+        assert (await registry.get(f"/organizations/{code}")).status_code == 404  # removed from the catalogue
+
+
+def test_filings_expire_after_three_years(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from services.registry.app import MIGRATIONS
+    from shared.policy import policy_for
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    migrate(engine, MIGRATIONS)
+    policy = policy_for("33")
+    actor = service.Actor("official", "province_official")
+    four_years_ago = date.today() - timedelta(days=4 * 366)
+    with Session(engine) as session:
+        application = ApplicationCreate.model_validate(organization_application("33"))
+        organization = service.submit_application(session=session, application=application, policy=policy,
+                                                  actor=actor, today=four_years_ago)
+        service.file(session=session, organization=organization, policy=policy, actor=actor, today=four_years_ago,
+                     action="register_filed")
+        assert service.expire_due(session=session, province="33") == [organization.filing_code]
+        session.refresh(organization)
+        assert organization.status is OrganizationStatus.EXPIRED
+        assert service.search_catalogue(session=session)[1] == 0
+        events = session.exec(select(OutboxEvent.event_type).order_by(col(OutboxEvent.seq))).all()
+        assert events[-1] == "registry.organization-status-changed"
+        assert service.expire_due(session=session, province="33") == []  # nothing twice

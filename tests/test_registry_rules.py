@@ -1,0 +1,239 @@
+"""Each eligibility rule of the registry, against the shipped province policies (no broker needed)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from infra.walkthrough import material, organization_application
+from services.registry.models import ApplicationCreate
+from services.registry.occupations import occupation_catalogue
+from services.registry.rules import PeerInstitution, check_application
+from services.registry.service import publicity_end
+from shared.policy import POLICIES_DIR, OrgKind, load_policy, policy_for
+from shared.workdays import add_working_days, is_working_day
+
+PROVINCES = ("21", "31", "32", "33", "37", "45")
+
+
+def occupation(code: str, name: str, levels: list[int], person_times: int = 2500) -> dict[str, Any]:
+    return {"occupation_code": code, "occupation_name": name, "levels": levels, "standard": f"{name}国家职业技能标准",
+            "person_times": person_times}
+
+
+LATHE = occupation("6-18-01-01", "车工", [5, 4, 3])
+
+
+def errors_for(province: str, peers: list[PeerInstitution] | None = None, **changes: Any) -> list[tuple[str, str]]:
+    application = ApplicationCreate.model_validate(organization_application(province, **changes))
+    found = check_application(application, policy=policy_for(province), catalogue=occupation_catalogue(),
+                              peers=peers or [])
+    return [(e.field, e.reason) for e in found]
+
+
+def fields(errors: list[tuple[str, str]]) -> list[str]:
+    return [field for field, _ in errors]
+
+
+def test_the_sample_application_meets_every_rule_in_every_province_without_scope_thresholds() -> None:
+    for province in ("21", "31", "32", "33", "37"):
+        assert errors_for(province) == []
+
+
+# --- policies ------------------------------------------------------------------------------------------
+
+
+def test_every_shipped_policy_is_valid_and_cites_its_sources() -> None:
+    for province in PROVINCES:
+        policy = policy_for(province)
+        assert policy.code == province
+        assert all(limit.source for limit in policy.authority)
+        assert policy.filing.validity_years == 3
+
+
+def test_a_policy_with_an_unknown_setting_is_refused(tmp_path: Path) -> None:
+    text = (POLICIES_DIR / "33-zhejiang.toml").read_text() + "\nsurprise = 1\n"
+    (tmp_path / "33-zhejiang.toml").write_text(text)
+    with pytest.raises(ValidationError, match="surprise"):
+        load_policy(tmp_path / "33-zhejiang.toml")
+
+
+def test_a_policy_for_another_province_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "32-wrong.toml").write_text((POLICIES_DIR / "33-zhejiang.toml").read_text())
+    with pytest.raises(ValueError, match="declares province 33"):
+        policy_for("32", tmp_path)
+
+
+def test_only_zhejiang_employers_have_the_eight_level_ladder() -> None:
+    assert [level.title for level in policy_for("33").ladder_for(OrgKind.ENTERPRISE).levels][-2:] == ["特级技师",
+                                                                                                   "首席技师"]
+    assert len(policy_for("33").ladder_for(OrgKind.INDUSTRY_ORGANIZATION).levels) == 5
+    assert len(policy_for("21").ladder_for(OrgKind.ENTERPRISE).levels) == 5
+
+
+# --- occupations ---------------------------------------------------------------------------------------
+
+
+def test_access_type_occupations_are_refused() -> None:
+    welder = occupation("6-18-02-04", "焊工", [5])
+    errors = errors_for("33", occupations=[welder], main_business_occupations=["6-18-02-04"])
+    assert fields(errors) == ["occupations.0.occupation_code"]
+    assert "准入类" in errors[0][1]
+
+
+def test_occupations_outside_the_catalogue_are_refused() -> None:
+    errors = errors_for("33", occupations=[occupation("9-99-99-99", "不存在", [5])],
+                        main_business_occupations=["9-99-99-99"])
+    assert fields(errors) == ["occupations.0.occupation_code"]
+
+
+def test_levels_beyond_the_occupations_standard_are_refused() -> None:
+    nursery = occupation("4-10-01-02", "育婴员", [5, 4, 3, 2])
+    errors = errors_for("33", occupations=[nursery], main_business_occupations=["4-10-01-02"])
+    assert fields(errors) == ["occupations.0.levels"]
+
+
+# --- authority limits [L16] ----------------------------------------------------------------------------
+
+
+def test_county_industry_organization_cannot_get_level_3() -> None:
+    errors = errors_for("33", admin_level="county")
+    assert fields(errors) == ["occupations.0.levels"]
+    assert "L16(一)" in errors[0][1]
+    assert errors_for("33", admin_level="county", occupations=[occupation("6-18-01-01", "车工", [5, 4])]) == []
+
+
+def test_city_industry_organizations_reach_level_1_only_in_shenyang_and_dalian() -> None:
+    top = [occupation("6-18-01-01", "车工", [2, 1])]
+    assert fields(errors_for("21", admin_level="city", city="锦州市", occupations=top)) == ["occupations.0.levels"]
+    assert errors_for("21", admin_level="city", city="沈阳市", occupations=top) == []
+
+
+def test_industry_organizations_only_in_their_main_business() -> None:
+    errors = errors_for("33", main_business_occupations=["6-18-01-01"])
+    assert fields(errors) == ["occupations.1.occupation_code"]
+
+
+def test_industry_organizations_need_their_administrative_level() -> None:
+    assert "admin_level" in fields(errors_for("33", admin_level=None))
+
+
+def school(kind: str, levels: list[int], *, enrolling: bool = True) -> dict[str, Any]:
+    return {"kind": kind, "admin_level": None, "occupations": [occupation("6-18-01-01", "车工", levels)],
+            "majors": [{"name": "机械加工技术", "occupation_codes": ["6-18-01-01"], "enrolling": enrolling}]}
+
+
+def test_technical_school_cannot_get_level_1_but_a_technician_college_can() -> None:
+    assert fields(errors_for("33", **school("technical_school", [2, 1]))) == ["occupations.0.levels"]
+    assert errors_for("33", **school("senior_technical_school", [2, 1])) == []
+
+
+def test_schools_only_within_enrolling_majors() -> None:
+    outside = {**school("technical_school", [4]), "majors": [{"name": "烹饪", "occupation_codes": ["4-03-02-01"]}]}
+    assert fields(errors_for("33", **outside)) == ["occupations.0.occupation_code"]
+    stopped = errors_for("33", **school("technical_school", [4], enrolling=False))
+    assert "stopped enrolling" in stopped[0][1]
+
+
+def test_employers_only_within_their_self_evaluation_scope() -> None:
+    employer = {"kind": "enterprise", "admin_level": None, "occupations": [LATHE]}
+    assert fields(errors_for("33", **employer)) == ["occupations.0.occupation_code"]
+    assert errors_for("33", **employer, self_evaluation_scope=["6-18-01-01"]) == []
+
+
+def test_zhejiang_employer_may_file_special_technician_but_not_elsewhere() -> None:
+    special = {"kind": "enterprise", "admin_level": None, "self_evaluation_scope": ["6-18-01-01"],
+               "occupations": [occupation("6-18-01-01", "车工", [2, 1, 0])]}
+    assert errors_for("33", **special) == []
+    errors = errors_for("21", **special)
+    assert fields(errors) == ["occupations.0.levels"]
+    assert "not on this organization's ladder" in errors[0][1]
+
+
+# --- training institutions [L16] -----------------------------------------------------------------------
+
+
+def institution(**changes: Any) -> dict[str, Any]:
+    return {"kind": "training_institution", "admin_level": None, "county": "西湖区",
+            "occupations": [occupation("4-03-02-01", "中式烹调师", [5, 4, 3], 2500)], **changes}
+
+
+def test_training_institution_caps_occupations_and_levels() -> None:
+    codes = [("4-03-02-01", "中式烹调师"), ("4-03-02-02", "中式面点师"), ("4-03-02-03", "西式烹调师"),
+             ("4-03-02-04", "西式面点师"), ("4-10-03-01", "美容师"), ("4-10-03-02", "美发师")]
+    six = [occupation(code, name, [5], 400) for code, name in codes]
+    assert "occupations" in fields(errors_for("33", **institution(occupations=six)))
+    assert errors_for("33", **institution(occupations=six[:5])) == []
+    errors = errors_for("33", **institution(occupations=[occupation("4-03-02-01", "中式烹调师", [4, 3, 2], 2500)]))
+    assert fields(errors) == ["occupations.0.levels"]
+
+
+def test_training_institutions_per_occupation_per_city_and_county() -> None:
+    cook = frozenset({"4-03-02-01"})
+    three_in_city = [PeerInstitution("杭州市", county, cook) for county in ("上城区", "拱墅区", "滨江区")]
+    errors = errors_for("33", peers=three_in_city, **institution())
+    assert fields(errors) == ["occupations.0.occupation_code"]
+    assert "at most 3 per city" in errors[0][1]
+    same_county = [PeerInstitution("杭州市", "西湖区", cook)]
+    assert "per county" in errors_for("33", peers=same_county, **institution())[0][1]
+    elsewhere = [PeerInstitution("宁波市", "海曙区", cook)] * 3
+    assert errors_for("33", peers=elsewhere, **institution()) == []
+
+
+# --- thresholds ----------------------------------------------------------------------------------------
+
+
+def test_liaoning_needs_2000_person_times() -> None:
+    few = [occupation("6-18-01-01", "车工", [5, 4], 1000), occupation("4-03-02-01", "中式烹调师", [5], 500)]
+    errors = errors_for("21", occupations=few)
+    assert fields(errors) == ["occupations"]
+    assert "2000" in errors[0][1]
+
+
+def test_guangxi_city_scope_thresholds_and_level_3_and_below() -> None:
+    city_scope = {"evaluation_scope": "city", "years_of_evaluation": 3,
+                  "occupations": [occupation("6-18-01-01", "车工", [5, 4, 3], 3000),
+                                  occupation("4-03-02-01", "中式烹调师", [5, 4], 2000)]}
+    assert errors_for("45", **city_scope) == []
+    level_2 = {**city_scope, "occupations": [occupation("6-18-01-01", "车工", [3, 2], 5000)]}
+    errors = errors_for("45", **level_2)
+    assert fields(errors) == ["occupations.0.levels"]
+    assert "G一(二)" in errors[0][1]
+    small = {**city_scope, "years_of_evaluation": 2,
+             "occupations": [occupation("6-18-01-01", "车工", [5], 900),
+                             occupation("4-03-02-01", "中式烹调师", [5], 900)]}
+    assert sorted(fields(errors_for("45", **small))) == [
+        "occupations", "occupations.0.person_times", "occupations.1.person_times", "years_of_evaluation",
+    ]
+
+
+def test_guangxi_national_scope_needs_50000() -> None:
+    errors = errors_for("45", evaluation_scope="national", years_of_evaluation=6)
+    assert "occupations" in fields(errors)
+    assert any("50000" in reason for _, reason in errors)
+
+
+# --- materials -----------------------------------------------------------------------------------------
+
+
+def test_required_materials_staff_and_lease() -> None:
+    materials = [material("registration", "r.pdf"), material("site_proof", "s.pdf"), material("staff_roster", "t.pdf")]
+    leased = [{"address": "杭州市人民路1号", "city": "杭州市", "ownership": "leased", "lease_years": 2, "area_m2": 800}]
+    errors = errors_for("33", materials=materials, full_time_staff=2, sites=leased)
+    assert sorted(fields(errors)) == ["full_time_staff", "materials", "sites.0.lease_years"]
+    assert any("integrity_pledge" in reason for _, reason in errors)
+
+
+# --- working days ----------------------------------------------------------------------------------------
+
+
+def test_working_days_follow_the_official_calendar() -> None:
+    assert not is_working_day(date(2026, 10, 1))  # National Day
+    assert add_working_days(date(2026, 9, 30), 5) == date(2026, 10, 13)
+    # Published the last working day before the holiday: five working days end after it.
+    assert publicity_end(date(2026, 9, 30), 5) == date(2026, 10, 12)
+    assert publicity_end(date(2026, 11, 23), 5) == date(2026, 11, 27)  # Monday to Friday
