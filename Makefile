@@ -20,7 +20,7 @@ test-fast: deps
 
 lint: deps
 	.venv/bin/ruff check .
-	.venv/bin/mypy shared services infra
+	.venv/bin/mypy shared services infra tests bench
 
 asyncapi: deps
 	$(PY) -m infra.asyncapi

@@ -7,15 +7,26 @@ pinned chinesecalendar when the new year's arrangement is out.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
+from functools import cache
 
 import chinese_calendar
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def _warn_uncovered(year: int) -> None:
+    log.warning("chinesecalendar has no holiday arrangement for %s: counting Monday to Friday; "
+                "upgrade the pinned chinesecalendar", year)
 
 
 def is_working_day(day: date) -> bool:
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
+        _warn_uncovered(day.year)
         return day.weekday() < 5
 
 

@@ -70,6 +70,6 @@ async def test_certificate_from_filing_to_lookup_in_two_provinces(env: Environme
         for walk in walks.values():
             for key in await redis.keys("*"):
                 value = await redis.get(key) if (await redis.type(key)) == b"string" else b""
-                assert walk.candidates[0]["id_number"].encode() not in key + (value or b"")
+                assert walk.candidates[0]["id_number"] not in repr(key) + repr(value)
     finally:
         await redis.aclose()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import chinese_calendar
 import pytest
 from pydantic import ValidationError
 
@@ -14,6 +15,7 @@ from services.registry.models import ApplicationCreate
 from services.registry.occupations import occupation_catalogue
 from services.registry.rules import PeerInstitution, check_application
 from services.registry.service import publicity_end
+from shared import workdays
 from shared.policy import POLICIES_DIR, OrgKind, load_policy, policy_for
 from shared.workdays import add_working_days, is_working_day
 
@@ -28,10 +30,15 @@ def occupation(code: str, name: str, levels: list[int], person_times: int = 2500
 LATHE = occupation("6-18-01-01", "车工", [5, 4, 3])
 
 
-def errors_for(province: str, peers: list[PeerInstitution] | None = None, **changes: Any) -> list[tuple[str, str]]:
+def errors_for(province: str, **changes: Any) -> list[tuple[str, str]]:
+    return errors_among(province, [], **changes)
+
+
+def errors_among(province: str, peers: list[PeerInstitution], **changes: Any) -> list[tuple[str, str]]:
+    """The refusals of an application, given the training institutions already filed."""
     application = ApplicationCreate.model_validate(organization_application(province, **changes))
     found = check_application(application, policy=policy_for(province), catalogue=occupation_catalogue(),
-                              peers=peers or [])
+                              peers=peers)
     return [(e.field, e.reason) for e in found]
 
 
@@ -175,13 +182,13 @@ def test_training_institution_caps_occupations_and_levels() -> None:
 def test_training_institutions_per_occupation_per_city_and_county() -> None:
     cook = frozenset({"4-03-02-01"})
     three_in_city = [PeerInstitution("杭州市", county, cook) for county in ("上城区", "拱墅区", "滨江区")]
-    errors = errors_for("33", peers=three_in_city, **institution())
+    errors = errors_among("33", three_in_city, **institution())
     assert fields(errors) == ["occupations.0.occupation_code"]
     assert "at most 3 per city" in errors[0][1]
     same_county = [PeerInstitution("杭州市", "西湖区", cook)]
-    assert "per county" in errors_for("33", peers=same_county, **institution())[0][1]
+    assert "per county" in errors_among("33", same_county, **institution())[0][1]
     elsewhere = [PeerInstitution("宁波市", "海曙区", cook)] * 3
-    assert errors_for("33", peers=elsewhere, **institution()) == []
+    assert errors_among("33", elsewhere, **institution()) == []
 
 
 # --- thresholds ----------------------------------------------------------------------------------------
@@ -233,7 +240,16 @@ def test_required_materials_staff_and_lease() -> None:
 
 def test_working_days_follow_the_official_calendar() -> None:
     assert not is_working_day(date(2026, 10, 1))  # National Day
+    assert is_working_day(date(2026, 10, 10))  # a Saturday made a working day (调休)
     assert add_working_days(date(2026, 9, 30), 5) == date(2026, 10, 13)
     # Published the last working day before the holiday: five working days end after it.
     assert publicity_end(date(2026, 9, 30), 5) == date(2026, 10, 12)
     assert publicity_end(date(2026, 11, 23), 5) == date(2026, 11, 27)  # Monday to Friday
+
+
+def test_a_year_the_calendar_does_not_know_counts_weekdays_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    year = max(chinese_calendar.constants.holidays).year + 1
+    monday = date(year, 1, 11) - timedelta(days=date(year, 1, 11).weekday())
+    workdays._warn_uncovered.cache_clear()
+    assert is_working_day(monday) and not is_working_day(monday + timedelta(days=5))
+    assert str(year) in caplog.text

@@ -14,7 +14,7 @@ from shared.sequences import SequenceCounter, SequenceExhausted, next_value
 
 def engine_for(url: str):  # type: ignore[no-untyped-def]
     engine = make_engine(url)
-    SQLModel.metadata.create_all(engine, tables=[SequenceCounter.__table__])  # type: ignore[list-item]
+    SQLModel.metadata.create_all(engine, tables=[SequenceCounter.__table__])  # type: ignore[attr-defined]
     return engine
 
 
