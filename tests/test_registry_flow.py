@@ -119,39 +119,83 @@ async def test_rejected_assessment_ends_the_application(env: Environment, token:
         assert (await registry.post(f"/applications/{app_id}/accept", headers=city)).status_code == 409
 
 
+async def review_and_file(registry: httpx.AsyncClient, application_id: int, *, city: dict[str, str],
+                          official: dict[str, str]) -> dict[str, Any]:
+    """Takes a submitted application through every step to filing, with no objection."""
+    at = f"/applications/{application_id}"
+    expect(await registry.post(f"{at}/accept", headers=city), 200)
+    expect(await registry.post(f"{at}/preliminary-review", json={"passed": True}, headers=city), 200)
+    expect(await registry.post(f"{at}/technical-assessment", json={"opinions": OPINIONS}, headers=official), 200)
+    published_on = (date.today() - timedelta(days=30)).isoformat()
+    expect(await registry.post(f"{at}/publicity", json={"published_on": published_on}, headers=official), 200)
+    return expect(await registry.post(f"{at}/file", headers=official), 200)
+
+
+def recognition_app(env: Environment, province: str):  # type: ignore[no-untyped-def]
+    return create_recognition(RecognitionSettings(**env.common(province),
+                                                  database_url=env.database_url(f"rec{province}")))
+
+
 async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files_special_technician(
     env: Environment, token: Any
 ) -> None:
-    city_scope = organization_application(
-        "45", 1, evaluation_scope="city", years_of_evaluation=4,
-        occupations=[{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [3, 2],
-                      "standard": "车工国家职业技能标准", "person_times": 6000}],
-    )
+    """Two provinces, two policies, the whole workflow over HTTP, and each filing reaching its province's
+    recognition service over Kafka."""
+    lathe = {"occupation_code": "6-18-01-01", "occupation_name": "车工", "standard": "车工国家职业技能标准",
+             "person_times": 6000}
+    city_scope = organization_application("45", 1, evaluation_scope="city", years_of_evaluation=4,
+                                          occupations=[{**lathe, "levels": [3, 2]}])
     special = organization_application(
         "33", 7, kind="enterprise", admin_level=None, self_evaluation_scope=["6-18-01-01"],
-        occupations=[{"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [3, 2, 1, 0],
-                      "standard": "企业技能人才评价规范(车工)", "person_times": 2500}],
+        occupations=[{**lathe, "levels": [3, 2, 1, 0], "standard": "企业技能人才评价规范(车工)"}],
     )
-    async with serve(registry_app(env, "45")) as guangxi, serve(registry_app(env, "33")) as zhejiang:
-        refused = await guangxi.post("/organizations", json=city_scope, headers=token("45", "province_official"))
+    async with serve(registry_app(env, "45")) as guangxi, serve(registry_app(env, "33")) as zhejiang, \
+            serve(recognition_app(env, "45")) as guangxi_recognition, \
+            serve(recognition_app(env, "33")) as zhejiang_recognition:
+        applicant = token("45", "org_operator", city_scope["credit_code"])
+        refused = await guangxi.post("/applications", json=city_scope, headers=applicant)
         assert refused.status_code == 422
-        assert refused.json()["detail"] == [{"field": "occupations.0.levels",
-                                             "reason": refused.json()["detail"][0]["reason"]}]
+        assert [e["field"] for e in refused.json()["detail"]] == ["occupations.0.levels"]
         assert "city scope covers level 3 and below" in refused.json()["detail"][0]["reason"]
-        assert expect(await guangxi.get("/organizations"), 200)["count"] == 0
+        assert (await guangxi.get("/applications/1", headers=token("45", "province_official"))).status_code == 404
 
-        filed = expect(await zhejiang.post("/organizations", json=special, headers=token("33", "province_official")),
-                       201)
-        assert filed["filing_code"].startswith("Y000033")
-        assert "特级技师" in filed["occupations"][0]["levels"]
+        city_scope["occupations"][0]["levels"] = [5, 4, 3]
+        submitted = expect(await guangxi.post("/applications", json=city_scope, headers=applicant), 201)
+        guangxi_filed = await review_and_file(guangxi, submitted["id"], city=token("45", "city_official"),
+                                              official=token("45", "province_official"))
+        assert guangxi_filed["filing_code"] == "S000045000001"
+
+        submitted = expect(await zhejiang.post("/applications", json=special,
+                                               headers=token("33", "org_operator", special["credit_code"])), 201)
+        zhejiang_filed = await review_and_file(zhejiang, submitted["id"], city=token("33", "city_official"),
+                                               official=token("33", "province_official"))
+        assert zhejiang_filed["filing_code"] == "Y000033000001"
+        entry = expect(await zhejiang.get("/organizations/Y000033000001"), 200)
+        assert "特级技师" in entry["occupations"][0]["levels"]
+
+        # Each province's recognition learns of its own filing only, and applies that policy's scope.
+        async def plan(recognition: httpx.AsyncClient, code: str, province: str, level: int) -> int:
+            response = await recognition.post("/batches", json=batch_plan(code, province, level=level),
+                                              headers=token(province, "org_operator", code))
+            return response.status_code
+
+        async def guangxi_level_3_accepted() -> bool:
+            return await plan(guangxi_recognition, "S000045000001", "45", 3) == 201
+
+        await eventually(guangxi_level_3_accepted, what="Guangxi recognition learns of its filing")
+        assert await plan(guangxi_recognition, "S000045000001", "45", 2) == 422
+
+        async def zhejiang_level_1_accepted() -> bool:
+            return await plan(zhejiang_recognition, "Y000033000001", "33", 1) == 201
+
+        await eventually(zhejiang_level_1_accepted, what="Zhejiang recognition learns of its filing")
+        assert await plan(zhejiang_recognition, "S000045000001", "33", 3) == 422
 
 
 async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, token: Any) -> None:
     province = "33"
     official = token(province, "province_official")
-    recognition_settings = RecognitionSettings(**env.common(province), database_url=env.database_url("rec"))
-    async with serve(registry_app(env, province)) as registry, \
-            serve(create_recognition(recognition_settings)) as recognition:
+    async with serve(registry_app(env, province)) as registry, serve(recognition_app(env, province)) as recognition:
         code = expect(await registry.post("/organizations", json=organization_application(province, 8),
                                           headers=official), 201)["filing_code"]
         operator = token(province, "org_operator", code)
