@@ -48,6 +48,12 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
 
+def recognition_settings(public_url: str) -> dict[str, str]:
+    """Recognition checks prior certificates through the query service; the local suite is a training
+    deployment, so the walk-through may move recognition's clock over publicity periods."""
+    return {"QUERY_URL": public_url, "ADJUSTABLE_CLOCK": "true"}
+
+
 @dataclass
 class Stack:
     var_dir: Path = VAR_DIR
@@ -97,7 +103,8 @@ class Stack:
         public_url = f"http://127.0.0.1:{query_port}"
         for province in PROVINCES:
             for service in PROVINCIAL_SERVICES:
-                self._spawn(service, province, self._port(f"{service}-{province}"), public_url, {})
+                extra = recognition_settings(public_url) if service == "recognition" else {}
+                self._spawn(service, province, self._port(f"{service}-{province}"), public_url, extra)
         self._spawn("query", "33", query_port, public_url, {
             "REDIS_URL": self.redis_url, "ID_HASH_KEY": self.id_hash_key(),
             "CONSUMER_GROUP": f"{self.topic_root}-query",

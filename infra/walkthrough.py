@@ -9,10 +9,13 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import httpx
 from stdnum.cn import ric, uscc
+
+from shared.workdays import add_working_days
 
 T = TypeVar("T")
 
@@ -78,20 +81,84 @@ def organization_application(province: str, number: int = 1, **changes: Any) -> 
     return application
 
 
-def batch_plan(organization_code: str, province: str, candidates: int = 2, level: int = 4) -> dict[str, Any]:
+def staff(province: str, number: int = 1) -> list[dict[str, Any]]:
+    """An examiner, an invigilator and an internal quality supervisor, none tied to any candidate."""
+    people = (("周考评", "examiner"), ("吴监考", "invigilator"), ("郑督导", "quality_supervisor"))
+    return [{"name": name, "id_type": "居民身份证", "id_number": resident_id(province, 900 + 10 * number + i),
+             "role": role} for i, (name, role) in enumerate(people)]
+
+
+def candidate(province: str, index: int, **facts: Any) -> dict[str, Any]:
     names = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强"]
-    return {
+    return {"name": names[index % len(names)] + (str(index) if index >= len(names) else ""),
+            "id_type": "居民身份证", "id_number": resident_id(province, index + 1), "years_of_work": 10, **facts}
+
+
+def batch_plan(organization_code: str, province: str, candidates: int | list[dict[str, Any]] = 2, level: int = 4,
+               today: date | None = None, **changes: Any) -> dict[str, Any]:
+    """A plan for the organization's filed site, announced `today` (the service's date), starting after the
+    longest announcement period any shipped policy asks (Guangxi: 10 working days), with candidates who meet
+    the conditions."""
+    city, _ = PROVINCE_CITIES.get(province, ("", ""))
+    number = int(organization_code[-6:])
+    today = today or date.today()
+    starts_on = add_working_days(today, 12)
+    plan = {
         "organization_code": organization_code,
         "occupation_code": "6-18-01-01",
         "occupation_name": "车工",
         "work_type": None,
         "level": level,
-        "candidates": [
-            {"name": names[i % len(names)] + (str(i) if i >= len(names) else ""), "id_type": "居民身份证",
-             "id_number": resident_id(province, i + 1)}
-            for i in range(candidates)
-        ],
+        "method": "assessment",
+        "announced_on": today.isoformat(),
+        "exam_starts_on": starts_on.isoformat(),
+        "exam_ends_on": starts_on.isoformat(),
+        "site": {"address": f"{city}人民路{number}号", "city": city},
+        "staff": staff(province, number),
+        "candidates": candidates if isinstance(candidates, list) else [candidate(province, i)
+                                                                       for i in range(candidates)],
     }
+    plan.update(changes)
+    return plan
+
+
+def passing_scores(candidates: list[dict[str, Any]], level: int) -> dict[str, Any]:
+    defence = {"defence": 75.0} if level <= 2 else {}
+    return {"results": [{"candidate_id": c["id"], "theory": 82.0, "skill": 78.5, **defence} for c in candidates]}
+
+
+async def service_today(client: httpx.AsyncClient) -> date:
+    """The date of a training deployment's service, which a walk-through may have moved on."""
+    return date.fromisoformat(expect(await client.get("/clock"), 200)["today"])
+
+
+async def move_clock(client: httpx.AsyncClient, to: date) -> None:
+    """Moves a training deployment's date on to `to` (the service refuses unless ADJUSTABLE_CLOCK is on)."""
+    today = await service_today(client)
+    if to > today:
+        expect(await client.post("/clock", json={"days": (to - today).days}), 200)
+
+
+async def run_batch(recognition: httpx.AsyncClient, batch: dict[str, Any], token: Callable[..., dict[str, str]],
+                    province: str) -> dict[str, Any]:
+    """Takes a draft batch through submission, plan approval, the exam, results, publicity, report, review and
+    the province's re-check, moving the recognition service's training clock over the waiting periods."""
+    operator = token(province, "org_operator", batch["organization_code"])
+    department, official = token(province, "testing_department"), token(province, "province_official")
+    at = f"/batches/{batch['id']}"
+    expect(await recognition.post(f"{at}/submit", headers=operator), 200)
+    expect(await recognition.post(f"{at}/plan-decision", json={"approve": True}, headers=department), 200)
+    await move_clock(recognition, date.fromisoformat(batch["exam_ends_on"]))
+    candidates = expect(await recognition.get(f"{at}/candidates", params={"limit": 5000}, headers=operator),
+                        200)["data"]
+    expect(await recognition.post(f"{at}/results", json=passing_scores(candidates, batch["level"]),
+                                  headers=operator), 200)
+    published = expect(await recognition.post(f"{at}/results-publicity", headers=operator,
+                                              json={"published_on": batch["exam_ends_on"]}), 200)
+    await move_clock(recognition, date.fromisoformat(published["results_publicity_until"]) + timedelta(days=1))
+    expect(await recognition.post(f"{at}/report", headers=operator), 200)
+    expect(await recognition.post(f"{at}/review", json={"approve": True}, headers=department), 200)
+    return expect(await recognition.post(f"{at}/approve", headers=official), 200)
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 60, what: str = "") -> T:
@@ -147,22 +214,23 @@ async def walk_province(
     async def batch_accepted() -> dict[str, Any] | None:
         # Recognition learns of the organization from its event, not from a call to the registry: until the
         # event arrives the plan is refused for an unknown organization, and any other refusal is an error.
-        response = await clients.recognition.post("/batches", json=batch_plan(code, province, candidates),
+        plan = batch_plan(code, province, candidates, today=await service_today(clients.recognition))
+        response = await clients.recognition.post("/batches", json=plan,
                                                   headers=operator)
         if response.status_code == 422 and response.json()["detail"][0]["field"] == "organization_code":
             return None
         return expect(response, 201)
 
     batch = await eventually(batch_accepted, what=f"recognition accepts a batch for {code}")
-    results = {"results": [{"candidate_id": c["id"], "passed": True} for c in batch["candidates"]]}
-    expect(await clients.recognition.post(f"/batches/{batch['id']}/results", json=results, headers=operator), 200)
-    expect(await clients.recognition.post(f"/batches/{batch['id']}/approve", headers=official), 200)
+    batch = await run_batch(clients.recognition, batch, token, province)
+    people = expect(await clients.recognition.get(f"/batches/{batch['id']}/candidates", headers=operator),
+                    200)["data"]
 
     async def certificates_issued() -> list[dict[str, Any]] | None:
         response = await clients.certificates.get("/certificates", params={"batch_id": batch["id"]},
                                                   headers=official)
         data = expect(response, 200)["data"]
-        return data if len(data) == len(batch["candidates"]) else None
+        return data if len(data) == len(people) else None
 
     certificates = await eventually(certificates_issued, what=f"certificates for batch {batch['id']}")
-    return WalkResult(code, batch["id"], batch["candidates"], certificates)
+    return WalkResult(code, batch["id"], people, certificates)

@@ -29,6 +29,7 @@ class Role(StrEnum):
     CITY_OFFICIAL = "city_official"
     ORG_OPERATOR = "org_operator"
     INSPECTOR = "inspector"
+    TESTING_DEPARTMENT = "testing_department"  # 职业技能鉴定部门: approves batch plans, reviews results [L20, L22]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,18 @@ class Principal:
     role: Role
     province: str
     organization: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something, for an audit trail: a person by their token, or a service acting on an event."""
+
+    subject: str
+    role: str
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.subject, principal.role.value)
 
 
 def private_key_path(keys_dir: Path, province: str) -> Path:

@@ -51,6 +51,14 @@ class ScopeItem(BaseModel):
     levels: list[LevelRank] = Field(min_length=1)
 
 
+class FiledSite(BaseModel):
+    """An exam site filed with the organization; a batch elsewhere is a new site under dual supervision."""
+
+    address: str
+    city: str
+    county: str | None = None
+
+
 class OrganizationFiled(BaseModel):
     filing_code: str
     name: str
@@ -62,6 +70,9 @@ class OrganizationFiled(BaseModel):
     scope: list[ScopeItem]
     filed_on: date
     valid_until: date
+    evaluation_scope: str = Field(default="province", description="national, province or city: where it may "
+                                  "recognise [G四(二)]")
+    sites: list[FiledSite] = Field(default_factory=list)
 
 
 class OrganizationStatusChanged(BaseModel):
@@ -116,6 +127,38 @@ class BatchResultsApproved(BaseModel):
     part: int = 1
     parts: int = 1
     passed: list[PassedCandidate]
+
+
+class BatchPlanApproved(BaseModel):
+    """A batch plan the testing department approved: public, so candidates can find the year's batches [L20]."""
+
+    batch_id: str
+    organization_code: str
+    organization_name: str
+    occupation_code: str
+    occupation_name: str
+    work_type: str | None = None
+    level: LevelDigit
+    method: str
+    exam_starts_on: date
+    exam_ends_on: date
+    site_city: str
+    new_site: bool
+    candidates: int
+
+
+class BatchResultCorrected(BaseModel):
+    """A correction of one candidate's result after approval: never an edit, always this audited event [L22]."""
+
+    batch_id: str
+    correction_id: int
+    organization_code: str
+    candidate: PassedCandidate
+    passed_before: bool
+    passed_now: bool
+    reason: str
+    corrected_by: str
+    corrected_on: date
 
 
 class CertificateIssued(BaseModel):
@@ -191,6 +234,14 @@ BATCH_RESULTS_APPROVED = EventContract(
     "recognition", "batch-results-approved", BatchResultsApproved,
     "The province re-checked a batch's results summary; the passing candidates may be certified.",
 )
+BATCH_PLAN_APPROVED = EventContract(
+    "recognition", "batch-plan-approved", BatchPlanApproved,
+    "The testing department approved a batch plan; it may run. Keyed by batch id.",
+)
+BATCH_RESULT_CORRECTED = EventContract(
+    "recognition", "batch-result-corrected", BatchResultCorrected,
+    "A province official corrected one candidate's result after the batch was approved. Keyed by batch id.",
+)
 CERTIFICATE_ISSUED = EventContract(
     "certificates", "certificate-issued", CertificateIssued,
     "A skill level certificate was issued. Keyed by certificate number.",
@@ -211,7 +262,7 @@ SANCTION_IMPOSED = EventContract(
 
 ALL_CONTRACTS: tuple[EventContract[Any], ...] = (
     ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED, ORGANIZATION_SCOPE_CHANGED, SANCTION_IMPOSED,
-    BATCH_RESULTS_APPROVED, CERTIFICATE_ISSUED,
+    BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED, CERTIFICATE_ISSUED,
 )
 
 

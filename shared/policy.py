@@ -133,6 +133,14 @@ class Filing(_Strict):
     source: str
 
 
+class Results(_Strict):
+    """How recognition results are judged: every component scored out of 100, each passed at `pass_mark`."""
+
+    pass_mark: float = Field(default=60, ge=0, le=100)
+    defence_from_rank: int = Field(default=2, description="levels this rank and above also need the defence")
+    source: str = "L17-L18; national occupational standards: 百分制, 60分及以上为合格; 技师、高级技师 另需答辩"
+
+
 class Policy(_Strict):
     code: str = Field(pattern=r"^\d{2}$")
     name: str
@@ -144,6 +152,7 @@ class Policy(_Strict):
     materials: Materials
     periods: Periods
     filing: Filing
+    results: Results = Field(default_factory=Results)
 
     @model_validator(mode="after")
     def _one_default_ladder(self) -> Policy:

@@ -40,6 +40,8 @@ class FiledOrganization(SQLModel, table=True):
     filed_on: date
     valid_until: date
     status: str = Field(default="filed", max_length=20)
+    evaluation_scope: str = Field(default="province", max_length=10)
+    sites: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
 
     def scope_items(self) -> list[ScopeItem]:
@@ -75,6 +77,8 @@ def upsert_filed_organization(session: Session, payload: OrganizationFiled) -> F
     replica.scope = [item.model_dump() for item in payload.scope]
     replica.filed_on = payload.filed_on
     replica.valid_until = payload.valid_until
+    replica.evaluation_scope = payload.evaluation_scope
+    replica.sites = [site.model_dump() for site in payload.sites]
     replica.status = "filed"
     replica.updated_at = utcnow()
     session.add(replica)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -34,6 +36,21 @@ T = TypeVar("T")
 
 
 @dataclass
+class Clock:
+    """The service's idea of today. Only a training or demo deployment (`ADJUSTABLE_CLOCK`) moves it on, so a
+    walk-through can pass a publicity period in seconds; it never goes back."""
+
+    offset_days: int = 0
+
+    def today(self) -> date:
+        return date.today() + timedelta(days=self.offset_days)
+
+
+class ClockMove(BaseModel):
+    days: int = Field(ge=1, le=3660, description="how many days to move the service's date on")
+
+
+@dataclass
 class Runtime:
     """The live parts of one service instance, kept on `app.state.runtime`."""
 
@@ -47,6 +64,7 @@ class Runtime:
     readiness_checks: list[Callable[[], Any]] = field(default_factory=list)
     on_start: list[Callable[[], Any]] = field(default_factory=list)
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
+    clock: Clock = field(default_factory=Clock)
 
     @property
     def db(self) -> Engine:
@@ -149,6 +167,8 @@ def create_app(
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(NotFound, _not_found)
     app.include_router(_health_router())
+    if settings.adjustable_clock:
+        app.include_router(_clock_router())
     for router in routers:
         app.include_router(router)
     instrument_app(app, runtime.engine, runtime.tracer_provider)
@@ -181,6 +201,23 @@ async def _conflict(_request: Request, error: Exception) -> JSONResponse:
 
 async def _not_found(_request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(error)})
+
+
+def _clock_router() -> APIRouter:
+    router = APIRouter(tags=["training clock"])
+
+    @router.get("/clock")
+    async def read_clock(runtime: RuntimeDep) -> dict[str, Any]:
+        return {"today": runtime.clock.today().isoformat(), "offset_days": runtime.clock.offset_days}
+
+    @router.post("/clock")
+    async def move_clock(move: ClockMove, runtime: RuntimeDep) -> dict[str, Any]:
+        """Moves this service's date on (training and demo deployments only)."""
+        runtime.clock.offset_days += move.days
+        log.warning("clock moved on %s days: today is %s", move.days, runtime.clock.today())
+        return {"today": runtime.clock.today().isoformat(), "offset_days": runtime.clock.offset_days}
+
+    return router
 
 
 def _health_router() -> APIRouter:
@@ -237,3 +274,10 @@ def runtime_dependency(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
+
+
+def today_dependency(request: Request) -> date:
+    return request.app.state.runtime.clock.today()  # type: ignore[no-any-return]
+
+
+TodayDep = Annotated[date, Depends(today_dependency)]

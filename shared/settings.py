@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.policy import POLICIES_DIR, Policy, policy_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = REPO_ROOT / "var"
@@ -31,6 +34,15 @@ class ServiceSettings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1, description="replication factor of the topics it creates")
     outbox_poll_seconds: float = 0.5
     run_migrations: bool = True
+    policies_dir: Path = Field(default=POLICIES_DIR, description="where <province>-<name>.toml policy files are")
+    adjustable_clock: bool = Field(
+        default=False, description="training and demo environments only: PUT /clock moves the service's date on",
+    )
+
+    @cached_property
+    def policy(self) -> Policy:
+        """The province's policy file, validated; a missing or invalid policy stops the service at start."""
+        return policy_for(self.province, self.policies_dir)
 
     @field_validator("province")
     @classmethod

@@ -49,3 +49,9 @@ def working_days_between(start: date, end: date) -> int:
         day += timedelta(days=1)
         count += is_working_day(day)
     return count
+
+
+def publicity_end(published_on: date, working_days: int) -> date:
+    """The last day of a publicity of `working_days` working days, counting the publication day if it is one."""
+    start = published_on if is_working_day(published_on) else add_working_days(published_on, 1)
+    return add_working_days(start, working_days - 1)

@@ -40,7 +40,7 @@ class Environment:
     def common(self, province: str) -> dict[str, Any]:
         return {
             "province": province, "kafka_bootstrap": self.kafka_bootstrap, "keys_dir": self.keys_dir,
-            "topic_root": self.topic_root, "outbox_poll_seconds": 0.1,
+            "topic_root": self.topic_root, "outbox_poll_seconds": 0.1, "adjustable_clock": True,
         }
 
 
@@ -53,13 +53,15 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextlib.asynccontextmanager
-async def province_services(env: Environment, province: str) -> AsyncIterator[ProvinceClients]:
+async def province_services(env: Environment, province: str,
+                            query: httpx.AsyncClient | None = None) -> AsyncIterator[ProvinceClients]:
+    """The four provincial services; `query` reaches the shared query service (for prior certificates)."""
     common = env.common(province)
     apps = [
         create_registry(RegistrySettings(**common, database_url=env.database_url(f"registry_{province}")),
                         env.tracer_provider),
         create_recognition(RecognitionSettings(**common, database_url=env.database_url(f"recognition_{province}")),
-                           env.tracer_provider),
+                           env.tracer_provider, query_client=query),
         create_certificates(
             CertificatesSettings(**common, database_url=env.database_url(f"certificates_{province}")),
             env.tracer_provider,

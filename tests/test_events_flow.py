@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from infra.walkthrough import eventually, organization_application, walk_province
+from infra.walkthrough import batch_plan, eventually, organization_application, walk_province
 from services.recognition.app import create as create_recognition
 from services.recognition.settings import RecognitionSettings
 from shared.events import BATCH_RESULTS_APPROVED, CERTIFICATE_ISSUED, ORGANIZATION_FILED, dead_letter_topic
@@ -48,8 +48,7 @@ async def test_invalid_message_goes_to_dead_letter_and_consumption_goes_on(env: 
             await producer.stop()
 
         operator = token("33", "org_operator", "S000033000009")
-        plan = {"organization_code": "S000033000009", "occupation_code": "6-18-01-01", "occupation_name": "车工",
-                "level": 5, "candidates": [{"name": "张伟", "id_number": "11010519491231002X"}]}
+        plan = batch_plan("S000033000009", "33", level=5)
 
         async def accepted() -> bool:
             return (await recognition.post("/batches", json=plan, headers=operator)).status_code == 201

@@ -17,6 +17,7 @@ from services.registry import service
 from services.registry.app import create as create_registry
 from services.registry.models import ApplicationCreate, OrganizationStatus
 from services.registry.settings import RegistrySettings
+from shared.auth import Actor
 from shared.db import make_engine, migrate
 from shared.events import SANCTION_IMPOSED, SanctionImposed
 from shared.outbox import OutboxEvent
@@ -260,7 +261,7 @@ def test_filings_expire_after_three_years(tmp_path) -> None:  # type: ignore[no-
     engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
     migrate(engine, MIGRATIONS)
     policy = policy_for("33")
-    actor = service.Actor("official", "province_official")
+    actor = Actor("official", "province_official")
     four_years_ago = date.today() - timedelta(days=4 * 366)
     with Session(engine) as session:
         application = ApplicationCreate.model_validate(organization_application("33"))

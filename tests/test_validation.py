@@ -48,16 +48,16 @@ def test_bad_applications_name_the_field(changes: dict[str, Any], field: str) ->
     assert any(field in ".".join(str(p) for p in e["loc"]) for e in error.value.errors())
 
 
-def test_candidate_id_check_digit_and_uniqueness() -> None:
+def test_candidate_and_staff_id_check_digit() -> None:
     plan = batch_plan("S000033000001", "33", candidates=2)
     assert len(BatchCreate.model_validate(plan).candidates) == 2
     wrong_digit = resident_id("33", 1)[:-1] + ("0" if resident_id("33", 1)[-1] != "0" else "1")
     bad = {**plan, "candidates": [{**plan["candidates"][0], "id_number": wrong_digit}]}
     with pytest.raises(ValidationError, match="resident identity card"):
         BatchCreate.model_validate(bad)
-    twice = {**plan, "candidates": [plan["candidates"][0], plan["candidates"][0]]}
-    with pytest.raises(ValidationError, match="appears twice"):
-        BatchCreate.model_validate(twice)
+    examiner = {**plan["staff"][0], "id_number": wrong_digit}
+    with pytest.raises(ValidationError, match="resident identity card"):
+        BatchCreate.model_validate({**plan, "staff": [examiner, *plan["staff"][1:]]})
 
 
 def test_masking_keeps_region_and_last_four() -> None:

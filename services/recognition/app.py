@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.events import BATCH_RESULTS_APPROVED
+from shared.events import BATCH_PLAN_APPROVED, BATCH_RESULT_CORRECTED, BATCH_RESULTS_APPROVED
 from shared.service import build_runtime, create_app
 
 from . import flows
+from .prior_certificates import PriorCertificates
 from .settings import RecognitionSettings
 from .views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create(settings: RecognitionSettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
+def create(settings: RecognitionSettings | None = None, tracer_provider: TracerProvider | None = None,
+           query_client: httpx.AsyncClient | None = None) -> FastAPI:
+    """`query_client` reaches the shared query service; by default one for `settings.query_url`."""
     settings = settings or RecognitionSettings()
-    runtime = build_runtime(settings, produces=[BATCH_RESULTS_APPROVED], tracer_provider=tracer_provider)
+    settings.policy  # noqa: B018 - load and validate the province's policy now: refuse to start without it
+    runtime = build_runtime(settings, produces=[BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED],
+                            tracer_provider=tracer_provider)
     flows.register(runtime)
-    return create_app(runtime, title="skillcert recognition", routers=[router], migrations_dir=MIGRATIONS)
+    client = query_client or httpx.AsyncClient(base_url=settings.query_url, timeout=settings.query_timeout_seconds)
+    runtime.on_stop.append(client.aclose)
+    app = create_app(runtime, title="skillcert recognition", routers=[router], migrations_dir=MIGRATIONS)
+    app.state.prior_certificates = PriorCertificates(client)
+    return app

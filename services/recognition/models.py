@@ -1,56 +1,154 @@
-"""Recognition batches and their candidates (XBase / XCreate / X / XPublic)."""
+"""Recognition batches, their staff and candidates, results, objections and corrections.
+
+XBase / XCreate / X / XPublic as in the FastAPI template. Article references are to DOMAIN.md section 2.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import field_validator, model_validator
-from sqlmodel import Field, SQLModel, UniqueConstraint
+from pydantic import BaseModel, model_validator
+from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 from stdnum.cn import ric
 
 from shared.outbox import OutboxEvent, ProcessedEvent, utcnow
 from shared.replicas import FiledOrganization
 
 RESIDENT_ID_CARD = "居民身份证"
+ID_TYPES = (RESIDENT_ID_CARD, "港澳居民居住证", "台湾居民居住证", "外国人永久居留身份证", "护照",
+            "港澳居民来往内地通行证", "台湾居民来往大陆通行证")
+
+
+class Method(StrEnum):
+    ASSESSMENT = "assessment"  # 认定考核: theory, skill operation, thesis defence [L18(一)]
+    COMBINED = "combined"  # 考评结合: tests plus performance review [L18(二)]
+    PERFORMANCE_REVIEW = "performance_review"  # 业绩评审 on site [L18(三)]
+    COMPETITION = "competition"  # 竞赛选拔: winners of a filed competition recognised directly [L18(四)]
+    STUDENT = "student"  # technical-school students who completed the teaching plan, directly [S一]
+
+
+DIRECT_METHODS = (Method.COMPETITION, Method.STUDENT)
 
 
 class BatchStatus(StrEnum):
-    PLANNED = "planned"
-    RESULTS_RECORDED = "results_recorded"
-    APPROVED = "approved"
+    DRAFT = "draft"  # being prepared: candidates may be added
+    SUBMITTED = "submitted"  # plan submitted to the testing department [L20]
+    RETURNED = "returned"  # returned with the reason; may be corrected and submitted again
+    PLAN_APPROVED = "plan_approved"  # may run [L20]
+    RESULTS_RECORDED = "results_recorded"  # every candidate has a result
+    RESULTS_IN_PUBLICITY = "results_in_publicity"  # 5+ working days [L22, G三(五)]
+    REPORTED = "reported"  # results summary (结果汇总表) reported to the testing department [L22]
+    REVIEWED = "reviewed"  # the testing department's review passed [L22]
+    APPROVED = "approved"  # the province's re-check passed: certificates may be issued [L22-23]
 
 
-class CandidateBase(SQLModel):
+# Batches whose staff are committed to their site on their dates.
+ACTIVE = (BatchStatus.SUBMITTED, BatchStatus.PLAN_APPROVED, BatchStatus.RESULTS_RECORDED)
+
+
+class StaffRole(StrEnum):
+    EXAMINER = "examiner"  # 考评员
+    INVIGILATOR = "invigilator"  # 监考员
+    QUALITY_SUPERVISOR = "quality_supervisor"  # 内部质量督导员
+
+
+def valid_id_number(id_type: str, id_number: str) -> str:
+    """The ID number, normalised; a resident identity card number must pass its check digit (GB 11643)."""
+    if id_type == RESIDENT_ID_CARD:
+        try:
+            return str(ric.validate(id_number))
+        except Exception as error:
+            raise ValueError(f"not a valid resident identity card number: {error}") from error
+    return id_number.strip().upper()
+
+
+class Person(BaseModel):
     name: str = Field(min_length=1, max_length=60)
     id_type: str = Field(default=RESIDENT_ID_CARD, max_length=20)
     id_number: str = Field(min_length=1, max_length=32)
 
-
-class CandidateCreate(CandidateBase):
     @model_validator(mode="after")
-    def _resident_id_valid(self) -> CandidateCreate:
-        if self.id_type == RESIDENT_ID_CARD:
-            try:
-                self.id_number = str(ric.validate(self.id_number))
-            except Exception as error:
-                raise ValueError(f"id_number is not a valid resident identity card number: {error}") from error
+    def _id_valid(self) -> Person:
+        if self.id_type not in ID_TYPES:
+            raise ValueError(f"id_type must be one of {', '.join(ID_TYPES)}")
+        self.id_number = valid_id_number(self.id_type, self.id_number)
         return self
 
 
-class Candidate(CandidateBase, table=True):
+class StaffIn(Person):
+    """An examiner, invigilator or internal quality supervisor of the batch, with what they must declare."""
+
+    role: StaffRole
+    trained: list[str] = Field(default_factory=list, description="ID numbers of candidates they trained")
+    related: list[str] = Field(default_factory=list, description="ID numbers of candidates related to them")
+
+
+class ExamSite(BaseModel):
+    address: str = Field(min_length=2, max_length=200)
+    city: str = Field(min_length=2, max_length=60)
+    county: str | None = Field(default=None, max_length=60)
+
+
+class CandidateCreate(Person):
+    photo_ref: str | None = Field(default=None, max_length=200, description="key of the photo in the document store")
+    years_of_work: int = Field(default=0, ge=0, le=60, description="years working in the occupation")
+    prior_certificate_number: str | None = Field(default=None, max_length=22,
+                                                 description="the next lower level's certificate, any province")
+    competition_award: str | None = Field(default=None, max_length=200, description="竞赛选拔: the award won")
+    completed_teaching_plan: bool = Field(default=False, description="技工院校学生: completed the plan of this level")
+
+
+class Candidate(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("batch_id", "id_type", "id_number"),)
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True)
     batch_id: str = Field(foreign_key="batch.id", index=True)
     position: int = Field(description="order in the plan; certificate serials follow it")
+    name: str
+    id_type: str
+    id_number: str = Field(index=True)
+    photo_ref: str | None = None
+    years_of_work: int = 0
+    prior_certificate_number: str | None = None
+    competition_award: str | None = None
+    completed_teaching_plan: bool = False
+    theory: float | None = None
+    skill: float | None = None
+    defence: float | None = None
+    performance: float | None = None
     passed: bool | None = None
 
 
-class CandidatePublic(CandidateBase):
+class CandidatePublic(BaseModel):
     id: str
+    position: int
+    name: str
+    id_type: str
+    id_number: str
+    years_of_work: int
+    prior_certificate_number: str | None
+    theory: float | None
+    skill: float | None
+    defence: float | None
+    performance: float | None
     passed: bool | None
+
+
+class BatchStaff(SQLModel, table=True):
+    __tablename__ = "batch_staff"
+    __table_args__ = (UniqueConstraint("batch_id", "id_type", "id_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", index=True)
+    name: str
+    id_type: str
+    id_number: str = Field(index=True)
+    role: StaffRole
+    trained: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    related: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class BatchBase(SQLModel):
@@ -59,49 +157,179 @@ class BatchBase(SQLModel):
     occupation_name: str = Field(min_length=1, max_length=100)
     work_type: str | None = Field(default=None, max_length=100)
     level: int = Field(ge=1, le=5)
+    method: Method = Method.ASSESSMENT
+    exam_starts_on: date
+    exam_ends_on: date
+    announced_on: date | None = Field(default=None, description="when the batch was announced on the portal")
 
 
 class BatchCreate(BatchBase):
-    candidates: list[CandidateCreate] = Field(min_length=1)
+    site: ExamSite
+    staff: list[StaffIn] = Field(min_length=1)
+    candidates: list[CandidateCreate] = Field(default_factory=list, description="or upload them as CSV / JSON lines")
 
-    @field_validator("candidates")
-    @classmethod
-    def _candidate_once(cls, value: list[CandidateCreate]) -> list[CandidateCreate]:
-        seen: set[tuple[str, str]] = set()
-        for index, candidate in enumerate(value):
-            key = (candidate.id_type, candidate.id_number)
-            if key in seen:
-                raise ValueError(f"candidate {index} ({candidate.name}) appears twice in the batch")
-            seen.add(key)
-        return value
+    @model_validator(mode="after")
+    def _consistent(self) -> BatchCreate:
+        if self.exam_ends_on < self.exam_starts_on:
+            raise ValueError("exam_ends_on is before exam_starts_on")
+        return self
 
 
 class Batch(BatchBase, table=True):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True)
     organization_name: str
-    status: BatchStatus = BatchStatus.PLANNED
+    site: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    new_site: bool = Field(default=False, description="not a filed site: dual supervision [G四(二)]")
+    status: BatchStatus = BatchStatus.DRAFT
     created_by: str
     created_at: datetime = Field(default_factory=utcnow)
+    plan_approved_on: date | None = None
+    results_published_on: date | None = None
+    results_publicity_until: date | None = None
+    report_due_on: date | None = None
+    reported_on: date | None = None
+    reported_late: bool = False
     approved_on: date | None = None
     approved_by: str | None = None
+
+
+class BatchTransition(SQLModel, table=True):
+    """The audit trail: every state change of a batch, with who, when and why."""
+
+    __tablename__ = "batch_transition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", index=True)
+    from_status: BatchStatus | None
+    to_status: BatchStatus
+    action: str
+    reason: str | None = None
+    actor: str
+    actor_role: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ResultObjection(SQLModel, table=True):
+    __tablename__ = "result_objection"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", index=True)
+    candidate_id: str | None = None
+    raised_on: date
+    raised_by: str
+    content: str
+    upheld: bool | None = None
+    resolution: str | None = None
+    resolved_on: date | None = None
+
+
+class ResultCorrection(SQLModel, table=True):
+    __tablename__ = "result_correction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", index=True)
+    candidate_id: str = Field(foreign_key="candidate.id")
+    passed_before: bool
+    passed_now: bool
+    reason: str
+    corrected_by: str
+    corrected_on: date
+
+
+class StaffPublic(BaseModel):
+    name: str
+    id_type: str
+    id_number: str
+    role: StaffRole
+
+
+class TransitionPublic(BaseModel):
+    from_status: BatchStatus | None
+    to_status: BatchStatus
+    action: str
+    reason: str | None
+    actor: str
+    actor_role: str
+    at: datetime
 
 
 class BatchPublic(BatchBase):
     id: str
     organization_name: str
+    site: ExamSite
+    new_site: bool
     status: BatchStatus
+    plan_approved_on: date | None
+    results_published_on: date | None
+    results_publicity_until: date | None
+    report_due_on: date | None
+    reported_on: date | None
+    reported_late: bool
     approved_on: date | None
-    candidates: list[CandidatePublic]
+    candidate_count: int
+    staff: list[StaffPublic]
+    trail: list[TransitionPublic]
 
 
-class CandidateResult(SQLModel):
+class CandidatesPublic(BaseModel):
+    data: list[CandidatePublic]
+    count: int
+
+
+class Decision(BaseModel):
+    approve: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _reason_when_refused(self) -> Decision:
+        if not self.approve and not self.reason:
+            raise ValueError("a return or refusal needs its reason")
+        return self
+
+
+class ScoreIn(BaseModel):
+    """One candidate's scores out of 100 per component, or a direct recognition."""
+
+    candidate_id: str
+    theory: float | None = Field(default=None, ge=0, le=100)
+    skill: float | None = Field(default=None, ge=0, le=100)
+    defence: float | None = Field(default=None, ge=0, le=100)
+    performance: float | None = Field(default=None, ge=0, le=100)
+    absent: bool = False
+
+
+class ResultsIn(BaseModel):
+    results: list[ScoreIn] = Field(min_length=1)
+
+
+class PublicityIn(BaseModel):
+    published_on: date = Field(description="the day the results were published on the portal")
+
+
+class ObjectionIn(BaseModel):
+    candidate_id: str | None = None
+    raised_on: date
+    raised_by: str = Field(min_length=1, max_length=100)
+    content: str = Field(min_length=1, max_length=2000)
+
+
+class ObjectionResolution(BaseModel):
+    upheld: bool
+    resolution: str = Field(min_length=1, max_length=2000)
+
+
+class CorrectionIn(BaseModel):
     candidate_id: str
     passed: bool
+    reason: str = Field(min_length=1, max_length=1000)
 
 
-class ResultsIn(SQLModel):
-    results: list[CandidateResult] = Field(min_length=1)
+class UploadReport(BaseModel):
+    rows: int
+    stored: int
+    candidate_count: int
 
 
 # What this service's database holds (its alembic migrations create exactly these).
-TABLES = (FiledOrganization, Batch, Candidate, OutboxEvent, ProcessedEvent)
+TABLES = (FiledOrganization, Batch, BatchStaff, Candidate, BatchTransition, ResultObjection, ResultCorrection,
+          OutboxEvent, ProcessedEvent)

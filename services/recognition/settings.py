@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -8,3 +9,6 @@ class RecognitionSettings(ServiceSettings):
 
     service_name: str = "recognition"
     approved_event_part_size: int = 500
+    query_url: str = Field(default="http://127.0.0.1:8000",
+                           description="the shared query service, to check prior certificates from any province")
+    query_timeout_seconds: float = 10.0

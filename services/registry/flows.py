@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlmodel import Session
 
+from shared.auth import Actor
 from shared.events import SANCTION_IMPOSED, Envelope, SanctionImposed
 from shared.service import Runtime
 
 from . import service
 from .models import OrganizationStatus, Transition
-from .service import Actor
 
 CONSUMER = "registry"
 log = logging.getLogger(__name__)

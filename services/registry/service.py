@@ -8,17 +8,17 @@ transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from sqlmodel import Session, col, select
 
-from shared.auth import Principal
+from shared.auth import Actor
 from shared.errors import Conflict, FieldError, FieldErrors, NotFound
 from shared.events import (
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
+    FiledSite,
     OrganizationFiled,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
@@ -28,7 +28,7 @@ from shared.numbering import MAX_SEQUENCE, FilingCode
 from shared.outbox import record_event
 from shared.policy import OrgKind, Policy
 from shared.sequences import next_value
-from shared.workdays import add_working_days, is_working_day
+from shared.workdays import add_working_days, publicity_end
 
 from . import rules
 from .models import (
@@ -67,16 +67,6 @@ ALLOWED: dict[str, tuple[tuple[OrganizationStatus, ...], OrganizationStatus]] = 
 }
 
 
-@dataclass(frozen=True)
-class Actor:
-    subject: str
-    role: str
-
-    @classmethod
-    def of(cls, principal: Principal) -> Actor:
-        return cls(principal.subject, principal.role.value)
-
-
 SYSTEM = Actor("registry", "system")
 
 
@@ -85,12 +75,6 @@ def add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
-
-
-def publicity_end(published_on: date, working_days: int) -> date:
-    """The last day of a publicity of `working_days` working days, counting the publication day if it is one."""
-    start = published_on if is_working_day(published_on) else add_working_days(published_on, 1)
-    return add_working_days(start, working_days - 1)
 
 
 def scope_of(organization: Organization) -> list[ScopeItem]:
@@ -311,6 +295,8 @@ def _record_filed(session: Session, organization: Organization, province: str) -
         filing_code=organization.filing_code, name=organization.name, credit_code=organization.credit_code,
         org_type=organization.org_type, province=province, city=organization.city, address=organization.address,
         scope=scope_of(organization), filed_on=organization.filed_on, valid_until=organization.valid_until,
+        evaluation_scope=organization.evaluation_scope.value,
+        sites=[FiledSite.model_validate(site) for site in organization.sites],
     )
     event = ORGANIZATION_FILED.make(province=province, subject=organization.filing_code, payload=payload)
     record_event(session, ORGANIZATION_FILED, event, key=organization.filing_code)

@@ -8,7 +8,7 @@ from typing import Annotated, cast
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import Session
 
-from shared.auth import Principal, Role, require_role
+from shared.auth import Actor, Principal, Role, require_role
 from shared.policy import Policy
 from shared.service import RuntimeDep, SessionDep
 
@@ -32,7 +32,6 @@ from .models import (
     ScopeChangePublic,
     TransitionPublic,
 )
-from .service import Actor
 from .settings import RegistrySettings
 
 router = APIRouter()
