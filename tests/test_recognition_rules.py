@@ -33,7 +33,7 @@ ZHEJIANG, GUANGXI = policy_for("33"), policy_for("45")
 @pytest.fixture
 def session(tmp_path: Any) -> Iterator[Session]:
     engine = make_engine(f"sqlite:///{tmp_path / 'recognition.db'}")
-    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in TABLES])  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in TABLES])  # type: ignore[attr-defined,union-attr]
     with Session(engine) as session:
         for code, city, scope in (("S000033000001", "杭州市", "province"), ("S000045000001", "南宁市", "city")):
             session.add(FiledOrganization(
@@ -327,7 +327,7 @@ def test_csv_upload_reports_every_bad_row_and_stores_nothing(session: Session) -
         service.upload_candidates(session=session, batch=batch, upload=io.BytesIO("\n".join(rows).encode()),
                                   content_type="text/csv")
     fields = [f for f, _ in refusals(error)]
-    assert fields == ["line 5", "line 6.id_number", "line 7.years_of_work"]
+    assert fields == ["line 5.id_number", "line 6.id_number", "line 7.years_of_work"]
     assert service.candidate_count(session, batch.id) == 0
     read, stored = service.upload_candidates(session=session, batch=batch, content_type="text/csv",
                                              upload=io.BytesIO("\n".join(rows[:4]).encode()))

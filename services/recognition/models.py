@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 from stdnum.cn import ric
 
@@ -70,12 +70,17 @@ class Person(BaseModel):
     id_type: str = Field(default=RESIDENT_ID_CARD, max_length=20)
     id_number: str = Field(min_length=1, max_length=32)
 
-    @model_validator(mode="after")
-    def _id_valid(self) -> Person:
-        if self.id_type not in ID_TYPES:
-            raise ValueError(f"id_type must be one of {', '.join(ID_TYPES)}")
-        self.id_number = valid_id_number(self.id_type, self.id_number)
-        return self
+    @field_validator("id_type")
+    @classmethod
+    def _known_id_type(cls, value: str) -> str:
+        if value not in ID_TYPES:
+            raise ValueError(f"must be one of {', '.join(ID_TYPES)}")
+        return value
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_valid(cls, value: str, info: ValidationInfo) -> str:
+        return valid_id_number(info.data.get("id_type", RESIDENT_ID_CARD), value)
 
 
 class StaffIn(Person):
