@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from infra.servers import KafkaServer, RedisServer
-from infra.walkthrough import batch_plan, eventually, expect, organization_application
+from infra.walkthrough import batch_plan, eventually, expect, organization_application, run_batch, service_today
 from shared.auth import Role, ensure_dev_keys, mint_token
 from tests.harness import Environment, province_services, query_app, serve
 
@@ -33,7 +33,7 @@ async def measure(env: Environment, candidates: int) -> dict[str, float]:
                                                            headers=official), 201)
         code = organization["filing_code"]
         operator = token("33", "org_operator", code)
-        plan = batch_plan(code, "33", candidates)
+        plan = batch_plan(code, "33", candidates, today=await service_today(province.recognition))
 
         async def planned() -> dict | None:  # type: ignore[type-arg]
             response = await province.recognition.post("/batches", json=plan, headers=operator)
@@ -42,10 +42,9 @@ async def measure(env: Environment, candidates: int) -> dict[str, float]:
         started = time.perf_counter()
         batch = await eventually(planned, what="batch accepted")
         plan_seconds = time.perf_counter() - started
-        results = {"results": [{"candidate_id": c["id"], "passed": True} for c in batch["candidates"]]}
-        expect(await province.recognition.post(f"/batches/{batch['id']}/results", json=results, headers=operator), 200)
+        # Submission, plan approval, results, publicity, report, review; ends with the province's approval.
+        await run_batch(province.recognition, batch, token, "33")
         approved_at = time.perf_counter()
-        expect(await province.recognition.post(f"/batches/{batch['id']}/approve", headers=official), 200)
         last = plan["candidates"][-1]
 
         async def all_queryable() -> bool:

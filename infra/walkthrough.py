@@ -34,7 +34,8 @@ def credit_code(province: str, number: int) -> str:
 def resident_id(province: str, number: int) -> str:
     """A resident identity card number with a correct check digit (GB 11643)."""
     region = PROVINCE_CITIES.get(province, ("", f"{province}0102"))[1]
-    body = f"{region}1990{(number % 12) + 1:02d}{(number % 28) + 1:02d}{number % 1000:03d}"
+    # Month, day and sequence repeat every 21,000 numbers; the birth year moves on past that.
+    body = f"{region}{1990 + number // 21000}{(number % 12) + 1:02d}{(number % 28) + 1:02d}{number % 1000:03d}"
     return body + ric.calc_check_digit(body + "0")  # python-stdnum's function expects a placeholder digit
 
 

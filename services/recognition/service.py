@@ -410,8 +410,10 @@ def record_results(*, session: Session, batch: Batch, results: list[ScoreIn], po
     if today < batch.exam_starts_on:
         raise Conflict(f"batch {batch.id} starts {batch.exam_starts_on}; no results before it runs")
     ids = [r.candidate_id for r in results]
-    candidates = {c.id: c for c in session.exec(select(Candidate).where(
-        Candidate.batch_id == batch.id, col(Candidate.id).in_(ids)))}
+    candidates: dict[str, Candidate] = {}
+    for start in range(0, len(ids), INSERT_CHUNK):  # bounded IN lists: SQLite caps bound parameters
+        candidates.update((c.id, c) for c in session.exec(select(Candidate).where(
+            Candidate.batch_id == batch.id, col(Candidate.id).in_(ids[start:start + INSERT_CHUNK]))))
     errors = []
     for index, score in enumerate(results):
         candidate = candidates.get(score.candidate_id)

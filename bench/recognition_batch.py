@@ -1,0 +1,133 @@
+"""Benchmark: a large recognition batch from upload to hand-off to certificates.
+
+    .venv/bin/python -m bench.recognition_batch --candidates 100000
+
+Starts its own Kafka (the launcher of `make up`), runs the registry and recognition of one province in this
+process on SQLite, files an organization, then times each step of one batch: the streamed CSV upload
+(validated row by row), submission (scope, integrity and eligibility of every candidate), plan approval,
+recording every candidate's scores, publicity, report, review and the province's re-check, and the hand-off:
+until the relay has published every `batch results approved` part to Kafka. Peak memory is the process's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlmodel import Session, col, func, select
+
+from infra.servers import KafkaServer
+from infra.walkthrough import batch_plan, candidate, eventually, expect, move_clock, organization_application
+from services.recognition.app import create as create_recognition
+from services.recognition.settings import RecognitionSettings
+from services.registry.app import create as create_registry
+from services.registry.settings import RegistrySettings
+from shared.auth import Role, ensure_dev_keys, mint_token
+from shared.outbox import OutboxEvent
+from tests.harness import Environment, serve
+
+
+def csv_rows(count: int) -> bytes:
+    lines = ["name,id_type,id_number,years_of_work"]
+    lines += [f"{c['name']},{c['id_type']},{c['id_number']},10" for c in (candidate("33", i) for i in range(count))]
+    return "\n".join(lines).encode()
+
+
+async def measure(env: Environment, count: int) -> dict[str, Any]:
+    def token(role: str, organization: str | None = None) -> dict[str, str]:
+        value = mint_token(env.keys_dir, province="33", role=Role(role), subject="bench", organization=organization)
+        return {"Authorization": f"Bearer {value}"}
+
+    timings: dict[str, Any] = {"candidates": count}
+
+    async def timed(step: str, call: Callable[[], Awaitable[httpx.Response]], status: int = 200) -> dict[str, Any]:
+        started = time.perf_counter()
+        body = expect(await call(), status)
+        timings[f"{step}_seconds"] = time.perf_counter() - started
+        return body
+
+    common = env.common("33")
+    recognition_app = create_recognition(RecognitionSettings(**common, database_url=env.database_url("rec")))
+    async with serve(create_registry(RegistrySettings(**common, database_url=env.database_url("reg")))) as registry, \
+            serve(recognition_app) as recognition:
+        recognition.timeout = httpx.Timeout(600)
+        code = expect(await registry.post("/organizations", json=organization_application("33"),
+                                          headers=token("province_official")), 201)["filing_code"]
+        operator, department = token("org_operator", code), token("testing_department")
+        plan = batch_plan(code, "33", candidates=[], today=date.today())
+
+        async def drafted() -> dict[str, Any] | None:
+            response = await recognition.post("/batches", json=plan, headers=operator)
+            return response.json() if response.status_code == 201 else None
+
+        batch = await eventually(drafted, what="recognition learns of the filing")
+        at = f"/batches/{batch['id']}"
+        body = csv_rows(count)
+        timings["upload_megabytes"] = len(body) / 1e6
+        await timed("upload", lambda: recognition.post(f"{at}/candidates", content=body,
+                                                       headers={**operator, "content-type": "text/csv"}))
+        await timed("submit", lambda: recognition.post(f"{at}/submit", headers=operator))
+        await timed("plan_approval", lambda: recognition.post(f"{at}/plan-decision", json={"approve": True},
+                                                              headers=department))
+        await move_clock(recognition, date.fromisoformat(plan["exam_ends_on"]))
+        ids: list[str] = []
+        started = time.perf_counter()
+        while len(ids) < count:
+            page = expect(await recognition.get(f"{at}/candidates", params={"skip": len(ids), "limit": 5000},
+                                                headers=operator), 200)
+            ids += [c["id"] for c in page["data"]]
+        timings["read_candidates_seconds"] = time.perf_counter() - started
+        scores = {"results": [{"candidate_id": i, "theory": 80, "skill": 75} for i in ids]}
+        await timed("record_results", lambda: recognition.post(f"{at}/results", json=scores, headers=operator))
+        published = expect(await recognition.post(f"{at}/results-publicity", headers=operator,
+                                                  json={"published_on": plan["exam_ends_on"]}), 200)
+        await move_clock(recognition, date.fromisoformat(published["results_publicity_until"]) + timedelta(days=1))
+        expect(await recognition.post(f"{at}/report", headers=operator), 200)
+        expect(await recognition.post(f"{at}/review", json={"approve": True}, headers=department), 200)
+        approved_at = time.perf_counter()
+        await timed("approve", lambda: recognition.post(f"{at}/approve", headers=token("province_official")))
+        engine = recognition_app.state.runtime.db
+
+        async def handed_off() -> bool:
+            with Session(engine) as session:
+                unsent = session.exec(select(func.count()).select_from(OutboxEvent).where(
+                    OutboxEvent.event_type == "recognition.batch-results-approved",
+                    col(OutboxEvent.sent_at).is_(None))).one()
+            return unsent == 0
+
+        await eventually(handed_off, within=600, what="every approved part published")
+        timings["approve_to_handed_off_seconds"] = time.perf_counter() - approved_at
+    timings["peak_rss_megabytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--candidates", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        kafka = KafkaServer(base / "kafka")
+        kafka.start()
+        try:
+            ensure_dev_keys(base / "keys", "33")
+            env = Environment(kafka.bootstrap, base / "keys", f"bench{uuid.uuid4().hex[:6]}",
+                              lambda name: f"sqlite:///{base / name}.db")
+            result = asyncio.run(measure(env, args.candidates))
+        finally:
+            kafka.stop()
+    for key, value in result.items():
+        print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()
