@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import Session, SQLModel, col, select
 
+from infra.servers import free_port
 from infra.walkthrough import batch_plan, candidate, resident_id
 from services.recognition import service
 from services.recognition.eligibility import PriorCertificate
 from services.recognition.models import TABLES, Batch, BatchCreate, BatchStatus, Candidate, ObjectionIn, ScoreIn
+from services.recognition.prior_certificates import Claim, PriorCertificates, QueryUnavailable
 from shared.auth import Actor
 from shared.db import make_engine
 from shared.errors import Conflict, FieldError, FieldErrors
@@ -338,3 +341,11 @@ def test_csv_upload_reports_every_bad_row_and_stores_nothing(session: Session) -
                                   content_type="application/x-ndjson")
     assert [f for f, _ in refusals(error)] == ["line 2.id_number", "line 3"]  # already in the batch; not JSON
     assert service.candidate_count(session, batch.id) == 3
+
+
+async def test_an_unreachable_query_service_decides_nothing() -> None:
+    """Submission answers 503 and changes nothing rather than judging a prior certificate it could not check."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}", timeout=2) as nobody_listens:
+        with pytest.raises(QueryUnavailable):
+            await PriorCertificates(nobody_listens).check([Claim("c1", "张伟", resident_id("32", 1),
+                                                                 "S000032000001265000001")])
