@@ -14,6 +14,7 @@ import pytest
 
 from infra.servers import KafkaServer, PostgresServer, RedisServer
 from shared.auth import Role, ensure_dev_keys, mint_token
+from tests.harness import Environment
 
 PROVINCES = ("33", "32", "31", "21", "37", "45")
 
@@ -96,3 +97,10 @@ def token(keys_dir: Path):  # type: ignore[no-untyped-def]
         return {"Authorization": f"Bearer {value}"}
 
     return make
+
+
+@pytest.fixture
+def env(kafka_bootstrap: str, keys_dir: Path, topic_root: str, tmp_path: Path, redis_url: str) -> Environment:
+    """In-process services on the real broker and Redis, each with its own SQLite database under tmp_path."""
+    return Environment(kafka_bootstrap, keys_dir, topic_root, lambda name: f"sqlite:///{tmp_path / name}.db",
+                       redis_url)

@@ -20,12 +20,6 @@ from tests.harness import Environment, province_services, query_app, serve
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture
-def env(kafka_bootstrap: str, keys_dir, topic_root: str, tmp_path, redis_url: str) -> Environment:  # type: ignore[no-untyped-def]
-    return Environment(kafka_bootstrap, keys_dir, topic_root, lambda name: f"sqlite:///{tmp_path / name}.db",
-                       redis_url)
-
-
 async def test_invalid_message_goes_to_dead_letter_and_consumption_goes_on(env: Environment, token: Any) -> None:
     settings = RecognitionSettings(**env.common("33"), database_url=env.database_url("recognition"))
     async with serve(create_recognition(settings)) as recognition:

@@ -21,12 +21,6 @@ from tests.harness import Environment, province_services, query_app, serve
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture
-def env(kafka_bootstrap: str, keys_dir, topic_root: str, tmp_path, redis_url: str) -> Environment:  # type: ignore[no-untyped-def]
-    return Environment(kafka_bootstrap, keys_dir, topic_root, lambda name: f"sqlite:///{tmp_path / name}.db",
-                       redis_url)
-
-
 async def test_zhejiang_level_3_on_a_jiangsu_level_4_certificate(env: Environment, token: Any) -> None:
     async with serve(query_app(env)) as query, province_services(env, "32") as jiangsu, \
             province_services(env, "33", query=query) as zhejiang:

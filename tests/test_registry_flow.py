@@ -29,12 +29,6 @@ OPINIONS = [{"expert": e, "kind": k, "passed": True} for e, k in
             (("张专家", "material_check"), ("李专家", "argument"), ("王专家", "on_site"))]
 
 
-@pytest.fixture
-def env(kafka_bootstrap: str, keys_dir, topic_root: str, tmp_path, redis_url: str) -> Environment:  # type: ignore[no-untyped-def]
-    return Environment(kafka_bootstrap, keys_dir, topic_root, lambda name: f"sqlite:///{tmp_path / name}.db",
-                       redis_url)
-
-
 def registry_app(env: Environment, province: str):  # type: ignore[no-untyped-def]
     return create_registry(RegistrySettings(**env.common(province), database_url=env.database_url(f"reg{province}")))
 

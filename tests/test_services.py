@@ -19,12 +19,6 @@ from tests.harness import Environment, query_app, serve
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture
-def env(kafka_bootstrap: str, keys_dir, topic_root: str, tmp_path, redis_url: str) -> Environment:  # type: ignore[no-untyped-def]
-    return Environment(kafka_bootstrap, keys_dir, topic_root, lambda name: f"sqlite:///{tmp_path / name}.db",
-                       redis_url)
-
-
 @pytest.mark.parametrize("service", SERVICES_WITH_DATABASE)
 def test_migrations_create_exactly_the_models(service: str, database_url_factory: Any) -> None:
     engine = make_engine(database_url_factory(f"migrations_{service}"))
