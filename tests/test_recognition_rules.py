@@ -16,7 +16,7 @@ from infra.servers import free_port
 from infra.walkthrough import batch_plan, candidate, resident_id
 from services.recognition import service
 from services.recognition.eligibility import PriorCertificate
-from services.recognition.models import TABLES, Batch, BatchCreate, BatchStatus, Candidate, ObjectionIn, ScoreIn
+from services.recognition.models import TABLES, Batch, BatchCreate, BatchStatus, Candidate, ResultObjectionIn, ScoreIn
 from services.recognition.prior_certificates import Claim, PriorCertificates, QueryUnavailable
 from shared.auth import Actor
 from shared.db import make_engine
@@ -270,7 +270,7 @@ def test_publicity_report_review_recheck_and_corrections(session: Session) -> No
     assert batch.results_publicity_until == add_working_days(exam_day, 4)  # five working days, the first counted
     with pytest.raises(Conflict, match="report after it"):
         service.report(session=session, batch=batch, actor=OPERATOR, today=batch.results_publicity_until)
-    objection = service.raise_objection(session=session, batch=batch, objection_in=ObjectionIn(
+    objection = service.raise_objection(session=session, batch=batch, objection_in=ResultObjectionIn(
         raised_on=exam_day, raised_by="考生家属", content="成绩有误"))
     after = batch.results_publicity_until + timedelta(days=1)
     with pytest.raises(Conflict, match="not resolved"):

@@ -8,14 +8,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator, model_validator
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 from stdnum.cn import ric
 
 from shared.outbox import OutboxEvent, ProcessedEvent, utcnow
 from shared.replicas import FiledOrganization
+from shared.workflow import AuditFields, ObjectionFields, ObjectionIn
 
 RESIDENT_ID_CARD = "居民身份证"
 ID_TYPES = (RESIDENT_ID_CARD, "港澳居民居住证", "台湾居民居住证", "外国人永久居留身份证", "护照",
@@ -198,7 +199,7 @@ class Batch(BatchBase, table=True):
     approved_by: str | None = None
 
 
-class BatchTransition(SQLModel, table=True):
+class BatchTransition(AuditFields, table=True):
     """The audit trail: every state change of a batch, with who, when and why."""
 
     __tablename__ = "batch_transition"
@@ -207,25 +208,14 @@ class BatchTransition(SQLModel, table=True):
     batch_id: str = Field(foreign_key="batch.id", index=True)
     from_status: BatchStatus | None
     to_status: BatchStatus
-    action: str
-    reason: str | None = None
-    actor: str
-    actor_role: str
-    at: datetime = Field(default_factory=utcnow)
 
 
-class ResultObjection(SQLModel, table=True):
+class ResultObjection(ObjectionFields, table=True):
     __tablename__ = "result_objection"
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: str = Field(foreign_key="batch.id", index=True)
     candidate_id: str | None = None
-    raised_on: date
-    raised_by: str
-    content: str
-    upheld: bool | None = None
-    resolution: str | None = None
-    resolved_on: date | None = None
 
 
 class ResultCorrection(SQLModel, table=True):
@@ -311,22 +301,14 @@ class PublicityIn(BaseModel):
     published_on: date = Field(description="the day the results were published on the portal")
 
 
-class ObjectionIn(BaseModel):
-    candidate_id: str | None = None
-    raised_on: date
-    raised_by: str = Field(min_length=1, max_length=100)
-    content: str = Field(min_length=1, max_length=2000)
-
-
-class ObjectionResolution(BaseModel):
-    upheld: bool
-    resolution: str = Field(min_length=1, max_length=2000)
+class ResultObjectionIn(ObjectionIn):
+    candidate_id: str | None = Field(default=None, description="the candidate whose result is objected to, if one")
 
 
 class CorrectionIn(BaseModel):
     candidate_id: str
     passed: bool
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
 
 class UploadReport(BaseModel):

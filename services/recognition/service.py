@@ -33,6 +33,7 @@ from shared.outbox import record_event
 from shared.policy import Policy
 from shared.replicas import FiledOrganization
 from shared.workdays import add_working_days, publicity_end
+from shared.workflow import ObjectionResolution, check_cleared, check_within_publicity, next_status, resolve
 
 from . import eligibility
 from .models import (
@@ -47,10 +48,9 @@ from .models import (
     CandidateCreate,
     CorrectionIn,
     Method,
-    ObjectionIn,
-    ObjectionResolution,
     ResultCorrection,
     ResultObjection,
+    ResultObjectionIn,
     ScoreIn,
     StaffRole,
 )
@@ -76,11 +76,7 @@ INSERT_CHUNK = 5_000
 
 
 def _transition(session: Session, batch: Batch, action: str, actor: Actor, reason: str | None = None) -> None:
-    sources, target = ALLOWED[action]
-    if batch.status not in sources:
-        allowed = ", ".join(s.value for s in sources)
-        raise Conflict(f"cannot {action.replace('_', ' ')} batch {batch.id}: it is {batch.status.value}, and only "
-                       f"{allowed} may")
+    target = next_status(ALLOWED, action, batch.status, f"batch {batch.id}")
     session.add(BatchTransition(batch_id=batch.id, from_status=batch.status, to_status=target, action=action,
                                 reason=reason, actor=actor.subject, actor_role=actor.role))
     batch.status = target
@@ -112,8 +108,8 @@ def create_batch(*, session: Session, batch_in: BatchCreate, actor: Actor, today
     for person in batch_in.staff:
         session.add(BatchStaff(batch_id=batch.id, **person.model_dump()))
     seen: set[tuple[str, str]] = set()
-    errors = _add_candidates(session, batch, enumerate(batch_in.candidates), seen, position=0,
-                             field=lambda i: f"candidates.{i}")
+    errors, _ = _add_candidates(session, batch, enumerate(batch_in.candidates), seen, position=0,
+                                field=lambda i: f"candidates.{i}")
     if errors:
         session.rollback()
         raise FieldErrors(errors)
@@ -159,11 +155,14 @@ def _check_staff_declared(batch_in: BatchCreate) -> None:
 def _add_candidates(
     session: Session, batch: Batch, rows: Iterable[tuple[int, CandidateCreate | FieldError]],
     seen: set[tuple[str, str]], *, position: int, field: Any,
-) -> list[FieldError]:
-    """Inserts valid rows in chunks and returns every error; the caller rolls back if there is any."""
+) -> tuple[list[FieldError], int]:
+    """Inserts valid rows in chunks; returns every error (the caller rolls back if there is any) and the
+    number of rows read."""
     errors: list[FieldError] = []
     chunk: list[dict[str, Any]] = []
+    read = 0
     for index, row in rows:
+        read += 1
         if isinstance(row, FieldError):
             errors.append(row)
             continue
@@ -183,7 +182,7 @@ def _add_candidates(
         session.execute(insert(Candidate), chunk)
     if position > MAX_CANDIDATES:
         errors.append(FieldError("candidates", f"at most {MAX_CANDIDATES} candidates per batch"))
-    return errors
+    return errors, read
 
 
 def candidate_count(session: Session, batch_id: str) -> int:
@@ -198,24 +197,13 @@ def upload_candidates(*, session: Session, batch: Batch, upload: IO[bytes], cont
     existing = session.exec(select(Candidate.id_type, Candidate.id_number).where(Candidate.batch_id == batch.id))
     seen = {(id_type, id_number) for id_type, id_number in existing}
     start = len(seen)
-    rows = _parsed_rows(upload, content_type)
-    counted = _Counting(rows)
-    errors = _add_candidates(session, batch, counted, seen, position=start, field=lambda line: f"line {line}")
+    errors, read = _add_candidates(session, batch, _parsed_rows(upload, content_type), seen, position=start,
+                                   field=lambda line: f"line {line}")
     if errors:
         session.rollback()
         raise FieldErrors(errors)
     session.commit()
-    return counted.count, len(seen) - start
-
-
-class _Counting:
-    def __init__(self, rows: Iterator[tuple[int, CandidateCreate | FieldError]]) -> None:
-        self.rows, self.count = rows, 0
-
-    def __iter__(self) -> Iterator[tuple[int, CandidateCreate | FieldError]]:
-        for row in self.rows:
-            self.count += 1
-            yield row
+    return read, len(seen) - start
 
 
 CSV_COLUMNS = ("name", "id_type", "id_number", "photo_ref", "years_of_work", "prior_certificate_number",
@@ -453,13 +441,11 @@ def publish_results(*, session: Session, batch: Batch, published_on: date, polic
     return _commit(session, batch)
 
 
-def raise_objection(*, session: Session, batch: Batch, objection_in: ObjectionIn) -> ResultObjection:
+def raise_objection(*, session: Session, batch: Batch, objection_in: ResultObjectionIn) -> ResultObjection:
     if batch.status is not S.RESULTS_IN_PUBLICITY:
         raise Conflict(f"batch {batch.id} is {batch.status.value}; objections are taken during the publicity")
     assert batch.results_published_on and batch.results_publicity_until
-    if not batch.results_published_on <= objection_in.raised_on <= batch.results_publicity_until:
-        raise FieldError("raised_on", f"the publicity ran {batch.results_published_on} to "
-                                      f"{batch.results_publicity_until}")
+    check_within_publicity(objection_in.raised_on, batch.results_published_on, batch.results_publicity_until)
     if objection_in.candidate_id and session.get(Candidate, objection_in.candidate_id) is None:
         raise FieldError("candidate_id", f"{objection_in.candidate_id} is not a candidate of this batch")
     objection = ResultObjection(batch_id=batch.id, **objection_in.model_dump())
@@ -474,9 +460,7 @@ def resolve_objection(*, session: Session, batch: Batch, objection_id: int, reso
     objection = session.get(ResultObjection, objection_id)
     if objection is None or objection.batch_id != batch.id:
         raise NotFound(f"no objection {objection_id} on batch {batch.id}")
-    if objection.upheld is not None:
-        raise Conflict(f"objection {objection_id} was resolved on {objection.resolved_on}")
-    objection.upheld, objection.resolution, objection.resolved_on = resolution.upheld, resolution.resolution, today
+    resolve(objection, objection_id, resolution, today)
     session.add(objection)
     session.commit()
     session.refresh(objection)
@@ -489,13 +473,9 @@ def report(*, session: Session, batch: Batch, actor: Actor, today: date) -> Batc
     assert batch.results_publicity_until is not None and batch.report_due_on is not None
     if batch.status is S.RESULTS_IN_PUBLICITY and today <= batch.results_publicity_until:
         raise Conflict(f"the publicity runs until {batch.results_publicity_until}; report after it [L22]")
-    open_ = session.exec(select(ResultObjection.id).where(ResultObjection.batch_id == batch.id,
-                                                          col(ResultObjection.upheld).is_(None))).all()
-    if open_:
-        raise Conflict(f"objections {list(open_)} are not resolved")
-    if session.exec(select(ResultObjection.id).where(ResultObjection.batch_id == batch.id,
-                                                     col(ResultObjection.upheld).is_(True))).first():
-        raise Conflict("an objection was upheld: correct the results and publish them again")
+    objections = session.exec(select(ResultObjection.id, ResultObjection.upheld).where(
+        ResultObjection.batch_id == batch.id)).all()
+    check_cleared(list(objections), if_upheld="correct the results and publish them again", article="L22")
     batch.reported_on = today
     batch.reported_late = today > batch.report_due_on
     reason = f"late: due {batch.report_due_on}" if batch.reported_late else None

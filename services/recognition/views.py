@@ -14,8 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from shared.auth import Actor, Principal, Role, require_role
-from shared.errors import FieldError
 from shared.service import RuntimeDep, SessionDep, TodayDep
+from shared.workflow import ObjectionResolution
 
 from . import service
 from .models import (
@@ -27,9 +27,8 @@ from .models import (
     CorrectionIn,
     Decision,
     ExamSite,
-    ObjectionIn,
-    ObjectionResolution,
     PublicityIn,
+    ResultObjectionIn,
     ResultsIn,
     StaffPublic,
     TransitionPublic,
@@ -169,7 +168,7 @@ def publish_results(batch_id: str, publicity: PublicityIn, session: SessionDep, 
 
 
 @router.post("/batches/{batch_id}/objections", status_code=status.HTTP_201_CREATED)
-def raise_objection(batch_id: str, objection_in: ObjectionIn, session: SessionDep,
+def raise_objection(batch_id: str, objection_in: ResultObjectionIn, session: SessionDep,
                     principal: Reader) -> dict[str, object]:
     batch = own_batch(session, batch_id, principal)
     return service.raise_objection(session=session, batch=batch, objection_in=objection_in).model_dump(mode="json")
@@ -214,7 +213,5 @@ def correct(batch_id: str, correction_in: CorrectionIn, session: SessionDep, run
             principal: Official, today: TodayDep) -> dict[str, object]:
     """A result corrected after approval: a new audited record and event; the approved result stays."""
     batch = service.get_batch(session=session, batch_id=batch_id)
-    if not correction_in.reason.strip():
-        raise FieldError("reason", "a correction needs its reason")
     return service.correct(session=session, batch=batch, correction_in=correction_in, actor=Actor.of(principal),
                            province=runtime.settings.province, today=today).model_dump(mode="json")

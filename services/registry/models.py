@@ -20,6 +20,7 @@ from shared.events import ScopeItem
 from shared.outbox import OutboxEvent, ProcessedEvent, utcnow
 from shared.policy import AdminLevel, EvaluationScope, OrgKind
 from shared.sequences import SequenceCounter
+from shared.workflow import AuditFields, ObjectionFields
 
 
 class OrganizationStatus(StrEnum):
@@ -169,18 +170,13 @@ class Organization(OrganizationBase, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Transition(SQLModel, table=True):
+class Transition(AuditFields, table=True):
     """The audit trail: one row per state change, never updated or deleted."""
 
     id: int | None = Field(default=None, primary_key=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
     from_status: OrganizationStatus | None
     to_status: OrganizationStatus
-    action: str
-    reason: str | None = None
-    actor: str
-    actor_role: str
-    at: datetime = Field(default_factory=utcnow)
 
 
 class ExpertOpinion(SQLModel, table=True):
@@ -193,15 +189,9 @@ class ExpertOpinion(SQLModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow)
 
 
-class Objection(SQLModel, table=True):
+class Objection(ObjectionFields, table=True):
     id: int | None = Field(default=None, primary_key=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
-    raised_on: date
-    raised_by: str
-    content: str
-    upheld: bool | None = None
-    resolution: str | None = None
-    resolved_on: date | None = None
 
 
 class ScopeChange(SQLModel, table=True):
@@ -250,17 +240,6 @@ class AssessmentIn(BaseModel):
 
 class PublicityIn(BaseModel):
     published_on: date = PydanticField(description="date of the notice on the province and city portals")
-
-
-class ObjectionIn(BaseModel):
-    raised_on: date
-    raised_by: str = PydanticField(min_length=1)
-    content: str = PydanticField(min_length=2, max_length=2000)
-
-
-class ObjectionResolution(BaseModel):
-    upheld: bool
-    resolution: str = PydanticField(min_length=2, max_length=2000)
 
 
 class ScopeChangeIn(BaseModel):

@@ -29,15 +29,22 @@ from shared.outbox import record_event
 from shared.policy import OrgKind, Policy
 from shared.sequences import next_value
 from shared.workdays import add_working_days, publicity_end
+from shared.workflow import (
+    ObjectionIn,
+    ObjectionResolution,
+    check_cleared,
+    check_within_publicity,
+    next_status,
+    resolve,
+)
 
 from . import rules
 from .models import (
     IN_CATALOGUE,
     ApplicationCreate,
     AssessmentIn,
+    ExpertOpinion,
     Objection,
-    ObjectionIn,
-    ObjectionResolution,
     OccupationApplied,
     Organization,
     OrganizationStatus,
@@ -114,11 +121,7 @@ def _transition(
     session: Session, organization: Organization, action: str, actor: Actor, *, province: str,
     reason: str | None = None,
 ) -> None:
-    sources, target = ALLOWED[action]
-    if organization.status not in sources:
-        allowed = ", ".join(s.value for s in sources)
-        raise Conflict(f"cannot {action.replace('_', ' ')} organization {organization.id}: it is "
-                       f"{organization.status.value}, and only {allowed} may")
+    target = next_status(ALLOWED, action, organization.status, f"organization {organization.id}")
     previous = organization.status
     organization.status = target
     session.add(organization)
@@ -198,8 +201,6 @@ def preliminary_review(*, session: Session, organization: Organization, passed: 
 def technical_assessment(*, session: Session, organization: Organization, assessment: AssessmentIn, actor: Actor,
                          province: str) -> Organization:
     """Expert opinions: material check, expert argument and on-site visit are all required [L8]."""
-    from .models import ExpertOpinion
-
     kinds = {opinion.kind for opinion in assessment.opinions}
     missing = {"material_check", "argument", "on_site"} - kinds
     if missing:
@@ -233,9 +234,7 @@ def raise_objection(*, session: Session, organization: Organization, objection_i
         raise Conflict(f"organization {organization.id} is {organization.status.value}; objections are taken "
                        "during publicity")
     assert organization.id is not None and organization.publicity_from and organization.publicity_until
-    if not organization.publicity_from <= objection_in.raised_on <= organization.publicity_until:
-        raise FieldError("raised_on", f"the publicity ran {organization.publicity_from} to "
-                                      f"{organization.publicity_until}")
+    check_within_publicity(objection_in.raised_on, organization.publicity_from, organization.publicity_until)
     objection = Objection(organization_id=organization.id, **objection_in.model_dump())
     session.add(objection)
     session.commit()
@@ -248,11 +247,7 @@ def resolve_objection(*, session: Session, organization: Organization, objection
     objection = session.get(Objection, objection_id)
     if objection is None or objection.organization_id != organization.id:
         raise NotFound(f"no objection {objection_id} on organization {organization.id}")
-    if objection.upheld is not None:
-        raise Conflict(f"objection {objection_id} was resolved on {objection.resolved_on}")
-    objection.upheld = resolution.upheld
-    objection.resolution = resolution.resolution
-    objection.resolved_on = today or date.today()
+    resolve(objection, objection_id, resolution, today or date.today())
     session.add(objection)
     session.commit()
     session.refresh(objection)
@@ -272,12 +267,8 @@ def file(*, session: Session, organization: Organization, policy: Policy, actor:
         assert organization.publicity_until is not None and organization.id is not None
         if today <= organization.publicity_until:
             raise Conflict(f"the publicity runs until {organization.publicity_until}; file after it [L9]")
-        objections = objections_of(session, organization.id)
-        open_ones = [o.id for o in objections if o.upheld is None]
-        if open_ones:
-            raise Conflict(f"objections {open_ones} are not resolved [L9]")
-        if any(o.upheld for o in objections):
-            raise Conflict("an objection was upheld: reject the application instead [L9]")
+        check_cleared([(o.id, o.upheld) for o in objections_of(session, organization.id)],
+                      if_upheld="reject the application instead", article="L9")
     sequence = next_value(session, f"filing:{policy.code}", maximum=MAX_SEQUENCE)
     organization.sequence = sequence
     organization.filing_code = str(FilingCode(organization.org_type, organization.national_code, policy.code,

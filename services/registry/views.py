@@ -11,6 +11,7 @@ from sqlmodel import Session
 from shared.auth import Actor, Principal, Role, require_role
 from shared.policy import Policy
 from shared.service import RuntimeDep, SessionDep
+from shared.workflow import ObjectionIn, ObjectionResolution
 
 from . import service
 from .models import (
@@ -19,9 +20,7 @@ from .models import (
     AssessmentIn,
     CatalogueOccupation,
     Decision,
-    ObjectionIn,
     ObjectionPublic,
-    ObjectionResolution,
     Organization,
     OrganizationPublic,
     OrganizationsPublic,
