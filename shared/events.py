@@ -176,6 +176,33 @@ class CertificateIssued(BaseModel):
     province: ProvinceCode
     issued_on: date
     batch_id: str
+    status_list: str | None = Field(default=None, description="URL of the province's revocation status list")
+    status_index: int | None = Field(default=None, description="this certificate's bit in that list")
+    credential: dict[str, Any] | None = Field(
+        default=None, description="the signed W3C Verifiable Credential (shared.credentials), as the holder gets it")
+
+
+class CertificateRevoked(BaseModel):
+    """A province official revoked a certificate (fraud or error); the record and the number stay [L26, L28]."""
+
+    certificate_number: str
+    province: ProvinceCode
+    reason: Literal["fraud", "error"]
+    detail: str
+    revoked_on: date
+    revoked_by: str
+    status_list: str
+    status_index: int
+
+
+class SigningKeyPublished(BaseModel):
+    """A province's certificate signing key for the trust list: published when created and when retired."""
+
+    key_id: str
+    province: ProvinceCode
+    public_key: str = Field(description="raw Ed25519 public key, base64url")
+    valid_from: date
+    valid_until: date | None = None
 
 
 # --- contracts -----------------------------------------------------------------------------------
@@ -246,6 +273,14 @@ CERTIFICATE_ISSUED = EventContract(
     "certificates", "certificate-issued", CertificateIssued,
     "A skill level certificate was issued. Keyed by certificate number.",
 )
+CERTIFICATE_REVOKED = EventContract(
+    "certificates", "certificate-revoked", CertificateRevoked,
+    "A province official revoked a certificate (fraud or error). Keyed by certificate number.",
+)
+SIGNING_KEY_PUBLISHED = EventContract(
+    "certificates", "signing-key-published", SigningKeyPublished,
+    "A province's certificate signing key entered or left service: the trust list. Keyed by key id.",
+)
 
 ORGANIZATION_STATUS_CHANGED = EventContract(
     "registry", "organization-status-changed", OrganizationStatusChanged,
@@ -262,7 +297,8 @@ SANCTION_IMPOSED = EventContract(
 
 ALL_CONTRACTS: tuple[EventContract[Any], ...] = (
     ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED, ORGANIZATION_SCOPE_CHANGED, SANCTION_IMPOSED,
-    BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED, CERTIFICATE_ISSUED,
+    BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED, CERTIFICATE_ISSUED, CERTIFICATE_REVOKED,
+    SIGNING_KEY_PUBLISHED,
 )
 
 

@@ -119,6 +119,17 @@ class CertificateNumber:
         return cls(FilingCode.parse(match["org"]), int(match["year"]), Level(level), int(match["serial"]))
 
 
+class LegacyNumber(NumberError):
+    """A 16-digit 职业资格证书 number: accepted in lookups, but not one this system issues."""
+
+
+def parse_lookup(text: str) -> CertificateNumber:
+    """A number typed into a lookup. Raises LegacyNumber for a legacy number, NumberError for anything else."""
+    if is_legacy_number(text):
+        raise LegacyNumber(f"{text.strip()} is a legacy 职业资格证书 number (16 digits); none is on record here")
+    return CertificateNumber.parse(text)
+
+
 def is_legacy_number(text: str) -> bool:
     """Legacy 职业资格证书 numbers are 16 digits; lookups accept them."""
     return bool(_LEGACY.match(text.strip()))

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -27,6 +27,7 @@ from shared.bus import Publishers, ensure_topics, make_broker, subscribe
 from shared.db import database_answers, make_engine, migrate
 from shared.errors import Conflict, FieldError, FieldErrors, NotFound
 from shared.events import Envelope, EventContract
+from shared.numbering import LegacyNumber, NumberError, parse_lookup
 from shared.outbox import OutboxRelay, apply_once
 from shared.settings import ServiceSettings
 from shared.telemetry import instrument_app, make_tracer_provider
@@ -256,6 +257,19 @@ def asyncapi_json(runtime: Runtime) -> str:
     spec = AsyncAPI(runtime.broker, title=f"skillcert {settings.service_name}", version="1.0.0",
                     description=f"Events of the {settings.service_name} service (province {settings.province}).")
     return spec.to_specification().to_json()
+
+
+def lookup_number(number: str) -> str:
+    """A certificate number from the path: 422 naming the position at fault; a legacy number is marked so."""
+    try:
+        return str(parse_lookup(number))
+    except LegacyNumber as error:
+        raise HTTPException(404, detail=str(error), headers={"X-Legacy-Number": "true"}) from error
+    except NumberError as error:
+        raise HTTPException(422, detail=[{"field": "number", "reason": str(error)}]) from error
+
+
+LookupNumber = Annotated[str, Depends(lookup_number)]
 
 
 def session_dependency(request: Request) -> Iterator[Session]:

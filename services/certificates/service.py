@@ -1,18 +1,61 @@
-"""Certificate issuing: one per passing candidate, numbered by the national rule, exactly once."""
+"""Certificate issuing, signing, revocation and verification (plain keyword-only functions over a session).
+
+Issuing runs in two steps. Each part of an approved batch allocates numbers (gap-free, per organization,
+year and level) and status-list bits, and stores each certificate's salted claims. When the batch's last
+part has arrived, the batch is signed once: a Merkle tree over its certificates' hashes, one Ed25519
+signature over the root; then each certificate gets its Merkle path and a `certificate issued` event
+carrying its credential. Work is done in chunks, so memory stays flat however large the batch.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
 
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, func, select
 
-from shared.events import CERTIFICATE_ISSUED, BatchResultsApproved, CertificateIssued
+from shared import credentials
+from shared.auth import Actor
+from shared.credentials import RevocationStatus, StatusEntry, TrustedKey, TrustList
+from shared.errors import Conflict, FieldError, NotFound
+from shared.events import (
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_REVOKED,
+    BatchResultCorrected,
+    BatchResultsApproved,
+    CertificateIssued,
+    CertificateRevoked,
+    OrganizationFiled,
+    OrganizationScopeChanged,
+    OrganizationStatusChanged,
+    PassedCandidate,
+    SigningKeyPublished,
+)
 from shared.numbering import MAX_SERIAL, CertificateNumber, FilingCode, Level
-from shared.outbox import record_event
+from shared.outbox import record_event, utcnow
 from shared.privacy import mask_id_number
+from shared.replicas import FiledOrganization
 from shared.sequences import next_value
+from shared.settings import ServiceSettings
 
-from .models import Certificate, CertificatePublic
+from . import signing
+from .models import (
+    BatchIssue,
+    Certificate,
+    CertificatePublic,
+    CertificateRevocation,
+    CertificateStatus,
+    OrganizationRecord,
+    RevocationIn,
+    SignedBatch,
+    SigningKey,
+)
+
+CHUNK = 2000  # certificates per step while signing: bounds memory, whatever the batch size
+NO_WORK_TYPE = "--"  # 人社鉴发〔2021〕1号: a certificate without work type or direction shows --
+BODY_TEXT = "持证人经职业技能等级认定，技能水平达到本证书所载职业（工种）等级，特发此证。"
 
 
 def serial_counter(organization_code: str, year: int, level: int) -> str:
@@ -20,54 +63,375 @@ def serial_counter(organization_code: str, year: int, level: int) -> str:
     return f"serial:{organization_code}:{year:02d}:{level}"
 
 
-def issue_for_batch(
-    *, session: Session, approved: BatchResultsApproved, province: str, today: date | None = None
+def status_counter(province: str) -> str:
+    return f"status-list:{province}"
+
+
+def status_list_url(settings: ServiceSettings, list_number: int) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/status-lists/{settings.province}/{list_number}"
+
+
+def lookup_url(settings: ServiceSettings, number: str) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/certificates/{number}"
+
+
+# --- issuing -------------------------------------------------------------------------------------
+
+
+def receive_batch_part(
+    *, session: Session, approved: BatchResultsApproved, settings: ServiceSettings, today: date,
 ) -> list[Certificate]:
-    """Issues certificates for the passing candidates not yet certified; records `certificate issued` each."""
-    issued_on = today or date.today()
-    already = set(
-        session.exec(select(Certificate.candidate_id).where(Certificate.batch_id == approved.batch_id))
+    """Numbers this part's passing candidates; signs and announces the batch once all its parts are in."""
+    progress = session.get(BatchIssue, approved.batch_id) or BatchIssue(batch_id=approved.batch_id,
+                                                                        parts=approved.parts)
+    if approved.part in progress.received_parts:
+        return []  # the same part again (a new event id for a resent part): nothing twice
+    allocated = [
+        _allocate(session=session, approved=approved, candidate=candidate, settings=settings, today=today)
+        for candidate in approved.passed
+        if session.exec(select(Certificate.number).where(
+            Certificate.batch_id == approved.batch_id, Certificate.candidate_id == candidate.candidate_id)).first()
+        is None
+    ]
+    progress.received_parts = sorted([*progress.received_parts, approved.part])
+    session.add(progress)
+    session.flush()
+    if len(progress.received_parts) == progress.parts and progress.signed_batch_id is None:
+        progress.signed_batch_id = sign_and_announce(
+            session=session, signed_id=approved.batch_id, batch_id=approved.batch_id, settings=settings, today=today)
+        session.add(progress)
+    return allocated
+
+
+def _allocate(
+    *, session: Session, approved: BatchResultsApproved | BatchResultCorrected, candidate: PassedCandidate,
+    settings: ServiceSettings, today: date, occupation: dict[str, Any] | None = None,
+) -> Certificate:
+    """Allocates the number and the status bit and fixes the certificate's salted claims (unsigned yet)."""
+    details = occupation or _batch_details(approved)
+    organization = FilingCode.parse(details["organization_code"])
+    level = Level(details["level"])
+    year = today.year % 100
+    serial = next_value(session, serial_counter(str(organization), year, level), maximum=MAX_SERIAL)
+    number = str(CertificateNumber(organization, year, level, serial))
+    list_number, index = credentials.status_list_position(
+        next_value(session, status_counter(settings.province), maximum=2**31 - 1))
+    status_list = status_list_url(settings, list_number)
+    base = settings.public_base_url.rstrip("/")
+    claims: dict[str, Any] = {
+        "certificateNumber": number,
+        "title": credentials.CERTIFICATE_TITLE,
+        "body": BODY_TEXT,
+        "holderName": candidate.name,
+        "idType": candidate.id_type,
+        "idNumber": candidate.id_number,
+        "occupationCode": details["occupation_code"],
+        "occupationName": details["occupation_name"],
+        "workType": details["work_type"] or NO_WORK_TYPE,
+        "level": int(level),
+        "levelTitle": level.title,
+        "organizationCode": details["organization_code"],
+        "organizationName": details["organization_name"],
+        "province": settings.province,
+        "issuedOn": today.isoformat(),
+        "lookupUrl": lookup_url(settings, number),
+        "organizationLookupUrl": f"{base}/organizations/{details['organization_code']}",
+        "statusListCredential": status_list,
+        "statusListIndex": index,
+    }
+    salts = {name: credentials.new_salt() for name in claims}
+    certificate = Certificate(
+        number=number, holder_name=candidate.name, id_type=candidate.id_type, id_number=candidate.id_number,
+        occupation_code=details["occupation_code"], occupation_name=details["occupation_name"],
+        work_type=details["work_type"], level=level, level_title=level.title,
+        organization_code=details["organization_code"], organization_name=details["organization_name"],
+        province=settings.province, issued_on=today, batch_id=approved.batch_id,
+        candidate_id=candidate.candidate_id, status_list=status_list, status_index=index,
+        claims=claims, salts=salts, target_hash=credentials.salted_target_hash(claims, salts),
     )
-    organization = FilingCode.parse(approved.organization_code)
-    level = Level(approved.level)
-    year = issued_on.year % 100
-    issued: list[Certificate] = []
-    for candidate in approved.passed:
-        if candidate.candidate_id in already:
-            continue
-        serial = next_value(session, serial_counter(approved.organization_code, year, level), maximum=MAX_SERIAL)
-        number = str(CertificateNumber(organization, year, level, serial))
-        certificate = Certificate(
-            number=number, holder_name=candidate.name, id_type=candidate.id_type, id_number=candidate.id_number,
-            occupation_code=approved.occupation_code, occupation_name=approved.occupation_name,
-            work_type=approved.work_type, level=level, level_title=level.title,
-            organization_code=approved.organization_code, organization_name=approved.organization_name,
-            province=province, issued_on=issued_on, batch_id=approved.batch_id, candidate_id=candidate.candidate_id,
-        )
-        session.add(certificate)
+    session.add(certificate)
+    return certificate
+
+
+def _batch_details(approved: BatchResultsApproved | BatchResultCorrected) -> dict[str, Any]:
+    assert isinstance(approved, BatchResultsApproved)
+    return approved.model_dump(include={"organization_code", "organization_name", "occupation_code",
+                                        "occupation_name", "work_type", "level"})
+
+
+def sign_and_announce(
+    *, session: Session, signed_id: str, batch_id: str, settings: ServiceSettings, today: date,
+    numbers: list[str] | None = None,
+) -> str:
+    """Signs the batch's unsigned certificates (or just `numbers`) with one signature; records their events."""
+    statement = select(Certificate.number, Certificate.target_hash).where(
+        Certificate.batch_id == batch_id, col(Certificate.signed_batch_id).is_(None))
+    if numbers is not None:
+        statement = statement.where(col(Certificate.number).in_(numbers))
+    leaves = list(session.exec(statement.order_by(col(Certificate.number))))
+    if not leaves:
+        return signed_id  # nobody passed: nothing to sign
+    key = signing.current_key(session=session, settings=settings, today=today)
+    tree = credentials.MerkleTree([bytes.fromhex(target) for _number, target in leaves])
+    signed = SignedBatch(
+        id=signed_id, batch_id=batch_id, merkle_root=tree.root.hex(), key_id=key.key_id,
+        signature=credentials.sign_root(signing.private_key(settings, key.key_id), tree.root),
+        certificates=len(leaves), signed_at=datetime.now(UTC).replace(microsecond=0),
+    )
+    session.add(signed)
+    session.flush()
+    table = Certificate.__table__  # type: ignore[attr-defined]
+    set_proof = (update(table).where(table.c.number == bindparam("certificate_number"))
+                 .values(merkle_proof=bindparam("path"), signed_batch_id=signed_id))
+    for start in range(0, len(leaves), CHUNK):
+        session.connection().execute(set_proof, [
+            {"certificate_number": number, "path": tree.proof(start + offset)}
+            for offset, (number, _target) in enumerate(leaves[start:start + CHUNK])
+        ])
+    del tree, leaves
+    for certificate in _signed_in_chunks(session, signed_id):
         payload = CertificateIssued(
-            certificate_number=number, holder_name=certificate.holder_name, id_type=certificate.id_type,
+            certificate_number=certificate.number, holder_name=certificate.holder_name, id_type=certificate.id_type,
             id_number=certificate.id_number, occupation_code=certificate.occupation_code,
-            occupation_name=certificate.occupation_name, work_type=certificate.work_type, level=level,
-            level_title=level.title, organization_code=certificate.organization_code,
-            organization_name=certificate.organization_name, province=province, issued_on=issued_on,
-            batch_id=approved.batch_id,
+            occupation_name=certificate.occupation_name, work_type=certificate.work_type,
+            level=certificate.level, level_title=certificate.level_title,
+            organization_code=certificate.organization_code, organization_name=certificate.organization_name,
+            province=certificate.province, issued_on=certificate.issued_on, batch_id=certificate.batch_id,
+            status_list=certificate.status_list, status_index=certificate.status_index,
+            credential=credential_of(certificate, signed, settings),
         )
-        event = CERTIFICATE_ISSUED.make(province=province, subject=number, payload=payload)
-        record_event(session, CERTIFICATE_ISSUED, event, key=number)
-        issued.append(certificate)
-    return issued
+        event = CERTIFICATE_ISSUED.make(province=settings.province, subject=certificate.number, payload=payload)
+        record_event(session, CERTIFICATE_ISSUED, event, key=certificate.number)
+    return signed_id
 
 
-def get_certificate(*, session: Session, number: str) -> Certificate | None:
-    return session.get(Certificate, number)
+def _signed_in_chunks(session: Session, signed_id: str) -> Iterator[Certificate]:
+    """Each certificate of a signing, CHUNK rows at a time (keyset), letting go of each chunk when done."""
+    last = ""
+    while True:
+        chunk = list(session.exec(
+            select(Certificate).where(Certificate.signed_batch_id == signed_id, Certificate.number > last)
+            .order_by(col(Certificate.number)).limit(CHUNK)
+            .execution_options(populate_existing=True)))  # the proofs were set by a bulk UPDATE
+        if not chunk:
+            return
+        yield from chunk
+        last = chunk[-1].number
+        session.flush()
+        for certificate in chunk:
+            session.expunge(certificate)
+
+
+def credential_of(certificate: Certificate, signed: SignedBatch, settings: ServiceSettings) -> dict[str, Any]:
+    return credentials.credential_document(
+        claims=certificate.claims, salts=certificate.salts,
+        status=StatusEntry(certificate.status_list, certificate.status_index),
+        issuer_name=settings.policy.department, key_id=signed.key_id, merkle_root=signed.merkle_root,
+        merkle_proof=certificate.merkle_proof, signature=signed.signature,
+        signed_at=signed.signed_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
+    )
+
+
+def apply_correction(
+    *, session: Session, correction: BatchResultCorrected, settings: ServiceSettings, today: date,
+) -> Certificate | None:
+    """A result corrected after approval: a newly passing candidate is certified (signed alone); one who no
+    longer passes has the certificate revoked for error. Both keep the full record."""
+    existing = session.exec(select(Certificate).where(
+        Certificate.batch_id == correction.batch_id,
+        Certificate.candidate_id == correction.candidate.candidate_id)).first()
+    if correction.passed_now and existing is None:
+        sibling = session.exec(select(Certificate).where(Certificate.batch_id == correction.batch_id)).first()
+        if sibling is None:
+            raise NotFound(f"batch {correction.batch_id} has no certificates here to take the details from")
+        details = sibling.model_dump(include={"organization_code", "organization_name", "occupation_code",
+                                              "occupation_name", "work_type", "level"})
+        certificate = _allocate(session=session, approved=correction, candidate=correction.candidate,
+                                settings=settings, today=today, occupation=details)
+        session.flush()
+        sign_and_announce(session=session, signed_id=f"{correction.batch_id}/correction-{correction.correction_id}",
+                          batch_id=correction.batch_id, settings=settings, today=today,
+                          numbers=[certificate.number])
+        return certificate
+    if not correction.passed_now and existing is not None and existing.status is CertificateStatus.VALID:
+        revoke(session=session, number=existing.number, settings=settings, today=today,
+               actor=Actor(correction.corrected_by, "province_official"),
+               revocation=RevocationIn(reason="error", detail=f"result corrected (correction "
+                                       f"{correction.correction_id}): {correction.reason}", revoked_on=today))
+        return existing
+    return None
+
+
+# --- revocation and status -----------------------------------------------------------------------
+
+
+def revoke(
+    *, session: Session, number: str, revocation: RevocationIn, actor: Actor, settings: ServiceSettings, today: date,
+) -> CertificateRevocation:
+    certificate = session.get(Certificate, number)
+    if certificate is None or certificate.province != settings.province:
+        raise NotFound(f"no certificate {number} issued in province {settings.province}")
+    if certificate.status is CertificateStatus.REVOKED:
+        raise Conflict(f"certificate {number} is already revoked")
+    revoked_on = revocation.revoked_on or today
+    if revoked_on > today:
+        raise FieldError("revoked_on", f"{revoked_on} is in the future (today is {today})")
+    if revoked_on < certificate.issued_on:
+        raise FieldError("revoked_on", f"{revoked_on} is before the issue date {certificate.issued_on}")
+    certificate.status = CertificateStatus.REVOKED
+    session.add(certificate)
+    payload = CertificateRevoked(
+        certificate_number=number, province=settings.province, reason=revocation.reason, detail=revocation.detail,
+        revoked_on=revoked_on, revoked_by=actor.subject, status_list=certificate.status_list,
+        status_index=certificate.status_index,
+    )
+    record = record_revocation(session=session, revoked=payload)
+    record_event(session, CERTIFICATE_REVOKED, CERTIFICATE_REVOKED.make(
+        province=settings.province, subject=number, payload=payload), key=number)
+    return record
+
+
+def record_revocation(*, session: Session, revoked: CertificateRevoked) -> CertificateRevocation:
+    """Keeps a revocation of any province; a repeated announcement changes nothing."""
+    existing = session.get(CertificateRevocation, revoked.certificate_number)
+    if existing is not None:
+        return existing
+    record = CertificateRevocation(
+        certificate_number=revoked.certificate_number, province=revoked.province, reason=revoked.reason,
+        detail=revoked.detail, revoked_on=revoked.revoked_on, revoked_by=revoked.revoked_by,
+        status_list=revoked.status_list, status_index=revoked.status_index,
+    )
+    session.add(record)
+    return record
+
+
+def status_list_credential(
+    *, session: Session, settings: ServiceSettings, list_number: int, today: date,
+) -> dict[str, Any]:
+    """This province's W3C Bitstring Status List, signed with its current key."""
+    url = status_list_url(settings, list_number)
+    indexes = session.exec(select(CertificateRevocation.status_index).where(CertificateRevocation.status_list == url))
+    key = signing.current_key(session=session, settings=settings, today=today)
+    document: dict[str, Any] = {
+        "@context": [credentials.VC_CONTEXT],
+        "id": url,
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": {"id": f"urn:skillcert:province:{settings.province}", "name": settings.policy.department},
+        "validFrom": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": "revocation",
+                              "encodedList": credentials.encode_status_list(indexes)},
+    }
+    document["proof"] = signing.sign_document(settings, key, document)
+    return document
+
+
+def status_of(*, session: Session, number: str, entry: StatusEntry) -> RevocationStatus | None:
+    """From this service's records: its own certificates, and every province's announced revocations."""
+    revoked = session.get(CertificateRevocation, number)
+    if revoked is not None:
+        if (revoked.status_list, revoked.status_index) != (entry.list_url, entry.index):
+            return RevocationStatus(True, revoked.revoked_on, "revoked (the credential points at another status bit)")
+        return RevocationStatus(True, revoked.revoked_on, f"{revoked.reason}: {revoked.detail}")
+    own = session.get(Certificate, number)
+    if own is not None or session.exec(select(SigningKey).where(SigningKey.province == number[5:7])).first():
+        return RevocationStatus(False)
+    return None
+
+
+# --- filing records ------------------------------------------------------------------------------
+
+
+def record_filing(*, session: Session, filed: OrganizationFiled) -> None:
+    session.add(OrganizationRecord(
+        filing_code=filed.filing_code, effective_on=filed.filed_on, kind="filed", status="filed",
+        scope=[item.model_dump() for item in filed.scope], filed_on=filed.filed_on, valid_until=filed.valid_until))
+
+
+def record_status_change(*, session: Session, changed: OrganizationStatusChanged, on: date) -> None:
+    if changed.filing_code is None:
+        return  # an application before filing
+    session.add(OrganizationRecord(filing_code=changed.filing_code, effective_on=on, kind="status",
+                                   status=changed.to_status, valid_until=changed.valid_until))
+
+
+def record_scope_change(*, session: Session, changed: OrganizationScopeChanged, on: date) -> None:
+    session.add(OrganizationRecord(filing_code=changed.filing_code, effective_on=on, kind="scope",
+                                   scope=[item.model_dump() for item in changed.scope]))
+
+
+def filing_check(
+    *, session: Session, organization_code: str, occupation_code: str, level: int, on: date,
+) -> tuple[bool, str] | None:
+    """Was the organization filed for this occupation and level on that day? None: no records of it here."""
+    records = list(session.exec(select(OrganizationRecord).where(OrganizationRecord.filing_code == organization_code)
+                                .order_by(col(OrganizationRecord.effective_on), col(OrganizationRecord.id))))
+    if not records:
+        return None
+    state: FiledOrganization | None = None
+    for record in records:
+        if record.effective_on > on:
+            break
+        if record.kind == "filed":
+            state = FiledOrganization(filing_code=organization_code, name="", org_type=organization_code[0],
+                                      province=organization_code[5:7], scope=record.scope or [],
+                                      filed_on=record.filed_on or record.effective_on,
+                                      valid_until=record.valid_until or record.effective_on)
+        elif state is not None and record.kind == "status":
+            state.status = record.status or state.status
+            state.valid_until = record.valid_until or state.valid_until
+        elif state is not None and record.kind == "scope":
+            state.scope = record.scope or []
+    if state is None:
+        return False, f"organization {organization_code} was not filed on {on}"
+    error = state.scope_error(occupation_code=occupation_code, level=level, on=on)
+    if error is not None:
+        return False, f"on {on}: {error.reason}"
+    return True, f"{organization_code} was filed for {occupation_code} level {level} on {on}"
+
+
+# --- verification and reading --------------------------------------------------------------------
+
+
+def trust_list(*, session: Session) -> TrustList:
+    keys = session.exec(select(SigningKey).order_by(col(SigningKey.province), col(SigningKey.valid_from)))
+    return TrustList(keys=[TrustedKey.model_validate(key, from_attributes=True) for key in keys])
+
+
+def verify(*, session: Session, credential: dict[str, Any]) -> credentials.Verification:
+    return credentials.verify(
+        credential, trust=trust_list(session=session),
+        status=lambda number, entry: status_of(session=session, number=number, entry=entry),
+        organization=lambda code, occupation, level, on: filing_check(
+            session=session, organization_code=code, occupation_code=occupation, level=level, on=on),
+    )
+
+
+def record_signing_key(*, session: Session, published: SigningKeyPublished) -> None:
+    key = session.get(SigningKey, published.key_id) or SigningKey(
+        key_id=published.key_id, province=published.province, public_key=published.public_key,
+        valid_from=published.valid_from)
+    if key.public_key != published.public_key or key.province != published.province:
+        raise Conflict(f"key {published.key_id} was published before with another public key or province")
+    key.valid_until = published.valid_until
+    key.updated_at = utcnow()
+    session.add(key)
+
+
+def get_signed(*, session: Session, number: str) -> tuple[Certificate, SignedBatch]:
+    """A certificate of this province whose batch is signed (before that it is not issued yet)."""
+    certificate = session.get(Certificate, number)
+    if certificate is None or certificate.signed_batch_id is None:
+        raise NotFound(f"no certificate {number} issued in this province")
+    signed = session.get(SignedBatch, certificate.signed_batch_id)
+    assert signed is not None
+    return certificate, signed
 
 
 def list_certificates(
     *, session: Session, batch_id: str | None = None, organization_code: str | None = None,
     skip: int = 0, limit: int = 100,
 ) -> tuple[list[Certificate], int]:
-    statement = select(Certificate)
+    statement = select(Certificate).where(col(Certificate.signed_batch_id).is_not(None))
     if batch_id:
         statement = statement.where(Certificate.batch_id == batch_id)
     if organization_code:
@@ -77,11 +441,14 @@ def list_certificates(
     return list(rows), int(count)
 
 
-def to_public(certificate: Certificate, public_base_url: str) -> CertificatePublic:
+def to_public(certificate: Certificate, settings: ServiceSettings, revoked_on: date | None = None) -> CertificatePublic:
     return CertificatePublic.model_validate(
         certificate,
-        update={
-            "id_number_masked": mask_id_number(certificate.id_number),
-            "lookup_url": f"{public_base_url.rstrip('/')}/certificates/{certificate.number}",
-        },
+        update={"id_number_masked": mask_id_number(certificate.id_number),
+                "lookup_url": lookup_url(settings, certificate.number), "revoked_on": revoked_on},
     )
+
+
+def revoked_on(*, session: Session, number: str) -> date | None:
+    record = session.get(CertificateRevocation, number)
+    return record.revoked_on if record else None

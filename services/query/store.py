@@ -28,7 +28,8 @@ def holder_hash(secret: bytes, name: str, id_number: str) -> str:
 
 
 def public_view(certificate: CertificateIssued) -> dict[str, Any]:
-    data = certificate.model_dump(mode="json", exclude={"id_number", "batch_id"})
+    # The credential carries the ID number in clear: it is not part of the public view.
+    data = certificate.model_dump(mode="json", exclude={"id_number", "batch_id", "credential"})
     data["id_number_masked"] = mask_id_number(certificate.id_number)
     data["status"] = "valid"
     return data

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
-from shared.numbering import CertificateNumber, NumberError, is_legacy_number
+from shared.service import LookupNumber
 
 from .store import CertificateStore
 
@@ -47,18 +47,11 @@ def display(view: dict[str, Any]) -> CertificateView:
 
 
 @router.get("/certificates/{number}", response_model=CertificateView)
-async def by_number(number: str, request: Request) -> CertificateView:
+async def by_number(number: LookupNumber, request: Request) -> CertificateView:
     """Looks a certificate up by its 22-character number (a legacy 16-digit number is accepted)."""
-    text = number.strip().upper()
-    if is_legacy_number(text):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{text} is a legacy 职业资格证书 number; none is on record")
-    try:
-        parsed = str(CertificateNumber.parse(text))
-    except NumberError as error:
-        raise HTTPException(422, detail=[{"field": "number", "reason": str(error)}]) from error
-    view = await store_of(request).by_number(parsed)
+    view = await store_of(request).by_number(number)
     if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no certificate {parsed} on record")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no certificate {number} on record")
     return display(view)
 
 
