@@ -101,7 +101,6 @@ def build_runtime(
     with_database: bool = True,
     exporter: SpanExporter | None = None,
     tracer_provider: TracerProvider | None = None,
-    metadata_max_age_ms: int = 5 * 60 * 1000,
 ) -> Runtime:
     provider = tracer_provider or make_tracer_provider(
         f"{settings.province}-{settings.service_name}", settings.province,
@@ -110,7 +109,7 @@ def build_runtime(
     broker = make_broker(
         settings.kafka_bootstrap, client_id=settings.client_id, tracer_provider=provider,
         description=f"skillcert {settings.service_name}, province {settings.province}",
-        metadata_max_age_ms=metadata_max_age_ms,
+        metadata_max_age_ms=settings.topic_refresh_ms,
     )
     runtime = Runtime(settings=settings, broker=broker, tracer_provider=provider)
     if with_database:

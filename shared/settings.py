@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1, description="partitions of the topics this service creates")
     topic_replication: int = Field(default=1, ge=1, description="replication factor of the topics it creates")
     outbox_poll_seconds: float = 0.5
+    topic_refresh_ms: int = Field(default=5000, ge=100, description="how soon a consumer of every province's "
+                                  "topics (by pattern) picks up a new province's topic")
     run_migrations: bool = True
     policies_dir: Path = Field(default=POLICIES_DIR, description="where <province>-<name>.toml policy files are")
     adjustable_clock: bool = Field(

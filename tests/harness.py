@@ -41,6 +41,7 @@ class Environment:
         return {
             "province": province, "kafka_bootstrap": self.kafka_bootstrap, "keys_dir": self.keys_dir,
             "topic_root": self.topic_root, "outbox_poll_seconds": 0.1, "adjustable_clock": True,
+            "topic_refresh_ms": 1000,
         }
 
 
@@ -78,6 +79,6 @@ def query_app(env: Environment, **overrides: Any) -> FastAPI:
     settings = QuerySettings(
         **{**env.common("33"), "redis_url": env.redis_url, "id_hash_key": TEST_ID_HASH_KEY,
            "consumer_group": f"{env.topic_root}-query", "redis_prefix": f"{env.topic_root}:",
-           "topic_refresh_ms": 1000, **overrides}
+           **overrides}
     )
     return create_query(settings, env.tracer_provider)

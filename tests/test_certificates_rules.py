@@ -190,7 +190,8 @@ def test_the_credential_carries_the_required_fields(session: Session, settings: 
     assert document["issuer"]["name"] == "浙江省人力资源和社会保障厅"
     assert subject["title"] == "职业技能等级证书"
     assert subject["organizationName"] == "杭州市职业技能评价中心"
-    assert (subject["holderName"], subject["idType"], subject["idNumber"]) == ("张0", "居民身份证", resident_id("33", 0))
+    holder = (subject["holderName"], subject["idType"], subject["idNumber"])
+    assert holder == ("张0", "居民身份证", resident_id("33", 0))
     assert (subject["workType"], subject["levelTitle"]) == ("--", "四级/中级工")
     assert subject["lookupUrl"] == f"https://cx.example.cn/certificates/{certificate.number}"
     assert subject["organizationLookupUrl"] == f"https://cx.example.cn/organizations/{ORG}"
@@ -313,7 +314,8 @@ def test_corrections_certify_or_revoke_one_candidate(session: Session, settings:
             passed_before=not passed_now, passed_now=passed_now, reason="复核分数登记错误", corrected_by="official",
             corrected_on=TODAY)
 
-    newcomer = PassedCandidate(candidate_id="b1-late", name="王五", id_type="居民身份证", id_number=resident_id("33", 77))
+    newcomer = PassedCandidate(candidate_id="b1-late", name="王五", id_type="居民身份证",
+                               id_number=resident_id("33", 77))
     added = service.apply_correction(session=session, correction=correction(newcomer, True, 1),
                                      settings=settings, today=TODAY)
     failed = approved("b1", 2).passed[1]

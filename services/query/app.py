@@ -17,9 +17,7 @@ from .views import router
 
 def create(settings: QuerySettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
     settings = settings or QuerySettings()  # type: ignore[call-arg]
-    runtime = build_runtime(
-        settings, with_database=False, tracer_provider=tracer_provider, metadata_max_age_ms=settings.topic_refresh_ms
-    )
+    runtime = build_runtime(settings, with_database=False, tracer_provider=tracer_provider)
     redis = Redis.from_url(settings.redis_url)
     RedisInstrumentor().instrument_client(redis, tracer_provider=runtime.tracer_provider)
     store = CertificateStore(redis, settings.id_hash_key.get_secret_value().encode(), settings.redis_prefix)

@@ -16,4 +16,3 @@ class QuerySettings(ServiceSettings):
     consumer_group: str = Field(
         default="skillcert-query", description="replicas sharing one Redis share the group; a new Redis, a new group"
     )
-    topic_refresh_ms: int = Field(default=5000, description="how soon a new province's topic is picked up")

@@ -1,0 +1,79 @@
+"""Electronic certificates across provinces over HTTP and the real broker: a Zhejiang credential verified by
+Jiangsu's certificates service (trust list, filing records and revocations all learned from events)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.walkthrough import eventually, expect, walk_province
+from shared.credentials import hide_claims
+from tests.harness import Environment, province_services
+
+pytestmark = pytest.mark.kafka
+
+
+def verdict(response_json: dict[str, Any]) -> dict[str, bool | None]:
+    return {check["name"]: check["passed"] for check in response_json["checks"]}
+
+
+async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env: Environment, token: Any) -> None:
+    async with province_services(env, "32") as jiangsu, province_services(env, "33") as zhejiang:
+        walk = await walk_province(zhejiang, token)
+        number = walk.certificates[0]["number"]
+        operator = token("33", "org_operator", walk.organization_code)
+        official = token("33", "province_official")
+
+        document = expect(await zhejiang.certificates.get(f"/certificates/{number}/credential", headers=operator), 200)
+        assert document["credentialSubject"]["idNumber"] == walk.candidates[0]["id_number"]
+        # Another organization's operator cannot fetch it (it carries the full ID number).
+        stranger = token("33", "org_operator", "S000033999999")
+        assert (await zhejiang.certificates.get(f"/certificates/{number}/credential", headers=stranger)).status_code \
+            == 404
+
+        # The holder shares it with the ID number hidden; Jiangsu checks everything from what events told it.
+        shared = hide_claims(document, ["idNumber"])
+
+        async def fully_checked() -> dict[str, Any] | None:
+            answer = expect(await jiangsu.certificates.post("/verify", json=shared), 200)
+            return answer if None not in verdict(answer).values() else None
+
+        answer = await eventually(fully_checked, what="Jiangsu learns Zhejiang's key, filing and status")
+        assert answer["verified"] is True
+        assert verdict(answer) == {"integrity": True, "signature": True, "status": True, "organization": True}
+
+        pdf = await zhejiang.certificates.get(f"/certificates/{number}/pdf", headers=operator)
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+
+        # A revocation by a Zhejiang official: public at once in Zhejiang, and in Jiangsu through the event.
+        bad = await zhejiang.certificates.post(f"/certificates/{number}/revocation",
+                                               json={"reason": "mistake", "detail": "x"}, headers=official)
+        assert bad.status_code == 422
+        assert {e["field"] for e in bad.json()["detail"]} == {"reason", "detail"}
+        assert expect(await zhejiang.certificates.get(f"/certificates/{number}"), 200)["status"] == "valid"
+        forbidden = await zhejiang.certificates.post(f"/certificates/{number}/revocation",
+                                                     json={"reason": "fraud", "detail": "冒名顶替参加考试"},
+                                                     headers=operator)
+        assert forbidden.status_code == 403
+        expect(await zhejiang.certificates.post(f"/certificates/{number}/revocation",
+                                                json={"reason": "fraud", "detail": "冒名顶替参加考试"},
+                                                headers=official), 200)
+        public = expect(await zhejiang.certificates.get(f"/certificates/{number}"), 200)
+        assert public["status"] == "revoked" and public["revoked_on"] is not None
+
+        async def revoked_in_jiangsu() -> dict[str, Any] | None:
+            answer = expect(await jiangsu.certificates.post("/verify", json=shared), 200)
+            return answer if verdict(answer)["status"] is False else None
+
+        answer = await eventually(revoked_in_jiangsu, what="Jiangsu learns of the revocation")
+        assert answer["verified"] is False
+
+        # A legacy 16-digit number is recognised as such; a malformed one names the fault.
+        legacy = await zhejiang.certificates.get("/certificates/1234567890123456")
+        assert legacy.status_code == 404 and legacy.headers["x-legacy-number"] == "true"
+        malformed = await zhejiang.certificates.get("/certificates/S00003300000126")
+        assert malformed.status_code == 422 and malformed.json()["detail"][0]["field"] == "number"
+
+        retention = expect(await zhejiang.certificates.get("/records/retention", headers=official), 200)
+        assert retention["minimum_years"] == 5 and retention["revocations"] == 1
