@@ -214,10 +214,10 @@ def status_list_position(sequence: int) -> tuple[int, int]:
 
 
 def credential_document(
-    *, claims: dict[str, Any], salts: dict[str, str], status: StatusEntry, issuer_name: str,
+    *, claims: dict[str, Any], salts: dict[str, str], target: str, status: StatusEntry, issuer_name: str,
     key_id: str, merkle_root: str, merkle_proof: list[str], signature: str, signed_at: str,
 ) -> dict[str, Any]:
-    """The credential as handed to the holder: claims, salts, Merkle path, batch root and signature."""
+    """The credential as handed to the holder: claims, salts, their target hash, Merkle path, root, signature."""
     number = claims["certificateNumber"]
     return {
         "@context": [VC_CONTEXT, SKILLCERT_CONTEXT],
@@ -239,7 +239,7 @@ def credential_document(
             "created": signed_at,
             "proofPurpose": "assertionMethod",
             "verificationMethod": key_id,
-            "targetHash": salted_target_hash(claims, salts),
+            "targetHash": target,
             "merkleProof": merkle_proof,
             "merkleRoot": merkle_root,
             "proofValue": signature,

@@ -22,7 +22,7 @@ def create(settings: CertificatesSettings | None = None, tracer_provider: Tracer
     settings = settings or CertificatesSettings()
     runtime = build_runtime(settings, produces=[CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, SIGNING_KEY_PUBLISHED],
                             tracer_provider=tracer_provider)
-    flows.register(runtime)
+    flows.register(runtime, settings)
 
     def ensure_signing_key() -> None:
         """A first start creates the province's signing key, so the trust list names it before any batch."""

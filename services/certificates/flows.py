@@ -23,6 +23,7 @@ from shared.events import (
 from shared.service import Runtime
 
 from . import service
+from .settings import CertificatesSettings
 
 CONSUMER = "certificates"
 CHINA = timezone(timedelta(hours=8))
@@ -32,8 +33,7 @@ def _day_of(envelope: Envelope[Any]) -> date:
     return envelope.occurred_at.astimezone(CHINA).date()
 
 
-def register(runtime: Runtime) -> None:
-    settings = runtime.settings
+def register(runtime: Runtime, settings: CertificatesSettings) -> None:
     province = settings.province
 
     appliers: dict[str, Callable[[Session, Envelope[Any]], object]] = {

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, func, select
 
 from shared import credentials
@@ -37,8 +37,7 @@ from shared.numbering import MAX_SERIAL, CertificateNumber, FilingCode, Level
 from shared.outbox import record_event, utcnow
 from shared.privacy import mask_id_number
 from shared.replicas import FiledOrganization
-from shared.sequences import next_value
-from shared.settings import ServiceSettings
+from shared.sequences import next_values
 
 from . import signing
 from .models import (
@@ -52,6 +51,7 @@ from .models import (
     SignedBatch,
     SigningKey,
 )
+from .settings import CertificatesSettings
 
 CHUNK = 2000  # certificates per step while signing: bounds memory, whatever the batch size
 NO_WORK_TYPE = "--"  # 人社鉴发〔2021〕1号: a certificate without work type or direction shows --
@@ -67,11 +67,11 @@ def status_counter(province: str) -> str:
     return f"status-list:{province}"
 
 
-def status_list_url(settings: ServiceSettings, list_number: int) -> str:
+def status_list_url(settings: CertificatesSettings, list_number: int) -> str:
     return f"{settings.public_base_url.rstrip('/')}/status-lists/{settings.province}/{list_number}"
 
 
-def lookup_url(settings: ServiceSettings, number: str) -> str:
+def lookup_url(settings: CertificatesSettings, number: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}/certificates/{number}"
 
 
@@ -79,20 +79,16 @@ def lookup_url(settings: ServiceSettings, number: str) -> str:
 
 
 def receive_batch_part(
-    *, session: Session, approved: BatchResultsApproved, settings: ServiceSettings, today: date,
-) -> list[Certificate]:
+    *, session: Session, approved: BatchResultsApproved, settings: CertificatesSettings, today: date,
+) -> list[str]:
     """Numbers this part's passing candidates; signs and announces the batch once all its parts are in."""
     progress = session.get(BatchIssue, approved.batch_id) or BatchIssue(batch_id=approved.batch_id,
                                                                         parts=approved.parts)
     if approved.part in progress.received_parts:
         return []  # the same part again (a new event id for a resent part): nothing twice
-    allocated = [
-        _allocate(session=session, approved=approved, candidate=candidate, settings=settings, today=today)
-        for candidate in approved.passed
-        if session.exec(select(Certificate.number).where(
-            Certificate.batch_id == approved.batch_id, Certificate.candidate_id == candidate.candidate_id)).first()
-        is None
-    ]
+    details = approved.model_dump(include={"batch_id", "organization_code", "organization_name", "occupation_code",
+                                           "occupation_name", "work_type", "level"})
+    numbers = _allocate(session=session, details=details, candidates=approved.passed, settings=settings, today=today)
     progress.received_parts = sorted([*progress.received_parts, approved.part])
     session.add(progress)
     session.flush()
@@ -100,67 +96,74 @@ def receive_batch_part(
         progress.signed_batch_id = sign_and_announce(
             session=session, signed_id=approved.batch_id, batch_id=approved.batch_id, settings=settings, today=today)
         session.add(progress)
-    return allocated
+    return numbers
 
 
 def _allocate(
-    *, session: Session, approved: BatchResultsApproved | BatchResultCorrected, candidate: PassedCandidate,
-    settings: ServiceSettings, today: date, occupation: dict[str, Any] | None = None,
-) -> Certificate:
-    """Allocates the number and the status bit and fixes the certificate's salted claims (unsigned yet)."""
-    details = occupation or _batch_details(approved)
+    *, session: Session, details: dict[str, Any], candidates: list[PassedCandidate], settings: CertificatesSettings,
+    today: date,
+) -> list[str]:
+    """Allocates numbers and status bits for the candidates not yet certified, and stores each certificate's
+    salted claims (unsigned yet). One block of serials and one of status bits per call; rows inserted in bulk."""
+    batch_id = details["batch_id"]
+    already = set(session.exec(select(Certificate.candidate_id).where(
+        Certificate.batch_id == batch_id,
+        col(Certificate.candidate_id).in_([c.candidate_id for c in candidates]))))
+    candidates = [c for c in candidates if c.candidate_id not in already]
+    if not candidates:
+        return []
     organization = FilingCode.parse(details["organization_code"])
     level = Level(details["level"])
     year = today.year % 100
-    serial = next_value(session, serial_counter(str(organization), year, level), maximum=MAX_SERIAL)
-    number = str(CertificateNumber(organization, year, level, serial))
-    list_number, index = credentials.status_list_position(
-        next_value(session, status_counter(settings.province), maximum=2**31 - 1))
-    status_list = status_list_url(settings, list_number)
+    serials = next_values(session, serial_counter(str(organization), year, level), len(candidates),
+                          maximum=MAX_SERIAL)
+    positions = next_values(session, status_counter(settings.province), len(candidates), maximum=2**31 - 1)
     base = settings.public_base_url.rstrip("/")
-    claims: dict[str, Any] = {
-        "certificateNumber": number,
-        "title": credentials.CERTIFICATE_TITLE,
-        "body": BODY_TEXT,
-        "holderName": candidate.name,
-        "idType": candidate.id_type,
-        "idNumber": candidate.id_number,
-        "occupationCode": details["occupation_code"],
-        "occupationName": details["occupation_name"],
-        "workType": details["work_type"] or NO_WORK_TYPE,
-        "level": int(level),
-        "levelTitle": level.title,
-        "organizationCode": details["organization_code"],
-        "organizationName": details["organization_name"],
-        "province": settings.province,
-        "issuedOn": today.isoformat(),
-        "lookupUrl": lookup_url(settings, number),
-        "organizationLookupUrl": f"{base}/organizations/{details['organization_code']}",
-        "statusListCredential": status_list,
-        "statusListIndex": index,
-    }
-    salts = {name: credentials.new_salt() for name in claims}
-    certificate = Certificate(
-        number=number, holder_name=candidate.name, id_type=candidate.id_type, id_number=candidate.id_number,
-        occupation_code=details["occupation_code"], occupation_name=details["occupation_name"],
-        work_type=details["work_type"], level=level, level_title=level.title,
-        organization_code=details["organization_code"], organization_name=details["organization_name"],
-        province=settings.province, issued_on=today, batch_id=approved.batch_id,
-        candidate_id=candidate.candidate_id, status_list=status_list, status_index=index,
-        claims=claims, salts=salts, target_hash=credentials.salted_target_hash(claims, salts),
-    )
-    session.add(certificate)
-    return certificate
-
-
-def _batch_details(approved: BatchResultsApproved | BatchResultCorrected) -> dict[str, Any]:
-    assert isinstance(approved, BatchResultsApproved)
-    return approved.model_dump(include={"organization_code", "organization_name", "occupation_code",
-                                        "occupation_name", "work_type", "level"})
+    rows: list[dict[str, Any]] = []
+    for candidate, serial, position in zip(candidates, serials, positions, strict=True):
+        number = str(CertificateNumber(organization, year, level, serial))
+        list_number, index = credentials.status_list_position(position)
+        status_list = status_list_url(settings, list_number)
+        claims: dict[str, Any] = {
+            "certificateNumber": number,
+            "title": credentials.CERTIFICATE_TITLE,
+            "body": BODY_TEXT,
+            "holderName": candidate.name,
+            "idType": candidate.id_type,
+            "idNumber": candidate.id_number,
+            "occupationCode": details["occupation_code"],
+            "occupationName": details["occupation_name"],
+            "workType": details["work_type"] or NO_WORK_TYPE,
+            "level": int(level),
+            "levelTitle": level.title,
+            "organizationCode": details["organization_code"],
+            "organizationName": details["organization_name"],
+            "province": settings.province,
+            "issuedOn": today.isoformat(),
+            "lookupUrl": lookup_url(settings, number),
+            "organizationLookupUrl": f"{base}/organizations/{details['organization_code']}",
+            "statusListCredential": status_list,
+            "statusListIndex": index,
+        }
+        salts = {name: credentials.new_salt() for name in claims}
+        rows.append({
+            "number": number, "holder_name": candidate.name, "id_type": candidate.id_type,
+            "id_number": candidate.id_number, "occupation_code": details["occupation_code"],
+            "occupation_name": details["occupation_name"], "work_type": details["work_type"], "level": int(level),
+            "level_title": level.title, "organization_code": details["organization_code"],
+            "organization_name": details["organization_name"], "province": settings.province, "issued_on": today,
+            "status": CertificateStatus.VALID.name, "batch_id": batch_id, "candidate_id": candidate.candidate_id,
+            "status_list": status_list, "status_index": index, "claims": claims, "salts": salts,
+            "target_hash": credentials.salted_target_hash(claims, salts), "merkle_proof": [], "signed_batch_id": None,
+            "photo": None, "created_at": utcnow(),
+        })
+    session.flush()
+    session.connection().execute(insert(Certificate.__table__), rows)  # type: ignore[attr-defined]
+    return [row["number"] for row in rows]
 
 
 def sign_and_announce(
-    *, session: Session, signed_id: str, batch_id: str, settings: ServiceSettings, today: date,
+    *, session: Session, signed_id: str, batch_id: str, settings: CertificatesSettings, today: date,
     numbers: list[str] | None = None,
 ) -> str:
     """Signs the batch's unsigned certificates (or just `numbers`) with one signature; records their events."""
@@ -222,9 +225,9 @@ def _signed_in_chunks(session: Session, signed_id: str) -> Iterator[Certificate]
             session.expunge(certificate)
 
 
-def credential_of(certificate: Certificate, signed: SignedBatch, settings: ServiceSettings) -> dict[str, Any]:
+def credential_of(certificate: Certificate, signed: SignedBatch, settings: CertificatesSettings) -> dict[str, Any]:
     return credentials.credential_document(
-        claims=certificate.claims, salts=certificate.salts,
+        claims=certificate.claims, salts=certificate.salts, target=certificate.target_hash,
         status=StatusEntry(certificate.status_list, certificate.status_index),
         issuer_name=settings.policy.department, key_id=signed.key_id, merkle_root=signed.merkle_root,
         merkle_proof=certificate.merkle_proof, signature=signed.signature,
@@ -233,7 +236,7 @@ def credential_of(certificate: Certificate, signed: SignedBatch, settings: Servi
 
 
 def apply_correction(
-    *, session: Session, correction: BatchResultCorrected, settings: ServiceSettings, today: date,
+    *, session: Session, correction: BatchResultCorrected, settings: CertificatesSettings, today: date,
 ) -> Certificate | None:
     """A result corrected after approval: a newly passing candidate is certified (signed alone); one who no
     longer passes has the certificate revoked for error. Both keep the full record."""
@@ -244,15 +247,13 @@ def apply_correction(
         sibling = session.exec(select(Certificate).where(Certificate.batch_id == correction.batch_id)).first()
         if sibling is None:
             raise NotFound(f"batch {correction.batch_id} has no certificates here to take the details from")
-        details = sibling.model_dump(include={"organization_code", "organization_name", "occupation_code",
-                                              "occupation_name", "work_type", "level"})
-        certificate = _allocate(session=session, approved=correction, candidate=correction.candidate,
-                                settings=settings, today=today, occupation=details)
-        session.flush()
+        details = sibling.model_dump(include={"batch_id", "organization_code", "organization_name",
+                                              "occupation_code", "occupation_name", "work_type", "level"})
+        [number] = _allocate(session=session, details=details, candidates=[correction.candidate],
+                             settings=settings, today=today)
         sign_and_announce(session=session, signed_id=f"{correction.batch_id}/correction-{correction.correction_id}",
-                          batch_id=correction.batch_id, settings=settings, today=today,
-                          numbers=[certificate.number])
-        return certificate
+                          batch_id=correction.batch_id, settings=settings, today=today, numbers=[number])
+        return session.get(Certificate, number)
     if not correction.passed_now and existing is not None and existing.status is CertificateStatus.VALID:
         revoke(session=session, number=existing.number, settings=settings, today=today,
                actor=Actor(correction.corrected_by, "province_official"),
@@ -266,7 +267,8 @@ def apply_correction(
 
 
 def revoke(
-    *, session: Session, number: str, revocation: RevocationIn, actor: Actor, settings: ServiceSettings, today: date,
+    *, session: Session, number: str, revocation: RevocationIn, actor: Actor, settings: CertificatesSettings,
+    today: date,
 ) -> CertificateRevocation:
     certificate = session.get(Certificate, number)
     if certificate is None or certificate.province != settings.province:
@@ -306,7 +308,7 @@ def record_revocation(*, session: Session, revoked: CertificateRevoked) -> Certi
 
 
 def status_list_credential(
-    *, session: Session, settings: ServiceSettings, list_number: int, today: date,
+    *, session: Session, settings: CertificatesSettings, list_number: int, today: date,
 ) -> dict[str, Any]:
     """This province's W3C Bitstring Status List, signed with its current key."""
     url = status_list_url(settings, list_number)
@@ -441,7 +443,9 @@ def list_certificates(
     return list(rows), int(count)
 
 
-def to_public(certificate: Certificate, settings: ServiceSettings, revoked_on: date | None = None) -> CertificatePublic:
+def to_public(
+    certificate: Certificate, settings: CertificatesSettings, revoked_on: date | None = None,
+) -> CertificatePublic:
     return CertificatePublic.model_validate(
         certificate,
         update={"id_number_masked": mask_id_number(certificate.id_number),

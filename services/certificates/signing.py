@@ -19,22 +19,22 @@ from shared.errors import Conflict
 from shared.events import SIGNING_KEY_PUBLISHED, SigningKeyPublished
 from shared.outbox import record_event
 from shared.sequences import next_value
-from shared.settings import ServiceSettings
 
 from .models import SigningKey
+from .settings import CertificatesSettings
 
 
-def key_file(settings: ServiceSettings, key_id: str) -> Path:
-    return settings.keys_dir / f"certificates-{key_id}.ed25519.pem"
+def key_file(settings: CertificatesSettings, key_id: str) -> Path:
+    return settings.signing_keys_path / f"certificates-{key_id}.ed25519.pem"
 
 
-def private_key(settings: ServiceSettings, key_id: str) -> Ed25519PrivateKey:
+def private_key(settings: CertificatesSettings, key_id: str) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(key_file(settings, key_id).read_bytes(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
     return key
 
 
-def current_key(*, session: Session, settings: ServiceSettings, today: date) -> SigningKey:
+def current_key(*, session: Session, settings: CertificatesSettings, today: date) -> SigningKey:
     """The key this province signs with today; a first start creates one."""
     key = session.exec(
         select(SigningKey).where(SigningKey.province == settings.province, col(SigningKey.valid_until).is_(None))
@@ -42,11 +42,11 @@ def current_key(*, session: Session, settings: ServiceSettings, today: date) -> 
     if key is not None and key_file(settings, key.key_id).exists():
         return key
     if key is not None:
-        raise Conflict(f"the private key of {key.key_id} is missing from {settings.keys_dir}: rotate the key")
+        raise Conflict(f"the private key of {key.key_id} is missing from {settings.signing_keys_path}: rotate the key")
     return _create_key(session=session, settings=settings, today=today)
 
 
-def rotate(*, session: Session, settings: ServiceSettings, today: date) -> SigningKey:
+def rotate(*, session: Session, settings: CertificatesSettings, today: date) -> SigningKey:
     """Retires the current key (it signed up to yesterday, and stays on the trust list) and starts a new one."""
     for old in session.exec(select(SigningKey).where(
             SigningKey.province == settings.province, col(SigningKey.valid_until).is_(None))):
@@ -56,7 +56,7 @@ def rotate(*, session: Session, settings: ServiceSettings, today: date) -> Signi
     return _create_key(session=session, settings=settings, today=today)
 
 
-def _create_key(*, session: Session, settings: ServiceSettings, today: date) -> SigningKey:
+def _create_key(*, session: Session, settings: CertificatesSettings, today: date) -> SigningKey:
     serial = next_value(session, f"signing-key:{settings.province}", maximum=9999)
     key_id = f"{settings.province}-{today:%Y%m%d}-{serial}"
     private = Ed25519PrivateKey.generate()
@@ -73,14 +73,14 @@ def _create_key(*, session: Session, settings: ServiceSettings, today: date) -> 
     return key
 
 
-def _publish(session: Session, settings: ServiceSettings, key: SigningKey) -> None:
+def _publish(session: Session, settings: CertificatesSettings, key: SigningKey) -> None:
     payload = SigningKeyPublished(key_id=key.key_id, province=key.province, public_key=key.public_key,
                                   valid_from=key.valid_from, valid_until=key.valid_until)
     envelope = SIGNING_KEY_PUBLISHED.make(province=settings.province, subject=key.key_id, payload=payload)
     record_event(session, SIGNING_KEY_PUBLISHED, envelope, key=key.key_id)
 
 
-def sign_document(settings: ServiceSettings, key: SigningKey, document: dict[str, Any]) -> dict[str, Any]:
+def sign_document(settings: CertificatesSettings, key: SigningKey, document: dict[str, Any]) -> dict[str, Any]:
     """A detached Ed25519 signature over the canonical JSON of a document without its proof."""
     signature = private_key(settings, key.key_id).sign(credentials.canonical_json(document))
     return {"type": "SkillcertEd25519Signature2026", "created": datetime.now(UTC).replace(microsecond=0).isoformat(),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from PIL import Image, UnidentifiedImageError
 from sqlmodel import func, select
 
@@ -28,6 +28,7 @@ from .models import (
     VerificationPublic,
 )
 from .retention import MINIMUM_YEARS, POLICY
+from .settings import CertificatesSettings
 
 router = APIRouter(tags=["certificates"])
 
@@ -38,6 +39,14 @@ Operator = Annotated[Principal, require_role(Role.ORG_OPERATOR)]
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
 
 
+def settings_of(runtime: RuntimeDep) -> CertificatesSettings:
+    assert isinstance(runtime.settings, CertificatesSettings)
+    return runtime.settings
+
+
+SettingsDep = Annotated[CertificatesSettings, Depends(settings_of)]
+
+
 def _own(certificate: Certificate, principal: Principal) -> None:
     """An operator reaches only its own organization's certificates (they carry full ID numbers)."""
     if principal.role is Role.ORG_OPERATOR and principal.organization != certificate.organization_code:
@@ -45,16 +54,16 @@ def _own(certificate: Certificate, principal: Principal) -> None:
 
 
 @router.get("/certificates/{number}", response_model=CertificatePublic)
-def read_certificate(number: LookupNumber, session: SessionDep, runtime: RuntimeDep) -> CertificatePublic:
+def read_certificate(number: LookupNumber, session: SessionDep, settings: SettingsDep) -> CertificatePublic:
     """One certificate of this province, ID number masked, with its status. No token: it is public."""
     certificate, _signed = service.get_signed(session=session, number=number)
-    return service.to_public(certificate, runtime.settings, service.revoked_on(session=session, number=number))
+    return service.to_public(certificate, settings, service.revoked_on(session=session, number=number))
 
 
 @router.get("/certificates", response_model=CertificatesPublic)
 def list_certificates(
     session: SessionDep,
-    runtime: RuntimeDep,
+    settings: SettingsDep,
     principal: Reader,
     batch_id: str | None = None,
     organization_code: str | None = None,
@@ -67,18 +76,18 @@ def list_certificates(
     certificates, count = service.list_certificates(
         session=session, batch_id=batch_id, organization_code=organization_code, skip=skip, limit=limit
     )
-    data = [service.to_public(c, runtime.settings, service.revoked_on(session=session, number=c.number))
+    data = [service.to_public(c, settings, service.revoked_on(session=session, number=c.number))
             for c in certificates]
     return CertificatesPublic(data=data, count=count)
 
 
 @router.get("/certificates/{number}/credential")
-def read_credential(number: LookupNumber, session: SessionDep, runtime: RuntimeDep,
+def read_credential(number: LookupNumber, session: SessionDep, settings: SettingsDep,
                     principal: HolderChannel) -> dict[str, Any]:
     """The signed electronic certificate (W3C Verifiable Credential) for delivery to its holder."""
     certificate, signed = service.get_signed(session=session, number=number)
     _own(certificate, principal)
-    return service.credential_of(certificate, signed, runtime.settings)
+    return service.credential_of(certificate, signed, settings)
 
 
 @router.get("/certificates/{number}/pdf", response_class=Response,
@@ -116,23 +125,23 @@ async def set_photo(number: LookupNumber, request: Request, session: SessionDep,
 
 
 @router.post("/certificates/{number}/revocation", response_model=CertificateRevocation)
-def revoke_certificate(number: LookupNumber, revocation: RevocationIn, session: SessionDep, runtime: RuntimeDep,
+def revoke_certificate(number: LookupNumber, revocation: RevocationIn, session: SessionDep, settings: SettingsDep,
                        today: TodayDep, principal: Official) -> CertificateRevocation:
     """Revokes a certificate for fraud or error [L26, L28]: the record stays, the status turns public."""
     record = service.revoke(session=session, number=number, revocation=revocation, actor=Actor.of(principal),
-                            settings=runtime.settings, today=today)
+                            settings=settings, today=today)
     session.commit()
     session.refresh(record)
     return record
 
 
 @router.get("/status-lists/{province}/{list_number}")
-def read_status_list(province: str, list_number: int, session: SessionDep, runtime: RuntimeDep,
+def read_status_list(province: str, list_number: int, session: SessionDep, settings: SettingsDep,
                      today: TodayDep) -> dict[str, Any]:
     """This province's revocation list (W3C Bitstring Status List), signed. No token: it is public."""
-    if province != runtime.settings.province or list_number < 0:
-        raise NotFound(f"this service publishes only province {runtime.settings.province}'s status lists")
-    document = service.status_list_credential(session=session, settings=runtime.settings, list_number=list_number,
+    if province != settings.province or list_number < 0:
+        raise NotFound(f"this service publishes only province {settings.province}'s status lists")
+    document = service.status_list_credential(session=session, settings=settings, list_number=list_number,
                                               today=today)
     session.commit()  # a first start may have created the signing key
     return document
@@ -145,9 +154,9 @@ def read_trust_list(session: SessionDep) -> TrustList:
 
 
 @router.post("/signing-keys/rotation", response_model=TrustList)
-def rotate_signing_key(session: SessionDep, runtime: RuntimeDep, today: TodayDep, _official: Official) -> TrustList:
+def rotate_signing_key(session: SessionDep, settings: SettingsDep, today: TodayDep, _official: Official) -> TrustList:
     """Retires the province's signing key and starts a new one; both go on the trust list."""
-    signing.rotate(session=session, settings=runtime.settings, today=today)
+    signing.rotate(session=session, settings=settings, today=today)
     session.commit()
     return service.trust_list(session=session)
 
