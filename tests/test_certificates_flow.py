@@ -3,12 +3,15 @@ Jiangsu's certificates service (trust list, filing records and revocations all l
 
 from __future__ import annotations
 
+import io
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image
 
 from infra.walkthrough import eventually, expect, walk_province
-from shared.credentials import hide_claims
+from shared.credentials import StatusEntry, TrustList, hide_claims, status_from_list
 from tests.harness import Environment, province_services
 
 pytestmark = pytest.mark.kafka
@@ -43,8 +46,20 @@ async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env
         assert answer["verified"] is True
         assert verdict(answer) == {"integrity": True, "signature": True, "status": True, "organization": True}
 
+        # The organization adds the holder's photo for the paper copy: an image, once.
+        photo_at = f"/certificates/{number}/photo"
+        not_image = await zhejiang.certificates.put(photo_at, content=b"not an image", headers=operator)
+        assert not_image.status_code == 422 and not_image.json()["detail"][0]["field"] == "photo"
+        without_photo = await zhejiang.certificates.get(f"/certificates/{number}/pdf", headers=operator)
+        image = io.BytesIO()
+        Image.new("RGB", (120, 160), "white").save(image, format="PNG")
+        assert (await zhejiang.certificates.put(photo_at, content=image.getvalue(), headers=operator)).status_code \
+            == 204
+        assert (await zhejiang.certificates.put(photo_at, content=image.getvalue(), headers=operator)).status_code \
+            == 409
         pdf = await zhejiang.certificates.get(f"/certificates/{number}/pdf", headers=operator)
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content != without_photo.content and b"/Subtype /Image" in pdf.content
 
         # A revocation by a Zhejiang official: public at once in Zhejiang, and in Jiangsu through the event.
         bad = await zhejiang.certificates.post(f"/certificates/{number}/revocation",
@@ -68,6 +83,14 @@ async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env
 
         answer = await eventually(revoked_in_jiangsu, what="Jiangsu learns of the revocation")
         assert answer["verified"] is False
+
+        # The public status list and trust list, enough to verify offline.
+        status = document["credentialStatus"]
+        status_list = expect(await zhejiang.certificates.get(urlsplit(status["statusListCredential"]).path), 200)
+        trust = TrustList.model_validate(expect(await jiangsu.certificates.get("/trust-list"), 200))
+        lookup = status_from_list(status_list, trust)
+        found = lookup(number, StatusEntry(status["statusListCredential"], int(status["statusListIndex"])))
+        assert found is not None and found.revoked
 
         # A legacy 16-digit number is recognised as such; a malformed one names the fault.
         legacy = await zhejiang.certificates.get("/certificates/1234567890123456")

@@ -298,8 +298,9 @@ def test_keys_rotate_and_each_signs_only_its_own_days(session: Session, settings
     salts = document["proof"]["salts"]
     leaf = bytes.fromhex(credentials.salted_target_hash(claims, salts))
     forged = credentials.credential_document(
-        claims=claims, salts=salts, target=leaf.hex(), status=credentials.StatusEntry(after.status_list, after.status_index),
-        issuer_name="x", key_id=old_key.key_id, merkle_root=leaf.hex(), merkle_proof=[],
+        claims=claims, salts=salts, target=leaf.hex(),
+        status=credentials.StatusEntry(after.status_list, after.status_index), issuer_name="x",
+        key_id=old_key.key_id, merkle_root=leaf.hex(), merkle_proof=[],
         signature=credentials.sign_root(signing.private_key(settings, old_key.key_id), leaf), signed_at="x")
     [signature] = [c for c in service.verify(session=session, credential=forged).checks if c.name == "signature"]
     assert signature.passed is False and "did not sign on" in signature.detail
