@@ -12,7 +12,7 @@ from PIL import Image
 
 from infra.walkthrough import eventually, expect, walk_province
 from shared.credentials import StatusEntry, TrustList, hide_claims, status_from_list
-from tests.harness import Environment, province_services
+from tests.harness import Environment, province_services, query_app, serve
 
 pytestmark = pytest.mark.kafka
 
@@ -22,7 +22,8 @@ def verdict(response_json: dict[str, Any]) -> dict[str, bool | None]:
 
 
 async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env: Environment, token: Any) -> None:
-    async with province_services(env, "32") as jiangsu, province_services(env, "33") as zhejiang:
+    async with province_services(env, "32") as jiangsu, province_services(env, "33") as zhejiang, \
+            serve(query_app(env)) as query:
         walk = await walk_province(zhejiang, token)
         number = walk.certificates[0]["number"]
         operator = token("33", "org_operator", walk.organization_code)
@@ -83,6 +84,20 @@ async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env
 
         answer = await eventually(revoked_in_jiangsu, what="Jiangsu learns of the revocation")
         assert answer["verified"] is False
+
+        # The shared public lookup shows it revoked, by number and by name + ID.
+        async def revoked_in_public() -> dict[str, Any] | None:
+            view = expect(await query.get(f"/certificates/{number}"), 200)
+            return view if view["status"] == "revoked" else None
+
+        view = await eventually(revoked_in_public, what="the query service learns of the revocation")
+        assert (view["revoked_on"], view["revocation_reason"]) == (public["revoked_on"], "fraud")
+        holder = walk.candidates[0]
+        [by_holder] = expect(await query.get("/certificates", params={
+            "name": holder["name"], "id_number": holder["id_number"]}), 200)["data"]
+        assert by_holder["status"] == "revoked"
+        other = walk.certificates[1]["number"]
+        assert expect(await query.get(f"/certificates/{other}"), 200)["status"] == "valid"
 
         # The public status list and trust list, enough to verify offline.
         status = document["credentialStatus"]

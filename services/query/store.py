@@ -1,7 +1,9 @@
 """The Redis read model of certificates from every province. ID numbers are kept only as keyed hashes.
 
 Keys, under the deployment's prefix: `cert:<number>` the public view (JSON); `holder:<hmac(name, id)>` the
-set of that person's numbers; `event:<id>` marks an applied event so a replay changes nothing.
+set of that person's numbers; `revoked:<number>` a revocation (kept apart and merged on read, because
+issue and revocation arrive on different topics in either order); `event:<id>` marks an applied event so a
+replay changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from shared.events import CertificateIssued
+from shared.events import CertificateIssued, CertificateRevoked
 from shared.privacy import mask_id_number
 
 
@@ -60,13 +62,37 @@ class CertificateStore:
             await pipe.execute()
         return True
 
+    async def apply_revoked(self, event_id: str, revoked: CertificateRevoked) -> bool:
+        """Records a revocation of any province; False if this event was applied before."""
+        marker = f"{self.prefix}event:{event_id}"
+        if await self.redis.exists(marker):
+            return False
+        revocation = {"revoked_on": revoked.revoked_on.isoformat(), "revocation_reason": revoked.reason}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._revoked(revoked.certificate_number), json.dumps(revocation))
+            pipe.set(marker, 1)
+            await pipe.execute()
+        return True
+
+    def _revoked(self, number: str) -> str:
+        return f"{self.prefix}revoked:{number}"
+
     async def by_number(self, number: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(self._cert(number))
-        return json.loads(raw) if raw else None
+        return next(iter(await self._views([number])), None)
 
     async def by_holder(self, name: str, id_number: str) -> list[dict[str, Any]]:
-        numbers = sorted(await self.redis.smembers(self._holder(name, id_number)))
-        if not numbers:
-            return []
-        raws = await self.redis.mget([self._cert(n.decode() if isinstance(n, bytes) else n) for n in numbers])
-        return [json.loads(raw) for raw in raws if raw]
+        numbers = sorted(n.decode() if isinstance(n, bytes) else n
+                         for n in await self.redis.smembers(self._holder(name, id_number)))
+        return await self._views(numbers) if numbers else []
+
+    async def _views(self, numbers: list[str]) -> list[dict[str, Any]]:
+        """The public views of these numbers, each with its revocation merged in (one round trip)."""
+        raws = await self.redis.mget([*map(self._cert, numbers), *map(self._revoked, numbers)])
+        views = []
+        for raw, revocation in zip(raws[:len(numbers)], raws[len(numbers):], strict=True):
+            if raw:
+                view = json.loads(raw)
+                if revocation:
+                    view.update(json.loads(revocation), status="revoked")
+                views.append(view)
+        return views

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.service import LookupNumber
 
@@ -28,7 +28,9 @@ class CertificateView(BaseModel):
     organization_name: str
     province: str
     issued_on: str
-    status: str
+    status: str = Field(description="valid, or revoked")
+    revoked_on: str | None = None
+    revocation_reason: str | None = Field(default=None, description="fraud or error")
 
 
 class LookupResult(BaseModel):
