@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, Field
 
+from shared.numbering import CertificateNumber, NumberError
+
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 SKILLCERT_CONTEXT = "https://skillcert.example.cn/contexts/skill-certificate/v1"
 PROOF_TYPE = "SkillcertMerkleBatchSignature2026"
@@ -358,8 +360,29 @@ def _integrity(credential: dict[str, Any], subject: dict[str, Any], proof: dict[
     ]
     if mismatches:
         return Check("integrity", False, f"unsigned fields contradict the signed claims: {', '.join(mismatches)}")
+    number_fault = _number_contradiction(subject, issued_on)
+    if number_fault:
+        return Check("integrity", False, number_fault)
     hidden = len(proof.get("obfuscated", []))
     return Check("integrity", True, "claims intact" + (f" ({hidden} hidden by the holder)" if hidden else ""))
+
+
+def _number_contradiction(subject: dict[str, Any], issued_on: date) -> str | None:
+    """The 22-character number repeats the organization, year and level: they must agree with the claims."""
+    try:
+        number = CertificateNumber.parse(str(subject["certificateNumber"]))
+    except NumberError as error:
+        return f"certificateNumber breaks the national rule: {error}"
+    disagreements = [
+        name for name, ok in (
+            ("organizationCode", str(number.organization) == subject.get("organizationCode")),
+            ("level", int(number.level) == subject.get("level")),
+            ("issuedOn", number.year == issued_on.year % 100),
+        ) if not ok
+    ]
+    if disagreements:
+        return f"the certificate number contradicts the claims: {', '.join(disagreements)}"
+    return None
 
 
 def _signature(proof: dict[str, Any], subject: dict[str, Any], issued_on: date, trust: TrustList) -> Check:

@@ -224,6 +224,22 @@ def test_a_tampered_field_fails_verification(session: Session, settings: Certifi
     assert checks(session, moved)["signature"] is False
 
 
+def test_a_number_that_contradicts_its_claims_fails_even_when_signed(
+        session: Session, settings: CertificatesSettings) -> None:
+    [certificate] = issue(session, settings, approved("b1", 1))
+    key = signing.current_key(session=session, settings=settings, today=TODAY)
+    claims = {**certificate.claims, "level": 3, "levelTitle": "三级/高级工"}  # the number says level 4
+    salts = certificate.salts
+    leaf = bytes.fromhex(credentials.salted_target_hash(claims, salts))
+    signed = credentials.credential_document(
+        claims=claims, salts=salts, target=leaf.hex(), issuer_name="x", key_id=key.key_id,
+        status=credentials.StatusEntry(certificate.status_list, certificate.status_index), merkle_root=leaf.hex(),
+        merkle_proof=[], signature=credentials.sign_root(signing.private_key(settings, key.key_id), leaf),
+        signed_at="x")
+    [integrity] = [c for c in service.verify(session=session, credential=signed).checks if c.name == "integrity"]
+    assert integrity.passed is False and integrity.detail.endswith("contradicts the claims: level")
+
+
 def test_a_hidden_field_still_verifies(session: Session, settings: CertificatesSettings) -> None:
     [certificate, *_] = issue(session, settings, approved("b1", 3))
     document = credential(session, settings, certificate.number)
