@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -22,10 +23,12 @@ import httpx
 
 from infra.servers import KafkaServer, ManagedProcess, RedisServer, ServerError, free_port, port_open
 from infra.walkthrough import ProvinceClients, WalkResult, eventually, walk_province
-from shared.auth import Role, ensure_dev_keys, mint_token
+from shared.auth import PARTNER_HEADER, Role, ensure_dev_keys, mint_token
 from shared.settings import VAR_DIR
 
 PROVINCES = {"33": "浙江 Zhejiang", "32": "江苏 Jiangsu"}
+# The public lookup runs as several workers behind one port (docs/query.md).
+QUERY_WORKERS = 2
 PROVINCIAL_SERVICES = ("registry", "recognition", "certificates", "supervision")
 # Fixed ports for `make up` (the same in docker-compose.yml): query 8000, then 83<province digit><n>.
 DEFAULT_PORTS = {
@@ -71,7 +74,14 @@ class Stack:
 
     def id_hash_key(self) -> str:
         """The query service's HMAC key for ID numbers, made once per installation and kept secret."""
-        path = self.keys_dir / "query-id-hash.key"
+        return self._secret("query-id-hash.key")
+
+    def partner_key(self) -> str:
+        """The key recognition services (and the demo) show the query service so fair use does not limit them."""
+        return self._secret("query-partner.key")
+
+    def _secret(self, name: str) -> str:
+        path = self.keys_dir / name
         if not path.exists():
             self.keys_dir.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(32))
@@ -103,16 +113,19 @@ class Stack:
         public_url = f"http://127.0.0.1:{query_port}"
         for province in PROVINCES:
             for service in PROVINCIAL_SERVICES:
-                extra = recognition_settings(public_url) if service == "recognition" else {}
+                extra = ({**recognition_settings(public_url), "QUERY_PARTNER_KEY": self.partner_key()}
+                         if service == "recognition" else {})
                 self._spawn(service, province, self._port(f"{service}-{province}"), public_url, extra)
         self._spawn("query", "33", query_port, public_url, {
             "REDIS_URL": self.redis_url, "ID_HASH_KEY": self.id_hash_key(),
             "CONSUMER_GROUP": f"{self.topic_root}-query",
             "REDIS_PREFIX": "" if self.topic_root == "skillcert" else f"{self.topic_root}:",
-        })
+            "PARTNER_KEYS": json.dumps([self.partner_key()]),
+        }, workers=QUERY_WORKERS)
         self.wait_ready()
 
-    def _spawn(self, service: str, province: str, port: int, public_url: str, extra: dict[str, str]) -> None:
+    def _spawn(self, service: str, province: str, port: int, public_url: str, extra: dict[str, str],
+               workers: int = 1) -> None:
         name = "query" if service == "query" else f"{service}-{province}"
         prefix = service.upper() + "_"
         assert self.kafka_bootstrap is not None
@@ -124,7 +137,7 @@ class Stack:
         (self.var_dir / "db").mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **{prefix + key: value for key, value in settings.items()}}
         args = [sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create",
-                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+                "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--workers", str(workers)]
         proc = ManagedProcess(name, args, self.var_dir / "logs" / f"{name}.log", env=env)
         proc.start()
         self.services[name] = ServiceProcess(name, service, province, port, proc)
@@ -172,7 +185,8 @@ class Stack:
 async def run_demo(stack: Stack) -> list[tuple[str, WalkResult]]:
     """Walks one batch per province and prints where the public finds each certificate."""
     urls: list[tuple[str, WalkResult]] = []
-    async with httpx.AsyncClient(base_url=stack.url("query"), timeout=30) as query:
+    async with httpx.AsyncClient(base_url=stack.url("query"), timeout=30,
+                                 headers={PARTNER_HEADER: stack.partner_key()}) as query:
         for province, label in PROVINCES.items():
             clients = [httpx.AsyncClient(base_url=stack.url(s, province), timeout=30) for s in PROVINCIAL_SERVICES]
             try:

@@ -22,6 +22,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 ALGORITHM = "EdDSA"
+# A partner system (a recognition service checking its candidates) shows this header to the public query.
+PARTNER_HEADER = "X-Partner-Key"
 
 
 class Role(StrEnum):

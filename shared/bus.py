@@ -31,13 +31,15 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap: str, topics: Iterable[str], *, partitions: int, replication: int, client_id: str
+    bootstrap: str, topics: Iterable[str], *, partitions: int, replication: int, client_id: str,
+    configs: dict[str, dict[str, str]] | None = None,
 ) -> None:
-    """Creates missing topics before anyone subscribes.
+    """Creates missing topics before anyone subscribes, with their `configs` (compaction) when given.
 
     A consumer that subscribes to a topic that does not exist yet may be assigned only the partitions its
     first metadata showed, and would not see the others until the next refresh (minutes).
     """
+    configs = configs or {}
     wanted = sorted(set(topics))
     if not wanted:
         return
@@ -46,7 +48,8 @@ async def ensure_topics(
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(topic, num_partitions=partitions, replication_factor=replication)
+            NewTopic(topic, num_partitions=partitions, replication_factor=replication,
+                     topic_configs=configs.get(topic))
             for topic in wanted
             if topic not in existing
         ]
@@ -90,9 +93,12 @@ class Publishers:
     ):
         self._by_type: dict[str, DefaultPublisher] = {}
         self.topics: list[str] = []
+        self.topic_configs: dict[str, dict[str, str]] = {}
         for contract in contracts:
             topic = contract.topic(province, root)
             self.topics.append(topic)
+            if contract.topic_config:
+                self.topic_configs[topic] = contract.topic_config
             self._by_type[contract.type] = broker.publisher(
                 topic,
                 title=f"{topic}:publish",

@@ -14,6 +14,7 @@ CLI; what it cannot know offline (status, the organization's filing) it reports 
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import json
@@ -139,12 +140,18 @@ class TrustedKey(BaseModel):
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
 
     def verify(self, signature: str, root: bytes) -> bool:
-        try:
-            Ed25519PublicKey.from_public_bytes(from_b64url(self.public_key)).verify(
-                from_b64url(signature), _ROOT_SIGNING_CONTEXT + root)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return _root_signature_valid(self.public_key, signature, root)
+
+
+@functools.lru_cache(maxsize=4096)
+def _root_signature_valid(public_key: str, signature: str, root: bytes) -> bool:
+    # One signature covers a whole batch: a reader of many of its certificates checks it once.
+    try:
+        Ed25519PublicKey.from_public_bytes(from_b64url(public_key)).verify(
+            from_b64url(signature), _ROOT_SIGNING_CONTEXT + root)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 class TrustList(BaseModel):

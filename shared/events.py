@@ -11,7 +11,7 @@ import builtins
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 P = TypeVar("P", bound=BaseModel)
 
 TOPIC_ROOT = "skillcert"
+CHINA = timezone(timedelta(hours=8))
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
 LevelDigit = Annotated[int, Field(ge=1, le=5)]
 # A rung of a province's ladder: 1-5 are the national levels; 0 特级技师, -1 首席技师, 6 学徒工 (Zhejiang's
@@ -39,6 +40,11 @@ class Envelope(BaseModel, Generic[P]):
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     subject: str = Field(description="what the event is about: a filing code, batch id or certificate number")
     payload: P
+
+    @property
+    def occurred_on(self) -> date:
+        """The day it happened in China (UTC+8), the day an official would write on it."""
+        return self.occurred_at.astimezone(CHINA).date()
 
 
 # --- payloads ------------------------------------------------------------------------------------
@@ -217,6 +223,12 @@ class EventContract(Generic[P]):
     payload: type[P]
     description: str
     version: int = 1
+    # The topic keeps the latest event per key for ever (log compaction): a new reader rebuilds from it.
+    compacted: bool = False
+
+    @property
+    def topic_config(self) -> dict[str, str]:
+        return {"cleanup.policy": "compact"} if self.compacted else {}
 
     @property
     def type(self) -> str:
@@ -272,14 +284,17 @@ BATCH_RESULT_CORRECTED = EventContract(
 CERTIFICATE_ISSUED = EventContract(
     "certificates", "certificate-issued", CertificateIssued,
     "A skill level certificate was issued. Keyed by certificate number.",
+    compacted=True,
 )
 CERTIFICATE_REVOKED = EventContract(
     "certificates", "certificate-revoked", CertificateRevoked,
     "A province official revoked a certificate (fraud or error). Keyed by certificate number.",
+    compacted=True,
 )
 SIGNING_KEY_PUBLISHED = EventContract(
     "certificates", "signing-key-published", SigningKeyPublished,
     "A province's certificate signing key entered or left service: the trust list. Keyed by key id.",
+    compacted=True,
 )
 
 ORGANIZATION_STATUS_CHANGED = EventContract(

@@ -7,9 +7,9 @@ synchronous call to the registry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import JSON, Column, Field, Session, SQLModel
 
@@ -83,6 +83,50 @@ def upsert_filed_organization(session: Session, payload: OrganizationFiled) -> F
     replica.updated_at = utcnow()
     session.add(replica)
     return replica
+
+
+class FilingStep(Protocol):
+    """One step of an organization's filing history: `filed`, a `status` change or a `scope` change."""
+
+    effective_on: date
+    kind: str
+    status: str | None
+    scope: list[dict[str, Any]] | None
+    filed_on: date | None
+    valid_until: date | None
+
+
+def filing_check(
+    steps: Iterable[FilingStep], *, organization_code: str, occupation_code: str, level: int, on: date,
+) -> tuple[bool, str] | None:
+    """Was the organization filed for this occupation and level on that day, by its history in date order?
+
+    None: no history of it is known to the reader.
+    """
+    state: FiledOrganization | None = None
+    known = False
+    for step in steps:
+        known = True
+        if step.effective_on > on:
+            break
+        if step.kind == "filed":
+            state = FiledOrganization(filing_code=organization_code, name="", org_type=organization_code[0],
+                                      province=organization_code[5:7], scope=step.scope or [],
+                                      filed_on=step.filed_on or step.effective_on,
+                                      valid_until=step.valid_until or step.effective_on)
+        elif state is not None and step.kind == "status":
+            state.status = step.status or state.status
+            state.valid_until = step.valid_until or state.valid_until
+        elif state is not None and step.kind == "scope":
+            state.scope = step.scope or []
+    if not known:
+        return None
+    if state is None:
+        return False, f"organization {organization_code} was not filed on {on}"
+    error = state.scope_error(occupation_code=occupation_code, level=level, on=on)
+    if error is not None:
+        return False, f"on {on}: {error.reason}"
+    return True, f"{organization_code} was filed for {occupation_code} level {level} on {on}"
 
 
 class ReplicaBehind(RuntimeError):

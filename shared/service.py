@@ -141,7 +141,8 @@ def create_app(
         for hook in runtime.on_start:
             await _maybe_await(hook())
         await ensure_topics(settings.kafka_bootstrap, runtime.topics, partitions=settings.topic_partitions,
-                            replication=settings.topic_replication, client_id=settings.client_id)
+                            replication=settings.topic_replication, client_id=settings.client_id,
+                            configs=runtime.publishers.topic_configs if runtime.publishers else None)
         await runtime.broker.start()
         if runtime.relay is not None:
             runtime.relay.start()

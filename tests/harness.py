@@ -79,6 +79,8 @@ def query_app(env: Environment, **overrides: Any) -> FastAPI:
     settings = QuerySettings(
         **{**env.common("33"), "redis_url": env.redis_url, "id_hash_key": TEST_ID_HASH_KEY,
            "consumer_group": f"{env.topic_root}-query", "redis_prefix": f"{env.topic_root}:",
+           # Tests poll for what is not there yet; tests/test_query_fair_use.py checks the real limits.
+           "lookup_limits": "100000/minute", "miss_limits": "100000/minute",
            **overrides}
     )
     return create_query(settings, env.tracer_provider)

@@ -90,4 +90,4 @@ async def test_one_trace_covers_request_and_the_events_it_causes(env: Environmen
     assert f"{approved_topic} process" in in_trace  # certificates consumes
     assert f"{issued_topic} publish" in in_trace  # certificates' relay
     assert any(name.endswith("process") and "certificate-issued" in name for name in in_trace)  # query consumes
-    assert "SET SADD SET" in in_trace  # the query service's Redis write, same trace
+    assert any(name.startswith("SET SADD") for name in in_trace)  # the query service's Redis write, same trace

@@ -90,4 +90,4 @@ async def test_public_lookup_refuses_enumeration_and_names_legacy_numbers(env: E
         assert legacy.status_code == 404
         assert "legacy" in legacy.json()["detail"]
         ready = expect(await query.get("/readyz"), 200)
-        assert ready["checks"] == {"kafka": True, "redis": True}
+        assert ready["checks"] == {"kafka": True, "redis": True, "read model caught up with the log": True}

@@ -4,7 +4,6 @@ revocations and organizations' filing history of every province (to verify any p
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta, timezone
 from typing import Any
 
 from sqlmodel import Session
@@ -26,13 +25,6 @@ from . import service
 from .settings import CertificatesSettings
 
 CONSUMER = "certificates"
-CHINA = timezone(timedelta(hours=8))
-
-
-def _day_of(envelope: Envelope[Any]) -> date:
-    return envelope.occurred_at.astimezone(CHINA).date()
-
-
 def register(runtime: Runtime, settings: CertificatesSettings) -> None:
     province = settings.province
 
@@ -48,9 +40,9 @@ def register(runtime: Runtime, settings: CertificatesSettings) -> None:
         ORGANIZATION_FILED.type: lambda session, envelope: service.record_filing(
             session=session, filed=envelope.payload),
         ORGANIZATION_STATUS_CHANGED.type: lambda session, envelope: service.record_status_change(
-            session=session, changed=envelope.payload, on=_day_of(envelope)),
+            session=session, changed=envelope.payload, on=envelope.occurred_on),
         ORGANIZATION_SCOPE_CHANGED.type: lambda session, envelope: service.record_scope_change(
-            session=session, changed=envelope.payload, on=_day_of(envelope)),
+            session=session, changed=envelope.payload, on=envelope.occurred_on),
     }
 
     async def on_event(envelope: Envelope[Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, func, select
 
-from shared import credentials
+from shared import credentials, replicas
 from shared.auth import Actor
 from shared.credentials import RevocationStatus, StatusEntry, TrustedKey, TrustList
 from shared.errors import Conflict, FieldError, NotFound
@@ -36,7 +36,6 @@ from shared.events import (
 from shared.numbering import MAX_SERIAL, CertificateNumber, FilingCode, Level
 from shared.outbox import record_event, utcnow
 from shared.privacy import mask_id_number
-from shared.replicas import FiledOrganization
 from shared.sequences import next_values
 
 from . import signing
@@ -365,30 +364,10 @@ def filing_check(
     *, session: Session, organization_code: str, occupation_code: str, level: int, on: date,
 ) -> tuple[bool, str] | None:
     """Was the organization filed for this occupation and level on that day? None: no records of it here."""
-    records = list(session.exec(select(OrganizationRecord).where(OrganizationRecord.filing_code == organization_code)
-                                .order_by(col(OrganizationRecord.effective_on), col(OrganizationRecord.id))))
-    if not records:
-        return None
-    state: FiledOrganization | None = None
-    for record in records:
-        if record.effective_on > on:
-            break
-        if record.kind == "filed":
-            state = FiledOrganization(filing_code=organization_code, name="", org_type=organization_code[0],
-                                      province=organization_code[5:7], scope=record.scope or [],
-                                      filed_on=record.filed_on or record.effective_on,
-                                      valid_until=record.valid_until or record.effective_on)
-        elif state is not None and record.kind == "status":
-            state.status = record.status or state.status
-            state.valid_until = record.valid_until or state.valid_until
-        elif state is not None and record.kind == "scope":
-            state.scope = record.scope or []
-    if state is None:
-        return False, f"organization {organization_code} was not filed on {on}"
-    error = state.scope_error(occupation_code=occupation_code, level=level, on=on)
-    if error is not None:
-        return False, f"on {on}: {error.reason}"
-    return True, f"{organization_code} was filed for {occupation_code} level {level} on {on}"
+    records = session.exec(select(OrganizationRecord).where(OrganizationRecord.filing_code == organization_code)
+                           .order_by(col(OrganizationRecord.effective_on), col(OrganizationRecord.id)))
+    return replicas.filing_check(records, organization_code=organization_code, occupation_code=occupation_code,
+                                 level=level, on=on)
 
 
 # --- verification and reading --------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""The shared public query service: `uvicorn --factory services.query.app:create`."""
+"""The shared public query service: `uvicorn --factory services.query.app:create` (several workers welcome)."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -10,18 +12,37 @@ from redis.asyncio import Redis
 from shared.service import build_runtime, create_app
 
 from . import flows
+from .fair_use import FairUse
+from .rebuild import RebuildWatch
 from .settings import QuerySettings
 from .store import CertificateStore
 from .views import router
 
+log = logging.getLogger(__name__)
 
-def create(settings: QuerySettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
+
+def create(settings: QuerySettings | None = None, tracer_provider: TracerProvider | None = None, *,
+           read_model_id: str | None = None) -> FastAPI:
+    """`read_model_id` fixes the consumer groups up front (documentation); by default they come from Redis."""
     settings = settings or QuerySettings()  # type: ignore[call-arg]
     runtime = build_runtime(settings, with_database=False, tracer_provider=tracer_provider)
     redis = Redis.from_url(settings.redis_url)
     RedisInstrumentor().instrument_client(redis, tracer_provider=runtime.tracer_provider)
     store = CertificateStore(redis, settings.id_hash_key.get_secret_value().encode(), settings.redis_prefix)
-    flows.register(runtime, store, group_id=settings.consumer_group)
+    watch: list[RebuildWatch] = []
+    if read_model_id is not None:
+        flows.register(runtime, store, flows.group_ids(settings.consumer_group, read_model_id))
+
+    async def subscribe_for_this_read_model() -> None:
+        # Before the broker starts: the groups are named after the read model this Redis holds.
+        model_id, _ = await store.model_id()
+        groups = flows.group_ids(settings.consumer_group, model_id)
+        flows.register(runtime, store, groups)
+        info = await store.model_info()
+        if "rebuilt_in_seconds" not in info:
+            log.info("read model %s is new or unfinished: reading the log from the start", model_id)
+            watch.append(RebuildWatch(settings.kafka_bootstrap, store, groups, flows.CONTRACTS, settings.topic_root))
+            await watch[0].start(float(info["created_at"]))
 
     async def redis_answers() -> tuple[str, bool]:
         try:
@@ -29,8 +50,21 @@ def create(settings: QuerySettings | None = None, tracer_provider: TracerProvide
         except Exception:
             return "redis", False
 
-    runtime.readiness_checks.append(redis_answers)
-    runtime.on_stop.append(redis.aclose)
+    async def read_model_caught_up() -> tuple[str, bool]:
+        return "read model caught up with the log", all(w.caught_up for w in watch)
+
+    async def stop_watch() -> None:
+        for w in watch:
+            await w.stop()
+
+    if read_model_id is None:
+        runtime.on_start.append(subscribe_for_this_read_model)
+    runtime.readiness_checks += [redis_answers, read_model_caught_up]
+    runtime.on_stop += [stop_watch, redis.aclose]
     app = create_app(runtime, title="skillcert public query", routers=[router], accepts_tokens=False)
     app.state.certificate_store = store
+    app.state.max_upload_bytes = settings.max_upload_bytes
+    app.state.fair_use = FairUse(
+        redis, settings.redis_url, prefix=settings.redis_prefix, lookups=settings.lookup_limits,
+        misses=settings.miss_limits, partner_keys=[key.get_secret_value() for key in settings.partner_keys])
     return app

@@ -1,9 +1,19 @@
-"""The Redis read model of certificates from every province. ID numbers are kept only as keyed hashes.
+"""The Redis read model of every province's certificates, signing keys, organizations and batch plans.
 
-Keys, under the deployment's prefix: `cert:<number>` the public view (JSON); `holder:<hmac(name, id)>` the
-set of that person's numbers; `revoked:<number>` a revocation (kept apart and merged on read, because
-issue and revocation arrive on different topics in either order); `event:<id>` marks an applied event so a
-replay changes nothing.
+ID numbers are kept only as keyed hashes. Keys, under the deployment's prefix:
+- `model`: this read model's id (it names the Kafka consumer groups, so a new Redis reads the log from the
+  start) and how its rebuild went;
+- `cert:<number>`: the public view (JSON) with the verification done when it arrived;
+- `holder:<hmac(name, id)>`: the set of that person's numbers;
+- `revoked:<number>`: a revocation, kept apart and merged on read (issue and revocation arrive on different
+  topics in either order);
+- `keys`: the trust list (key id -> key); `filing:<code>`: an organization's filing history (event id -> step);
+- `unverified`: number -> the credential without the holder's claims, for certificates whose signing key or
+  issuing organization was not known yet; `awaiting:key:<id>`, `awaiting:org:<code>`: which of them wait for what;
+- `organizations`, `batch-plans`: the public catalogues (hashes) and `<name>:version` counters, so each worker
+  keeps a searchable copy and reloads it only when it changed;
+- `blocked:<client>`: a client that missed too often, until it may ask again (see fair_use).
+Every write is an overwrite or a set addition, so applying an event twice changes nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +21,31 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 from redis.asyncio import Redis
 
-from shared.events import CertificateIssued, CertificateRevoked
+from shared import credentials, replicas
+from shared.credentials import TrustedKey, TrustList
+from shared.events import (
+    BatchPlanApproved,
+    CertificateIssued,
+    CertificateRevoked,
+    Envelope,
+    OrganizationFiled,
+    OrganizationScopeChanged,
+    OrganizationStatusChanged,
+    SigningKeyPublished,
+)
 from shared.privacy import mask_id_number
+
+HOLDER_CLAIMS = ("holderName", "idType", "idNumber")
 
 
 def normalize_name(name: str) -> str:
@@ -37,62 +65,244 @@ def public_view(certificate: CertificateIssued) -> dict[str, Any]:
     return data
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def status_check(view: dict[str, Any] | None) -> dict[str, Any]:
+    if view is None:
+        return {"name": "status", "passed": None, "detail": "not in the public record of any province (yet)"}
+    if view["status"] == "revoked":
+        return {"name": "status", "passed": False,
+                "detail": f"revoked on {view['revoked_on']} ({view.get('revocation_reason')})"}
+    return {"name": "status", "passed": True, "detail": "on record and not revoked"}
+
+
+@dataclass
+class Catalogue:
+    """A worker's copy of one public catalogue, reloaded when its version in Redis moves."""
+
+    name: str
+    version: int = -1
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
 class CertificateStore:
     def __init__(self, redis: Redis, secret: bytes, prefix: str = ""):
         self.redis = redis
         self.secret = secret
         self.prefix = prefix
+        self._catalogues = {name: Catalogue(name) for name in ("organizations", "batch-plans")}
 
-    def _cert(self, number: str) -> str:
-        return f"{self.prefix}cert:{number}"
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
 
     def _holder(self, name: str, id_number: str) -> str:
-        return f"{self.prefix}holder:{holder_hash(self.secret, name, id_number)}"
+        return self.key("holder", holder_hash(self.secret, name, id_number))
 
-    async def apply_issued(self, event_id: str, certificate: CertificateIssued) -> bool:
-        """Stores one issued certificate; False if this event was applied before."""
-        marker = f"{self.prefix}event:{event_id}"
-        if await self.redis.exists(marker):
-            return False
+    # --- the read model's identity and rebuild --------------------------------------------------
+
+    async def model_id(self) -> tuple[str, bool]:
+        """This read model's id, made on first use; True when this call made it (an empty model: rebuild)."""
+        made = await self.redis.hsetnx(self.key("model"), "id", uuid.uuid4().hex[:12])
+        if made:
+            await self.redis.hset(self.key("model"), "created_at", str(time.time()))
+        return _text(await self.redis.hget(self.key("model"), "id") or b""), bool(made)
+
+    async def model_info(self) -> dict[str, str]:
+        raw = await self.redis.hgetall(self.key("model"))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def record_rebuild(self, seconds: float, events: int) -> None:
+        await self.redis.hset(self.key("model"), mapping={
+            "rebuilt_in_seconds": f"{seconds:.3f}", "rebuilt_events": str(events), "rebuilt_at": str(time.time())})
+
+    # --- certificates ---------------------------------------------------------------------------
+
+    async def apply_issued(self, certificate: CertificateIssued) -> None:
+        """Stores one issued certificate with its verification; one that cannot be verified yet waits."""
         number = certificate.certificate_number
+        view = public_view(certificate)
+        hidden: dict[str, Any] | None = None
+        waits_for: list[str] = []
+        if certificate.credential is not None:
+            hidden = credentials.hide_claims(certificate.credential, HOLDER_CLAIMS)
+            view["verification"], waits_for = await self._verify(hidden, arriving=True)
+        else:
+            view["verification"] = [{"name": "signature", "passed": None, "detail": "issued without a credential"}]
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._cert(number), json.dumps(public_view(certificate), ensure_ascii=False))
+            pipe.set(self.key("cert", number), json.dumps(view, ensure_ascii=False))
             pipe.sadd(self._holder(certificate.holder_name, certificate.id_number), number)
-            pipe.set(marker, 1)
+            self._wait(pipe, number, hidden, waits_for)
             await pipe.execute()
-        return True
 
-    async def apply_revoked(self, event_id: str, revoked: CertificateRevoked) -> bool:
-        """Records a revocation of any province; False if this event was applied before."""
-        marker = f"{self.prefix}event:{event_id}"
-        if await self.redis.exists(marker):
-            return False
+    def _wait(self, pipe: Any, number: str, hidden: dict[str, Any] | None, waits_for: list[str]) -> None:
+        if waits_for and hidden is not None:
+            pipe.hset(self.key("unverified"), number, json.dumps(hidden, ensure_ascii=False))
+            for awaited in waits_for:
+                pipe.sadd(self.key("awaiting", awaited), number)
+        else:
+            pipe.hdel(self.key("unverified"), number)
+
+    async def _verify(self, credential: dict[str, Any], *, arriving: bool) -> tuple[list[dict[str, Any]], list[str]]:
+        """The checks that do not change later (integrity, signature, filing), and what is still missing.
+
+        For a certificate `arriving` on the bus, an unknown signing key means its key event is still on the way;
+        for an uploaded one it means the key is not on the trust list.
+        """
+        subject, proof = credential.get("credentialSubject", {}), credential.get("proof", {})
+        key_id = str(proof.get("verificationMethod", ""))
+        code = str(subject.get("organizationCode", ""))
+        raw_key, raw_steps = await self.redis.hget(self.key("keys"), key_id), await self.redis.hvals(
+            self.key("filing", code))
+        trust = TrustList(keys=[TrustedKey.model_validate_json(raw_key)] if raw_key else [])
+        steps = sorted((json.loads(raw) for raw in raw_steps), key=lambda s: (s["effective_on"], s["order"]))
+
+        def filed(organization: str, occupation: str, level: int, on: date) -> tuple[bool, str] | None:
+            return replicas.filing_check(
+                [SimpleNamespace(**{**s, "effective_on": date.fromisoformat(s["effective_on"]),
+                                    "filed_on": s["filed_on"] and date.fromisoformat(s["filed_on"]),
+                                    "valid_until": s["valid_until"] and date.fromisoformat(s["valid_until"])})
+                 for s in steps],
+                organization_code=organization, occupation_code=occupation, level=level, on=on)
+
+        result = credentials.verify(credential, trust=trust, organization=filed)
+        checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks
+                  if c.name != "status"]  # status is read live from the revocations
+        waits_for = ([f"key:{key_id}"] if raw_key is None else []) + ([f"org:{code}"] if not raw_steps else [])
+        if raw_key is None and arriving:
+            for check in checks:
+                if check["name"] == "signature":
+                    check.update(passed=None, detail=f"waiting for the signing key {key_id} of the trust list")
+        return checks, waits_for
+
+    async def _reverify(self, awaited: str) -> None:
+        """Verifies again the certificates that waited for this key or organization."""
+        numbers = sorted(_text(n) for n in await self.redis.smembers(self.key("awaiting", awaited)))
+        if not numbers:
+            return
+        raws = await self.redis.hmget(self.key("unverified"), numbers)
+        for number, raw in zip(numbers, raws, strict=True):
+            if raw is None:
+                continue
+            hidden = json.loads(raw)
+            checks, waits_for = await self._verify(hidden, arriving=True)
+            current = await self.redis.get(self.key("cert", number))
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if current is not None:
+                    view = json.loads(current)
+                    view["verification"] = checks
+                    pipe.set(self.key("cert", number), json.dumps(view, ensure_ascii=False))
+                pipe.srem(self.key("awaiting", awaited), number)
+                self._wait(pipe, number, hidden, waits_for)
+                await pipe.execute()
+
+    async def verify_uploaded(self, credential: dict[str, Any]) -> list[dict[str, Any]]:
+        """Verifies a holder's electronic certificate against every province's trust list, filings and revocations."""
+        checks, _ = await self._verify(credential, arriving=False)
+        number = str(credential.get("credentialSubject", {}).get("certificateNumber", ""))
+        if not any(check["name"] == "integrity" and check["passed"] is False for check in checks):
+            view, _ = await self.by_number(number)
+            checks.append(status_check(view))
+        return checks
+
+    async def apply_revoked(self, revoked: CertificateRevoked) -> None:
         revocation = {"revoked_on": revoked.revoked_on.isoformat(), "revocation_reason": revoked.reason}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._revoked(revoked.certificate_number), json.dumps(revocation))
-            pipe.set(marker, 1)
-            await pipe.execute()
-        return True
+        await self.redis.set(self.key("revoked", revoked.certificate_number), json.dumps(revocation))
 
-    def _revoked(self, number: str) -> str:
-        return f"{self.prefix}revoked:{number}"
+    async def by_number(
+        self, number: str, *, client_block: str | None = None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The view of this number, and the client's miss block if `client_block` names one (one round trip)."""
+        views, block = await self._views([number], extra=client_block)
+        return next(iter(views), None), block
 
-    async def by_number(self, number: str) -> dict[str, Any] | None:
-        return next(iter(await self._views([number])), None)
+    async def holder_numbers(self, name: str, id_number: str) -> list[str]:
+        return sorted(_text(n) for n in await self.redis.smembers(self._holder(name, id_number)))
 
-    async def by_holder(self, name: str, id_number: str) -> list[dict[str, Any]]:
-        numbers = sorted(n.decode() if isinstance(n, bytes) else n
-                         for n in await self.redis.smembers(self._holder(name, id_number)))
-        return await self._views(numbers) if numbers else []
+    async def views(self, numbers: list[str]) -> list[dict[str, Any]]:
+        return (await self._views(numbers))[0] if numbers else []
 
-    async def _views(self, numbers: list[str]) -> list[dict[str, Any]]:
-        """The public views of these numbers, each with its revocation merged in (one round trip)."""
-        raws = await self.redis.mget([*map(self._cert, numbers), *map(self._revoked, numbers)])
+    async def _views(self, numbers: list[str], extra: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """The public views of these numbers, each with its revocation merged in, in one round trip."""
+        keys = [*(self.key("cert", n) for n in numbers), *(self.key("revoked", n) for n in numbers)]
+        raws = await self.redis.mget([*keys, extra] if extra else keys)
         views = []
-        for raw, revocation in zip(raws[:len(numbers)], raws[len(numbers):], strict=True):
+        for raw, revocation in zip(raws[:len(numbers)], raws[len(numbers):2 * len(numbers)], strict=True):
             if raw:
                 view = json.loads(raw)
                 if revocation:
                     view.update(json.loads(revocation), status="revoked")
                 views.append(view)
-        return views
+        return views, (_text(raws[-1]) if extra and raws[-1] is not None else None)
+
+    # --- trust list and organizations -----------------------------------------------------------
+
+    async def apply_signing_key(self, published: SigningKeyPublished) -> None:
+        key = TrustedKey.model_validate(published.model_dump())
+        await self.redis.hset(self.key("keys"), published.key_id, key.model_dump_json())
+        await self._reverify(f"key:{published.key_id}")
+
+    async def apply_filing_step(self, envelope: Envelope[Any], code: str, step: dict[str, Any],
+                                catalogue_entry: dict[str, Any] | None = None) -> None:
+        """Adds a step to the organization's history and refreshes its catalogue entry."""
+        step = {"kind": "filed", "status": None, "scope": None, "filed_on": None, "valid_until": None, **step}
+        # Topics are not ordered among each other: a filing goes first on its day, the rest as they happened.
+        step["order"] = f"{0 if step['kind'] == 'filed' else 1}{envelope.occurred_at.isoformat()}"
+        event_id = str(envelope.id)
+        await self.redis.hsetnx(self.key("filing", code), event_id, json.dumps(step, ensure_ascii=False))
+        raw_entry = await self.redis.hget(self.key("organizations"), code)
+        entry = {**(json.loads(raw_entry) if raw_entry else {}), **(catalogue_entry or {})}
+        if entry:
+            history = sorted((json.loads(raw) for raw in await self.redis.hvals(self.key("filing", code))),
+                             key=lambda s: (s["effective_on"], s["order"]))
+            for past in history:
+                if past["kind"] == "status" and past["status"]:
+                    entry["status"] = past["status"]
+                    entry["valid_until"] = past["valid_until"] or entry.get("valid_until")
+                elif past["kind"] == "scope":
+                    entry["scope"] = past["scope"]
+                elif past["kind"] == "filed":
+                    entry.update(status="filed", scope=past["scope"], valid_until=past["valid_until"])
+            await self._put_catalogue("organizations", code, entry)
+        await self._reverify(f"org:{code}")
+
+    async def apply_filed(self, envelope: Envelope[OrganizationFiled]) -> None:
+        filed = envelope.payload
+        entry = filed.model_dump(mode="json", exclude={"credit_code", "address"})
+        await self.apply_filing_step(envelope, filed.filing_code, {
+            "effective_on": filed.filed_on.isoformat(), "kind": "filed", "status": "filed", "scope": entry["scope"],
+            "filed_on": filed.filed_on.isoformat(), "valid_until": filed.valid_until.isoformat()}, entry)
+
+    async def apply_status_changed(self, envelope: Envelope[OrganizationStatusChanged]) -> None:
+        changed = envelope.payload
+        if changed.filing_code is None:
+            return  # an application before filing: not public
+        await self.apply_filing_step(envelope, changed.filing_code, {
+            "effective_on": envelope.occurred_on.isoformat(), "kind": "status", "status": changed.to_status,
+            "valid_until": changed.valid_until and changed.valid_until.isoformat()})
+
+    async def apply_scope_changed(self, envelope: Envelope[OrganizationScopeChanged]) -> None:
+        changed = envelope.payload
+        await self.apply_filing_step(envelope, changed.filing_code, {
+            "effective_on": envelope.occurred_on.isoformat(), "kind": "scope",
+            "scope": [item.model_dump(mode="json") for item in changed.scope]})
+
+    async def apply_batch_plan(self, plan: BatchPlanApproved, province: str) -> None:
+        await self._put_catalogue("batch-plans", plan.batch_id, {**plan.model_dump(mode="json"), "province": province})
+
+    async def _put_catalogue(self, name: str, key: str, entry: dict[str, Any]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(name), key, json.dumps(entry, ensure_ascii=False))
+            pipe.incr(self.key(name, "version"))
+            await pipe.execute()
+
+    async def catalogue(self, name: str) -> list[dict[str, Any]]:
+        """The whole catalogue, from this worker's copy when its version has not moved (one small GET)."""
+        copy = self._catalogues[name]
+        version = int(await self.redis.get(self.key(name, "version")) or 0)
+        if version != copy.version:
+            raw = await self.redis.hgetall(self.key(name))
+            copy.entries = [json.loads(value) for value in raw.values()]
+            copy.version = version
+        return copy.entries

@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from shared.auth import PARTNER_HEADER
 from shared.events import BATCH_PLAN_APPROVED, BATCH_RESULT_CORRECTED, BATCH_RESULTS_APPROVED
 from shared.service import build_runtime, create_app
 
@@ -27,7 +28,9 @@ def create(settings: RecognitionSettings | None = None, tracer_provider: TracerP
     runtime = build_runtime(settings, produces=[BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED],
                             tracer_provider=tracer_provider)
     flows.register(runtime)
-    client = query_client or httpx.AsyncClient(base_url=settings.query_url, timeout=settings.query_timeout_seconds)
+    partner = {PARTNER_HEADER: settings.query_partner_key.get_secret_value()} if settings.query_partner_key else {}
+    client = query_client or httpx.AsyncClient(base_url=settings.query_url, timeout=settings.query_timeout_seconds,
+                                               headers=partner)
     runtime.on_stop.append(client.aclose)
     app = create_app(runtime, title="skillcert recognition", routers=[router], migrations_dir=MIGRATIONS)
     app.state.prior_certificates = PriorCertificates(client)

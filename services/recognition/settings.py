@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -12,3 +12,5 @@ class RecognitionSettings(ServiceSettings):
     query_url: str = Field(default="http://127.0.0.1:8000",
                            description="the shared query service, to check prior certificates from any province")
     query_timeout_seconds: float = 10.0
+    query_partner_key: SecretStr | None = Field(
+        default=None, description="the query service's partner key: a batch's checks are not rate limited")

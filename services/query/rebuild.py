@@ -1,0 +1,86 @@
+"""How long a new read model took to read the log: from its creation until every consumer group has committed
+the end offsets the topics had when this replica started.
+
+The certificate, revocation and signing-key topics are compacted (latest event per key, kept for ever), so
+the log is the whole state; a new Redis gets a new read model id, hence new consumer groups reading from the
+start. Until they caught up the replica is not ready, so a load balancer sends it no lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.events import EventContract
+
+from .store import CertificateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RebuildWatch:
+    bootstrap: str
+    store: CertificateStore
+    groups: dict[str, str]  # event type -> consumer group
+    contracts: tuple[EventContract[Any], ...]
+    root: str
+    poll_seconds: float = 0.5
+    caught_up: bool = False
+    seconds: float | None = None
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    async def start(self, created_at: float) -> None:
+        targets = await self._end_offsets()
+        self._task = asyncio.create_task(self._watch(created_at, targets))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _end_offsets(self) -> dict[str, dict[TopicPartition, int]]:
+        """By group: the end offset of each partition of the topics it reads, as they are now."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            topics = await consumer.topics()
+            targets: dict[str, dict[TopicPartition, int]] = {}
+            for contract in self.contracts:
+                pattern = re.compile(contract.pattern(self.root))
+                partitions = [TopicPartition(topic, p) for topic in sorted(topics) if pattern.match(topic)
+                              for p in sorted(consumer.partitions_for_topic(topic) or ())]
+                ends = await consumer.end_offsets(partitions) if partitions else {}
+                targets[self.groups[contract.type]] = {tp: end for tp, end in ends.items() if end > 0}
+            return targets
+        finally:
+            await consumer.stop()
+
+    async def _watch(self, created_at: float, targets: dict[str, dict[TopicPartition, int]]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            pending = {group: ends for group, ends in targets.items() if ends}
+            while pending:
+                for group, ends in list(pending.items()):
+                    committed = await admin.list_consumer_group_offsets(group)
+                    if all(tp in committed and committed[tp].offset >= end for tp, end in ends.items()):
+                        del pending[group]
+                if pending:
+                    await asyncio.sleep(self.poll_seconds)
+        finally:
+            await admin.close()
+        self.seconds = time.time() - created_at
+        events = sum(sum(ends.values()) for ends in targets.values())
+        await self.store.record_rebuild(self.seconds, events)
+        self.caught_up = True
+        log.info("read model rebuilt from the log: %d events in %.1f s", events, self.seconds)
