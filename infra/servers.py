@@ -216,6 +216,63 @@ class KafkaServer:
             self.proc.stop()
 
 
+@dataclass
+class MirrorMaker:
+    """MirrorMaker 2 (dedicated mode) copying topics matching `topics` from one cluster into another.
+
+    The copies keep MM2's default naming, `<source alias>.<topic>`, which every pattern consumer accepts.
+    """
+
+    data_dir: Path
+    source_alias: str
+    source_bootstrap: str
+    target_alias: str
+    target_bootstrap: str
+    topics: str
+    heap: str = "256m"
+    proc: ManagedProcess | None = None
+
+    def _config(self) -> Path:
+        source, target = self.source_alias, self.target_alias
+        config = self.data_dir / "mm2.properties"
+        config.write_text("\n".join([
+            f"clusters={source},{target}",
+            f"{source}.bootstrap.servers={self.source_bootstrap}",
+            f"{target}.bootstrap.servers={self.target_bootstrap}",
+            f"{source}->{target}.enabled=true",
+            f"{source}->{target}.topics={self.topics}",
+            f"{target}->{source}.enabled=false",
+            "replication.factor=1",
+            *(f"{name}.replication.factor=1" for name in (
+                "checkpoints.topic", "heartbeats.topic", "offset-syncs.topic", "offset.storage", "status.storage",
+                "config.storage")),
+            "sync.topic.acls.enabled=false",
+            "refresh.topics.interval.seconds=2",
+            "sync.topic.configs.interval.seconds=10",
+            "emit.checkpoints.enabled=false",
+            "",
+        ]))
+        return config
+
+    def start(self, timeout: float = 90) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        jvm = [java_binary(), f"-Xmx{self.heap}", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+               "-cp", f"{kafka_libs()}/*"]
+        log_path = self.data_dir / "mirror-maker.log"
+        self.proc = ManagedProcess("mirror-maker", [*jvm, "org.apache.kafka.connect.mirror.MirrorMaker",
+                                                    str(self._config())], log_path)
+        self.proc.start()
+
+        def started() -> bool:
+            return b"Kafka MirrorMaker started" in log_path.read_bytes()
+
+        self.proc.wait_until(started, timeout)
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+
+
 # --- Redis ---------------------------------------------------------------------------------------
 
 

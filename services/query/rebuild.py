@@ -50,20 +50,30 @@ class RebuildWatch:
 
     async def _end_offsets(self) -> dict[str, dict[TopicPartition, int]]:
         """By group: the end offset of each partition of the topics it reads, as they are now."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
         try:
-            topics = await consumer.topics()
-            targets: dict[str, dict[TopicPartition, int]] = {}
-            for contract in self.contracts:
-                pattern = re.compile(contract.pattern(self.root))
-                partitions = [TopicPartition(topic, p) for topic in sorted(topics) if pattern.match(topic)
-                              for p in sorted(consumer.partitions_for_topic(topic) or ())]
-                ends = await consumer.end_offsets(partitions) if partitions else {}
-                targets[self.groups[contract.type]] = {tp: end for tp, end in ends.items() if end > 0}
-            return targets
+            topics = await admin.list_topics()
+            wanted = {contract.type: [t for t in sorted(topics) if re.match(contract.pattern(self.root), t)]
+                      for contract in self.contracts}
+            names = sorted({t for matched in wanted.values() for t in matched})
+            described = await admin.describe_topics(names) if names else []
         finally:
-            await consumer.stop()
+            await admin.close()
+        partitions = {d["topic"]: [TopicPartition(d["topic"], p["partition"]) for p in d["partitions"]]
+                      for d in described}
+        every = [tp for tps in partitions.values() for tp in tps]
+        ends: dict[TopicPartition, int] = {}
+        if every:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            await consumer.start()
+            try:
+                # Partitions it has no metadata for make the consumer fetch it and retry.
+                ends = await consumer.end_offsets(every)
+            finally:
+                await consumer.stop()
+        return {self.groups[kind]: {tp: ends[tp] for t in matched for tp in partitions.get(t, []) if ends[tp] > 0}
+                for kind, matched in wanted.items()}
 
     async def _watch(self, created_at: float, targets: dict[str, dict[TopicPartition, int]]) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
