@@ -1,0 +1,66 @@
+"""Fair use of the public lookup: per-client limits in Redis, misses slowing a guesser down, partners exempt."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from shared.auth import PARTNER_HEADER
+from tests.harness import Environment, query_app
+
+pytestmark = pytest.mark.kafka
+
+NOBODY = "S000033000001264999999"  # a valid number nobody holds
+
+
+@contextlib.asynccontextmanager
+async def clients(env: Environment, **limits: str) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """Clients of one query app, each from its own address."""
+    app = query_app(env, partner_keys=["partner-secret"], **limits)
+    async with LifespanManager(app, startup_timeout=60) as manager, contextlib.AsyncExitStack() as stack:
+        def from_address(address: str) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=manager.app, client=(address, 40000))
+            made = httpx.AsyncClient(transport=transport, base_url="http://test")
+            stack.push_async_callback(made.aclose)
+            return made
+
+        yield from_address
+
+
+async def test_a_client_that_keeps_missing_waits_and_others_do_not(env: Environment) -> None:
+    async with clients(env, lookup_limits="1000/minute", miss_limits="3/minute") as client:
+        guesser, neighbour = client("203.0.113.7"), client("198.51.100.9")
+        for id_number in ("330106199001010011", "330106199001010038", "330106199001010054"):
+            answer = await guesser.get("/certificates", params={"name": "张伟", "id_number": id_number})
+            assert answer.status_code == 200 and answer.json()["count"] == 0
+        fourth = await guesser.get("/certificates", params={"name": "张伟", "id_number": "330106199001010070"})
+        assert fourth.status_code == 429
+        assert 1 <= int(fourth.headers["Retry-After"]) <= 60
+        assert "请" in fourth.json()["detail"]
+        # Blocked for every lookup, by number too, until the window has room again.
+        by_number = await guesser.get(f"/certificates/{NOBODY}")
+        assert by_number.status_code == 429 and "Retry-After" in by_number.headers
+        # Another address is not affected; a name alone is refused outright and counts as nothing.
+        assert (await neighbour.get(f"/certificates/{NOBODY}")).status_code == 404
+        name_only = await neighbour.get("/certificates", params={"name": "张伟"})
+        assert name_only.status_code == 422 and name_only.json()["detail"][0]["field"] == "query.id_number"
+
+
+async def test_the_lookup_limit_and_a_partner_system(env: Environment) -> None:
+    async with clients(env, lookup_limits="5/minute", miss_limits="1000/minute") as client:
+        public, partner = client("203.0.113.8"), client("203.0.113.8")
+        partner.headers[PARTNER_HEADER] = "partner-secret"
+        for _ in range(5):
+            assert (await public.get("/organizations")).status_code == 200
+        limited = await public.get("/organizations")
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        # A recognition service checking a whole batch from the same address is not limited.
+        for _ in range(20):
+            assert (await partner.get(f"/certificates/{NOBODY}")).status_code == 404
+        wrong_key = client("203.0.113.8")
+        wrong_key.headers[PARTNER_HEADER] = "guess"
+        assert (await wrong_key.get("/organizations")).status_code == 429
