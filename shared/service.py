@@ -104,7 +104,7 @@ def build_runtime(
 ) -> Runtime:
     provider = tracer_provider or make_tracer_provider(
         f"{settings.province}-{settings.service_name}", settings.province,
-        otlp_endpoint=settings.otlp_endpoint, exporter=exporter,
+        otlp_endpoint=settings.otlp_endpoint, exporter=exporter, sample_ratio=settings.trace_sample_ratio,
     )
     broker = make_broker(
         settings.kafka_bootstrap, client_id=settings.client_id, tracer_provider=provider,

@@ -13,14 +13,17 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from sqlalchemy import Engine
 
 
 def make_tracer_provider(
-    service_name: str, province: str, *, otlp_endpoint: str | None = None, exporter: SpanExporter | None = None
+    service_name: str, province: str, *, otlp_endpoint: str | None = None, exporter: SpanExporter | None = None,
+    sample_ratio: float = 1.0,
 ) -> TracerProvider:
     provider = TracerProvider(
-        resource=Resource.create({"service.name": service_name, "service.namespace": f"skillcert-{province}"})
+        resource=Resource.create({"service.name": service_name, "service.namespace": f"skillcert-{province}"}),
+        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
     )
     if exporter is None and otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -1,0 +1,6 @@
+-- wrk script for bench/query.py: each request asks for a random certificate number from NUMBERS_FILE.
+local numbers = {}
+for line in io.lines(os.getenv("NUMBERS_FILE")) do numbers[#numbers + 1] = line end
+request = function()
+  return wrk.format("GET", wrk.path .. numbers[math.random(#numbers)])
+end
