@@ -96,18 +96,12 @@ class FilingStep(Protocol):
     valid_until: date | None
 
 
-def filing_check(
-    steps: Iterable[FilingStep], *, organization_code: str, occupation_code: str, level: int, on: date,
-) -> tuple[bool, str] | None:
-    """Was the organization filed for this occupation and level on that day, by its history in date order?
-
-    None: no history of it is known to the reader.
-    """
+def replay_filing(steps: Iterable[FilingStep], organization_code: str, until: date | None = None
+                  ) -> FiledOrganization | None:
+    """The organization's filing as its history in date order makes it (up to `until`); None: not filed."""
     state: FiledOrganization | None = None
-    known = False
     for step in steps:
-        known = True
-        if step.effective_on > on:
+        if until is not None and step.effective_on > until:
             break
         if step.kind == "filed":
             state = FiledOrganization(filing_code=organization_code, name="", org_type=organization_code[0],
@@ -119,8 +113,20 @@ def filing_check(
             state.valid_until = step.valid_until or state.valid_until
         elif state is not None and step.kind == "scope":
             state.scope = step.scope or []
-    if not known:
+    return state
+
+
+def filing_check(
+    steps: Iterable[FilingStep], *, organization_code: str, occupation_code: str, level: int, on: date,
+) -> tuple[bool, str] | None:
+    """Was the organization filed for this occupation and level on that day, by its history in date order?
+
+    None: no history of it is known to the reader.
+    """
+    history = list(steps)
+    if not history:
         return None
+    state = replay_filing(history, organization_code, until=on)
     if state is None:
         return False, f"organization {organization_code} was not filed on {on}"
     error = state.scope_error(occupation_code=occupation_code, level=level, on=on)

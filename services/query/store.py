@@ -26,9 +26,9 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
-from types import SimpleNamespace
 from typing import Any
 
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from shared import credentials, replicas
@@ -67,6 +67,18 @@ def public_view(certificate: CertificateIssued) -> dict[str, Any]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+class FilingStepRecord(BaseModel):
+    """A step of an organization's filing history as kept in Redis (shared.replicas.FilingStep)."""
+
+    effective_on: date
+    kind: str
+    status: str | None = None
+    scope: list[dict[str, Any]] | None = None
+    filed_on: date | None = None
+    valid_until: date | None = None
+    order: str
 
 
 def status_check(view: dict[str, Any] | None) -> dict[str, Any]:
@@ -153,23 +165,18 @@ class CertificateStore:
         subject, proof = credential.get("credentialSubject", {}), credential.get("proof", {})
         key_id = str(proof.get("verificationMethod", ""))
         code = str(subject.get("organizationCode", ""))
-        raw_key, raw_steps = await self.redis.hget(self.key("keys"), key_id), await self.redis.hvals(
-            self.key("filing", code))
+        raw_key = await self.redis.hget(self.key("keys"), key_id)
         trust = TrustList(keys=[TrustedKey.model_validate_json(raw_key)] if raw_key else [])
-        steps = sorted((json.loads(raw) for raw in raw_steps), key=lambda s: (s["effective_on"], s["order"]))
+        history = await self._filing_history(code)
 
         def filed(organization: str, occupation: str, level: int, on: date) -> tuple[bool, str] | None:
-            return replicas.filing_check(
-                [SimpleNamespace(**{**s, "effective_on": date.fromisoformat(s["effective_on"]),
-                                    "filed_on": s["filed_on"] and date.fromisoformat(s["filed_on"]),
-                                    "valid_until": s["valid_until"] and date.fromisoformat(s["valid_until"])})
-                 for s in steps],
-                organization_code=organization, occupation_code=occupation, level=level, on=on)
+            return replicas.filing_check(history, organization_code=organization, occupation_code=occupation,
+                                         level=level, on=on)
 
         result = credentials.verify(credential, trust=trust, organization=filed)
         checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks
                   if c.name != "status"]  # status is read live from the revocations
-        waits_for = ([f"key:{key_id}"] if raw_key is None else []) + ([f"org:{code}"] if not raw_steps else [])
+        waits_for = ([f"key:{key_id}"] if raw_key is None else []) + ([f"org:{code}"] if not history else [])
         if raw_key is None and arriving:
             for check in checks:
                 if check["name"] == "signature":
@@ -253,19 +260,15 @@ class CertificateStore:
         await self.redis.hsetnx(self.key("filing", code), event_id, json.dumps(step, ensure_ascii=False))
         raw_entry = await self.redis.hget(self.key("organizations"), code)
         entry = {**(json.loads(raw_entry) if raw_entry else {}), **(catalogue_entry or {})}
-        if entry:
-            history = sorted((json.loads(raw) for raw in await self.redis.hvals(self.key("filing", code))),
-                             key=lambda s: (s["effective_on"], s["order"]))
-            for past in history:
-                if past["kind"] == "status" and past["status"]:
-                    entry["status"] = past["status"]
-                    entry["valid_until"] = past["valid_until"] or entry.get("valid_until")
-                elif past["kind"] == "scope":
-                    entry["scope"] = past["scope"]
-                elif past["kind"] == "filed":
-                    entry.update(status="filed", scope=past["scope"], valid_until=past["valid_until"])
+        state = replicas.replay_filing(await self._filing_history(code), code)
+        if entry and state is not None:
+            entry.update(status=state.status, scope=state.scope, valid_until=state.valid_until.isoformat())
             await self._put_catalogue("organizations", code, entry)
         await self._reverify(f"org:{code}")
+
+    async def _filing_history(self, code: str) -> list[FilingStepRecord]:
+        steps = [FilingStepRecord.model_validate_json(raw) for raw in await self.redis.hvals(self.key("filing", code))]
+        return sorted(steps, key=lambda step: (step.effective_on, step.order))
 
     async def apply_filed(self, envelope: Envelope[OrganizationFiled]) -> None:
         filed = envelope.payload
