@@ -60,12 +60,14 @@ async def test_application_through_review_and_publicity_to_the_catalogue(env: En
         expect(await registry.post(f"/applications/{app_id}/technical-assessment", json={"opinions": OPINIONS},
                                    headers=official), 200)
 
-        published_on = date.today() - timedelta(days=30)
+        # Published the day before the 2025 National Day holiday (1 to 8 October, 11 October worked): five
+        # working days are 30 September, 9, 10, 11 (a Saturday worked) and 13 October.
+        published_on = date(2025, 9, 30)
         publicity = expect(await registry.post(f"/applications/{app_id}/publicity",
                                                json={"published_on": published_on.isoformat()}, headers=official), 200)
         assert publicity["status"] == "in_publicity"
         until = date.fromisoformat(publicity["publicity_until"])
-        assert (until - published_on).days >= 6  # five working days span at least a weekend
+        assert until == date(2025, 10, 13)
         outside = await registry.post(f"/applications/{app_id}/objections", headers=city, json={
             "raised_on": (until + timedelta(days=1)).isoformat(), "raised_by": "市民", "content": "场地不符"})
         assert outside.status_code == 422
