@@ -31,8 +31,9 @@ class ServiceSettings(BaseSettings):
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="public query site, for links")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; None keeps traces local")
     trace_sample_ratio: float = Field(
-        default=1.0, ge=0, le=1, description="share of new traces recorded (a caller's sampled trace is always "
-        "continued); the public query records a small share, since a span costs more than a lookup")
+        default=1.0, ge=0, le=1, description="share of HTTP requests traced that carry no caller's trace context (a "
+        "caller's trace is always continued); the public query traces a small share, since tracing costs more "
+        "than a lookup")
     topic_partitions: int = Field(default=3, ge=1, description="partitions of the topics this service creates")
     topic_replication: int = Field(default=1, ge=1, description="replication factor of the topics it creates")
     outbox_poll_seconds: float = 0.5

@@ -3,18 +3,55 @@
 Spans go to an OTLP/HTTP collector when `otlp_endpoint` is set; tests pass their own exporter.
 Trace context crosses Kafka in message headers (FastStream's KafkaTelemetryMiddleware) and crosses the
 outbox in the row's headers column, so one trace covers a request and every event it causes.
+
+Sampling happens at the HTTP edge (`SampledTracing`): a request that carries a caller's trace context is
+always traced (the caller's sampled flag decides), and `sample_ratio` of the others. An untraced request
+skips the OpenTelemetry middleware and every instrumentation beneath it, which costs more than a public
+lookup itself (bench/README.md). Other root spans (an event without trace context) are kept by the ratio.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import FastAPI
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import Attributes
 from sqlalchemy import Engine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class SampledAtTheEdge(Sampler):
+    """Root spans: an HTTP server span exists only for a request `SampledTracing` chose, so it is kept; any
+    other root (an event that arrived without trace context) by the ratio."""
+
+    def __init__(self, ratio: float):
+        self.by_ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Attributes = None,
+                      links: Sequence[Link] | None = None, trace_state: Any = None) -> SamplingResult:
+        sampler = ALWAYS_ON if kind is SpanKind.SERVER else self.by_ratio
+        return sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"SampledAtTheEdge{{{self.by_ratio.get_description()}}}"
 
 
 def make_tracer_provider(
@@ -23,7 +60,7 @@ def make_tracer_provider(
 ) -> TracerProvider:
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name, "service.namespace": f"skillcert-{province}"}),
-        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+        sampler=ParentBased(SampledAtTheEdge(sample_ratio)),
     )
     if exporter is None and otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -34,7 +71,34 @@ def make_tracer_provider(
     return provider
 
 
-def instrument_app(app: FastAPI, engine: Engine | None, provider: TracerProvider) -> None:
+class SampledTracing:
+    """Sends a request through the traced middleware stack when it carries a caller's trace context or is
+    drawn by `ratio`; otherwise through the plain stack with every instrumentation suppressed."""
+
+    def __init__(self, traced: ASGIApp, untraced: ASGIApp, ratio: float):
+        self.traced, self.untraced, self.ratio = traced, untraced, ratio
+
+    def chooses(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or self.ratio >= 1:
+            return True
+        return any(name == b"traceparent" for name, _ in scope["headers"]) or random.random() < self.ratio
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.chooses(scope):
+            await self.traced(scope, receive, send)
+            return
+        with suppress_instrumentation():
+            await self.untraced(scope, receive, send)
+
+
+def instrument_app(app: FastAPI, engine: Engine | None, provider: TracerProvider, *, sample_ratio: float) -> None:
+    build_untraced = app.build_middleware_stack
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz,readyz")
+    build_traced = app.build_middleware_stack
+
+    def build_sampled() -> ASGIApp:
+        return SampledTracing(build_traced(), build_untraced(), sample_ratio)
+
+    app.build_middleware_stack = build_sampled  # type: ignore[method-assign]
     if engine is not None:
         SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=provider)
