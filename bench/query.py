@@ -157,7 +157,7 @@ def main() -> None:
                                 "127.0.0.1", "--port", str(query_port), "--workers", str(options.workers),
                                 "--no-access-log"],
                                {**common, "QUERY_KAFKA_BOOTSTRAP": kafka.bootstrap, "QUERY_ID_HASH_KEY": ID_HASH_KEY,
-                                "QUERY_TOPIC_REFRESH_MS": "1000", "QUERY_CONSUMER_GROUP": "bench-query",
+                                "QUERY_CONSUMER_GROUP": "bench-query",
                                 "QUERY_TRACE_SAMPLE_RATIO": "0.01",  # as deployed (docs/query.md)
                                 # Every request is counted; the bench's one address must not be the limit.
                                 "QUERY_LOOKUP_LIMITS": "100000000/minute", "QUERY_MISS_LIMITS": "100000000/minute"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -64,3 +65,26 @@ async def test_the_lookup_limit_and_a_partner_system(env: Environment) -> None:
         wrong_key = client("203.0.113.8")
         wrong_key.headers[PARTNER_HEADER] = "guess"
         assert (await wrong_key.get("/organizations")).status_code == 429
+
+
+async def test_a_busy_client_is_counted_in_leases_and_never_gets_more_than_its_limit(env: Environment) -> None:
+    app = query_app(env, lookup_limits="200/minute", miss_limits="1000/minute")
+    limiter = app.state.fair_use.limiter
+    limiter_calls = 0
+    hit = limiter.hit
+
+    async def counted_hit(*args: Any, **kwargs: Any) -> bool:
+        nonlocal limiter_calls
+        limiter_calls += 1
+        return await hit(*args, **kwargs)  # type: ignore[no-any-return]
+
+    limiter.hit = counted_hit
+    async with LifespanManager(app, startup_timeout=60) as manager, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app, client=("203.0.113.9", 40000)),
+            base_url="http://test") as busy:
+        for _ in range(200):
+            assert (await busy.get("/organizations")).status_code == 200
+        refused = await busy.get("/organizations")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    # Leases of up to a twentieth of the limit (10): far fewer limiter calls than lookups.
+    assert limiter_calls < 200 / 5, limiter_calls

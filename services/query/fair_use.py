@@ -3,9 +3,14 @@
 Every lookup counts against the lookup limits. A lookup that finds nothing also counts against the much
 smaller miss limits: a client that keeps missing (guessing ID numbers or certificate numbers) is blocked
 until that window has room again, and told so with 429 and Retry-After. The block is a Redis key read in
-the same round trip as the lookup itself, so an honest client pays one extra Redis call per lookup.
-Partner systems (a province's recognition service checking its candidates) present a partner key and are
-not limited.
+the same round trip as the lookup itself. Partner systems (a province's recognition service checking its
+candidates) present a partner key and are not limited.
+
+A limiter call costs about as much as a lookup, so a worker takes a client's lookups from the limits in
+leases: the first lookup takes 1, and a client that uses up its lease within `LEASE_SECONDS` takes twice as
+many the next time, up to a twentieth of its smallest limit (`MAX_LEASE` at most). A lease is counted in
+Redis when it is taken, so a client never gets more than its limits; an unused rest expires with the lease
+(at most a twentieth of the limit per worker). When a lease does not fit in the window, one lookup is tried.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
 from limits import RateLimitItem, parse_many
@@ -21,6 +27,18 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
 from shared.auth import PARTNER_HEADER
+
+LEASE_SECONDS = 1.0
+MAX_LEASE = 64
+
+
+@dataclass
+class Lease:
+    """Lookups a worker took for one client from the limits, and may hand out until `until` (monotonic)."""
+
+    size: int
+    left: int
+    until: float
 
 
 class FairUse:
@@ -34,6 +52,8 @@ class FairUse:
         self.misses: list[RateLimitItem] = parse_many(misses)
         self.partner_keys = [key.encode() for key in partner_keys if key]
         self.prefix = prefix
+        self.max_lease = max(1, min([MAX_LEASE, *(item.amount // 20 for item in self.lookups)]))
+        self.leases: dict[str, Lease] = {}
 
     def client(self, request: Request) -> str | None:
         """Who is asking: None for a partner system, else the client address (uvicorn resolves trusted
@@ -47,13 +67,34 @@ class FairUse:
         return f"{self.prefix}blocked:{client}"
 
     async def admit(self, client: str | None) -> None:
-        """Counts one lookup; 429 when the client has used its share."""
+        """Counts one lookup, from this worker's lease for the client or a new one; 429 when the client has
+        used its share."""
         if client is None:
             return
+        now = time.monotonic()
+        lease = self.leases.get(client)
+        if lease is not None and lease.left > 0 and now < lease.until:
+            lease.left -= 1
+            return
+        # Used up in time: the client asks often, so take more at once. Expired: start again from one.
+        size = min(lease.size * 2, self.max_lease) if lease is not None and now < lease.until else 1
+        if size > 1 and not await self._take(client, size):
+            size = 1
+        if size == 1:
+            await self._take(client, 1, refuse=True)
+        if len(self.leases) > 10_000:
+            self.leases = {c: kept for c, kept in self.leases.items() if kept.until > now}
+        self.leases[client] = Lease(size=size, left=size - 1, until=now + LEASE_SECONDS)
+
+    async def _take(self, client: str, lookups: int, *, refuse: bool = False) -> bool:
+        """Counts `lookups` against every lookup limit; with `refuse`, 429 at the first limit they exceed."""
         for item in self.lookups:
-            if not await self.limiter.hit(item, "lookup", client):
+            if not await self.limiter.hit(item, "lookup", client, cost=lookups):
+                if not refuse:
+                    return False
                 stats = await self.limiter.get_window_stats(item, "lookup", client)
                 raise too_many(f"more than {item} lookups from this address", stats.reset_time)
+        return True
 
     async def missed(self, client: str | None) -> None:
         """Counts a lookup that found nothing; past the miss limits the client is blocked for a while."""

@@ -1,9 +1,10 @@
 """The Redis read model of every province's certificates, signing keys, organizations and batch plans.
 
 ID numbers are kept only as keyed hashes. Keys, under the deployment's prefix:
-- `model`: this read model's id (it names the Kafka consumer groups, so a new Redis reads the log from the
-  start) and how its rebuild went;
-- `cert:<number>`: the public view (JSON) with the verification done when it arrived;
+- `model:<format>`: this read model's id (it names the Kafka consumer groups, so a new Redis, or a new format
+  of what the keys hold, reads the log from the start) and how its rebuild went;
+- `cert:<number>`: the public view as served (`models.CertificateView` JSON, not revoked), with the
+  verification done when it arrived;
 - `holder:<hmac(name, id)>`: the set of that person's numbers;
 - `revoked:<number>`: a revocation, kept apart and merged on read (issue and revocation arrive on different
   topics in either order);
@@ -45,7 +46,12 @@ from shared.events import (
 )
 from shared.privacy import mask_id_number
 
+from .models import CertificateView, summary
+
 HOLDER_CLAIMS = ("holderName", "idType", "idNumber")
+# What the keys hold. A new format gets its own `model:<format>` entry, hence a new read model rebuilt from the
+# log, instead of serving documents of the old shape.
+READ_MODEL_FORMAT = "2"
 
 
 def normalize_name(name: str) -> str:
@@ -61,8 +67,25 @@ def public_view(certificate: CertificateIssued) -> dict[str, Any]:
     # The credential carries the ID number in clear: it is not part of the public view.
     data = certificate.model_dump(mode="json", exclude={"id_number", "batch_id", "credential"})
     data["id_number_masked"] = mask_id_number(certificate.id_number)
+    data["work_type"] = data["work_type"] or "--"
     data["status"] = "valid"
     return data
+
+
+def stored_document(view: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    """The `CertificateView` JSON kept for a certificate (not revoked): the lasting checks and the status."""
+    document = {**view, "status": "valid", "revoked_on": None, "revocation_reason": None}
+    document["verification"] = summary([*checks, status_check(document)])
+    return CertificateView.model_validate(document).model_dump_json()
+
+
+def revoked_document(stored: bytes, revocation: bytes) -> dict[str, Any]:
+    """A stored document with its revocation merged in and its status check redone."""
+    document: dict[str, Any] = json.loads(stored)
+    document.update(json.loads(revocation), status="revoked")
+    lasting = [check for check in document["verification"]["checks"] if check["name"] != "status"]
+    document["verification"] = summary([*lasting, status_check(document)])
+    return document
 
 
 def _text(value: bytes | str) -> str:
@@ -116,17 +139,18 @@ class CertificateStore:
 
     async def model_id(self) -> tuple[str, bool]:
         """This read model's id, made on first use; True when this call made it (an empty model: rebuild)."""
-        made = await self.redis.hsetnx(self.key("model"), "id", uuid.uuid4().hex[:12])
+        model = self.key("model", READ_MODEL_FORMAT)
+        made = await self.redis.hsetnx(model, "id", uuid.uuid4().hex[:12])
         if made:
-            await self.redis.hset(self.key("model"), "created_at", str(time.time()))
-        return _text(await self.redis.hget(self.key("model"), "id") or b""), bool(made)
+            await self.redis.hset(model, "created_at", str(time.time()))
+        return _text(await self.redis.hget(model, "id") or b""), bool(made)
 
     async def model_info(self) -> dict[str, str]:
-        raw = await self.redis.hgetall(self.key("model"))
-        return {_text(k): _text(v) for k, v in raw.items()}
+        raw = await self.redis.hgetall(self.key("model", READ_MODEL_FORMAT))
+        return {_text(k): _text(v) for k, v in raw.items()} | {"format": READ_MODEL_FORMAT}
 
     async def record_rebuild(self, seconds: float, events: int) -> None:
-        await self.redis.hset(self.key("model"), mapping={
+        await self.redis.hset(self.key("model", READ_MODEL_FORMAT), mapping={
             "rebuilt_in_seconds": f"{seconds:.3f}", "rebuilt_events": str(events), "rebuilt_at": str(time.time())})
 
     # --- certificates ---------------------------------------------------------------------------
@@ -134,16 +158,15 @@ class CertificateStore:
     async def apply_issued(self, certificate: CertificateIssued) -> None:
         """Stores one issued certificate with its verification; one that cannot be verified yet waits."""
         number = certificate.certificate_number
-        view = public_view(certificate)
         hidden: dict[str, Any] | None = None
         waits_for: list[str] = []
         if certificate.credential is not None:
             hidden = credentials.hide_claims(certificate.credential, HOLDER_CLAIMS)
-            view["verification"], waits_for = await self._verify(hidden, arriving=True)
+            checks, waits_for = await self._verify(hidden, arriving=True)
         else:
-            view["verification"] = [{"name": "signature", "passed": None, "detail": "issued without a credential"}]
+            checks = [{"name": "signature", "passed": None, "detail": "issued without a credential"}]
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.key("cert", number), json.dumps(view, ensure_ascii=False))
+            pipe.set(self.key("cert", number), stored_document(public_view(certificate), checks))
             pipe.sadd(self._holder(certificate.holder_name, certificate.id_number), number)
             self._wait(pipe, number, hidden, waits_for)
             await pipe.execute()
@@ -197,9 +220,7 @@ class CertificateStore:
             current = await self.redis.get(self.key("cert", number))
             async with self.redis.pipeline(transaction=True) as pipe:
                 if current is not None:
-                    view = json.loads(current)
-                    view["verification"] = checks
-                    pipe.set(self.key("cert", number), json.dumps(view, ensure_ascii=False))
+                    pipe.set(self.key("cert", number), stored_document(json.loads(current), checks))
                 pipe.srem(self.key("awaiting", awaited), number)
                 self._wait(pipe, number, hidden, waits_for)
                 await pipe.execute()
@@ -209,39 +230,34 @@ class CertificateStore:
         checks, _ = await self._verify(credential, arriving=False)
         number = str(credential.get("credentialSubject", {}).get("certificateNumber", ""))
         if not any(check["name"] == "integrity" and check["passed"] is False for check in checks):
-            view, _ = await self.by_number(number)
-            checks.append(status_check(view))
+            views = await self.views([number])
+            checks.append(status_check(views[0] if views else None))
         return checks
 
     async def apply_revoked(self, revoked: CertificateRevoked) -> None:
         revocation = {"revoked_on": revoked.revoked_on.isoformat(), "revocation_reason": revoked.reason}
         await self.redis.set(self.key("revoked", revoked.certificate_number), json.dumps(revocation))
 
-    async def by_number(
-        self, number: str, *, client_block: str | None = None
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        """The view of this number, and the client's miss block if `client_block` names one (one round trip)."""
-        views, block = await self._views([number], extra=client_block)
-        return next(iter(views), None), block
-
     async def holder_numbers(self, name: str, id_number: str) -> list[str]:
         return sorted(_text(n) for n in await self.redis.smembers(self._holder(name, id_number)))
 
     async def views(self, numbers: list[str]) -> list[dict[str, Any]]:
-        return (await self._views(numbers))[0] if numbers else []
+        return [json.loads(document) for document in (await self.documents(numbers))[0]]
 
-    async def _views(self, numbers: list[str], extra: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-        """The public views of these numbers, each with its revocation merged in, in one round trip."""
+    async def documents(self, numbers: list[str], *, client_block: str | None = None) -> tuple[list[bytes], str | None]:
+        """The `CertificateView` JSON of each of these numbers on record, and the client's miss block if
+        `client_block` names one, in one round trip. A document is served as stored unless it was revoked."""
         keys = [*(self.key("cert", n) for n in numbers), *(self.key("revoked", n) for n in numbers)]
-        raws = await self.redis.mget([*keys, extra] if extra else keys)
-        views = []
-        for raw, revocation in zip(raws[:len(numbers)], raws[len(numbers):2 * len(numbers)], strict=True):
-            if raw:
-                view = json.loads(raw)
-                if revocation:
-                    view.update(json.loads(revocation), status="revoked")
-                views.append(view)
-        return views, (_text(raws[-1]) if extra and raws[-1] is not None else None)
+        if client_block:
+            keys.append(client_block)
+        raws: list[bytes | None] = await self.redis.mget(keys) if keys else []  # type: ignore[assignment]
+        found: list[bytes] = []
+        for stored, revocation in zip(raws[:len(numbers)], raws[len(numbers):2 * len(numbers)], strict=True):
+            if stored:
+                found.append(json.dumps(revoked_document(stored, revocation), ensure_ascii=False).encode()
+                             if revocation else stored)
+        block = raws[-1] if client_block else None
+        return found, (_text(block) if block is not None else None)
 
     # --- trust list and organizations -----------------------------------------------------------
 
