@@ -78,34 +78,31 @@ class FairUse:
             return
         # Used up in time: the client asks often, so take more at once. Expired: start again from one.
         size = min(lease.size * 2, self.max_lease) if lease is not None and now < lease.until else 1
-        if size > 1 and not await self._take(client, size):
+        if size > 1 and await self._exceeded(self.lookups, "lookup", client, size) is not None:
             size = 1
-        if size == 1:
-            await self._take(client, 1, refuse=True)
+        if size == 1 and (item := await self._exceeded(self.lookups, "lookup", client, 1)) is not None:
+            stats = await self.limiter.get_window_stats(item, "lookup", client)
+            raise too_many(f"more than {item} lookups from this address", stats.reset_time)
         if len(self.leases) > 10_000:
             self.leases = {c: kept for c, kept in self.leases.items() if kept.until > now}
         self.leases[client] = Lease(size=size, left=size - 1, until=now + LEASE_SECONDS)
 
-    async def _take(self, client: str, lookups: int, *, refuse: bool = False) -> bool:
-        """Counts `lookups` against every lookup limit; with `refuse`, 429 at the first limit they exceed."""
-        for item in self.lookups:
-            if not await self.limiter.hit(item, "lookup", client, cost=lookups):
-                if not refuse:
-                    return False
-                stats = await self.limiter.get_window_stats(item, "lookup", client)
-                raise too_many(f"more than {item} lookups from this address", stats.reset_time)
-        return True
+    async def _exceeded(self, items: list[RateLimitItem], kind: str, client: str, cost: int) -> RateLimitItem | None:
+        """Counts `cost` against each of these limits in turn; the first one it would exceed, if any."""
+        for item in items:
+            if not await self.limiter.hit(item, kind, client, cost=cost):
+                return item
+        return None
 
     async def missed(self, client: str | None) -> None:
         """Counts a lookup that found nothing; past the miss limits the client is blocked for a while."""
         if client is None:
             return
-        for item in self.misses:
-            if not await self.limiter.hit(item, "miss", client):
-                stats = await self.limiter.get_window_stats(item, "miss", client)
-                until = max(stats.reset_time, time.time() + 1)
-                await self.redis.set(self.block_key(client), f"{until:.0f}", exat=math.ceil(until))
-                raise too_many(f"more than {item} lookups that found nothing from this address", until)
+        if (item := await self._exceeded(self.misses, "miss", client, 1)) is not None:
+            stats = await self.limiter.get_window_stats(item, "miss", client)
+            until = max(stats.reset_time, time.time() + 1)
+            await self.redis.set(self.block_key(client), f"{until:.0f}", exat=math.ceil(until))
+            raise too_many(f"more than {item} lookups that found nothing from this address", until)
 
 def too_many(reason: str, until: float) -> HTTPException:
     retry_after = max(1, math.ceil(until - time.time()))

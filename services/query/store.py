@@ -68,7 +68,6 @@ def public_view(certificate: CertificateIssued) -> dict[str, Any]:
     data = certificate.model_dump(mode="json", exclude={"id_number", "batch_id", "credential"})
     data["id_number_masked"] = mask_id_number(certificate.id_number)
     data["work_type"] = data["work_type"] or "--"
-    data["status"] = "valid"
     return data
 
 
@@ -242,20 +241,26 @@ class CertificateStore:
         return sorted(_text(n) for n in await self.redis.smembers(self._holder(name, id_number)))
 
     async def views(self, numbers: list[str]) -> list[dict[str, Any]]:
-        return [json.loads(document) for document in (await self.documents(numbers))[0]]
+        found, _ = await self._stored(numbers)
+        return [revoked_document(stored, revocation) if revocation else json.loads(stored)
+                for stored, revocation in found]
 
     async def documents(self, numbers: list[str], *, client_block: str | None = None) -> tuple[list[bytes], str | None]:
         """The `CertificateView` JSON of each of these numbers on record, and the client's miss block if
         `client_block` names one, in one round trip. A document is served as stored unless it was revoked."""
+        found, block = await self._stored(numbers, client_block)
+        return [json.dumps(revoked_document(stored, revocation), ensure_ascii=False).encode() if revocation
+                else stored for stored, revocation in found], block
+
+    async def _stored(self, numbers: list[str], client_block: str | None = None
+                      ) -> tuple[list[tuple[bytes, bytes | None]], str | None]:
+        """(stored document, revocation) of each number on record, and the client's block: one MGET."""
         keys = [*(self.key("cert", n) for n in numbers), *(self.key("revoked", n) for n in numbers)]
         if client_block:
             keys.append(client_block)
         raws: list[bytes | None] = await self.redis.mget(keys) if keys else []  # type: ignore[assignment]
-        found: list[bytes] = []
-        for stored, revocation in zip(raws[:len(numbers)], raws[len(numbers):2 * len(numbers)], strict=True):
-            if stored:
-                found.append(json.dumps(revoked_document(stored, revocation), ensure_ascii=False).encode()
-                             if revocation else stored)
+        found = [(stored, revocation) for stored, revocation
+                 in zip(raws[:len(numbers)], raws[len(numbers):2 * len(numbers)], strict=True) if stored]
         block = raws[-1] if client_block else None
         return found, (_text(block) if block is not None else None)
 

@@ -70,9 +70,9 @@ async def by_holder(
 ) -> Response:
     """Looks certificates up by name plus ID number; both are required, so neither can be enumerated."""
     store, fair_use = store_of(request), fair_use_of(request)
-    if client is not None:
-        blocked(await store.redis.get(fair_use.block_key(client)))
-    documents, _ = await store.documents(await store.holder_numbers(name, id_number))
+    documents, block = await store.documents(await store.holder_numbers(name, id_number),
+                                             client_block=fair_use.block_key(client) if client else None)
+    blocked(block)
     if not documents:
         await fair_use.missed(client)
     return json_response(b'{"data":[' + b",".join(documents) + b'],"count":%d}' % len(documents))
