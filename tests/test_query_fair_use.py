@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from services.query.fair_use import LEASE_SECONDS
 from shared.auth import PARTNER_HEADER
 from tests.harness import Environment, query_app
 
@@ -33,8 +35,12 @@ async def clients(env: Environment, **limits: str) -> AsyncIterator[Callable[[st
 
 
 async def test_a_client_that_keeps_missing_waits_and_others_do_not(env: Environment) -> None:
-    async with clients(env, lookup_limits="1000/minute", miss_limits="3/minute") as client:
+    limits = {"lookup_limits": "1000/minute", "miss_limits": "3/minute"}
+    async with clients(env, **limits) as client, clients(env, **limits) as other_worker:
         guesser, neighbour = client("203.0.113.7"), client("198.51.100.9")
+        # The guesser asks both workers of the service for something first: each takes a lease for it.
+        assert (await guesser.get("/organizations")).status_code == 200
+        assert (await other_worker("203.0.113.7").get("/organizations")).status_code == 200
         for id_number in ("330106199001010011", "330106199001010038", "330106199001010054"):
             answer = await guesser.get("/certificates", params={"name": "张伟", "id_number": id_number})
             assert answer.status_code == 200 and answer.json()["count"] == 0
@@ -42,9 +48,14 @@ async def test_a_client_that_keeps_missing_waits_and_others_do_not(env: Environm
         assert fourth.status_code == 429
         assert 1 <= int(fourth.headers["Retry-After"]) <= 60
         assert "请" in fourth.json()["detail"]
-        # Blocked for every lookup, by number too, until the window has room again.
-        by_number = await guesser.get(f"/certificates/{NOBODY}")
-        assert by_number.status_code == 429 and "Retry-After" in by_number.headers
+        # Blocked for every lookup, not only those that miss, until the window has room again.
+        for path in ("/organizations", f"/certificates/{NOBODY}"):
+            refused = await guesser.get(path)
+            assert refused.status_code == 429 and "Retry-After" in refused.headers
+        # The other worker refuses the guesser too, at the latest once its lease has run out.
+        await asyncio.sleep(LEASE_SECONDS)
+        elsewhere = await other_worker("203.0.113.7").get("/organizations")
+        assert elsewhere.status_code == 429 and "Retry-After" in elsewhere.headers
         # Another address is not affected; a name alone is refused outright and counts as nothing.
         assert (await neighbour.get(f"/certificates/{NOBODY}")).status_code == 404
         name_only = await neighbour.get("/certificates", params={"name": "张伟"})

@@ -2,15 +2,17 @@
 
 Every lookup counts against the lookup limits. A lookup that finds nothing also counts against the much
 smaller miss limits: a client that keeps missing (guessing ID numbers or certificate numbers) is blocked
-until that window has room again, and told so with 429 and Retry-After. The block is a Redis key read in
-the same round trip as the lookup itself. Partner systems (a province's recognition service checking its
-candidates) present a partner key and are not limited.
+until that window has room again, and told so with 429 and Retry-After. Partner systems (a province's
+recognition service checking its candidates) present a partner key and are not limited.
 
 A limiter call costs about as much as a lookup, so a worker takes a client's lookups from the limits in
 leases: the first lookup takes 1, and a client that uses up its lease within `LEASE_SECONDS` takes twice as
 many the next time, up to a twentieth of its smallest limit (`MAX_LEASE` at most). A lease is counted in
 Redis when it is taken, so a client never gets more than its limits; an unused rest expires with the lease
 (at most a twentieth of the limit per worker). When a lease does not fit in the window, one lookup is tried.
+The block (a Redis key) is read as each lease is taken: the worker that blocks a client drops its lease at
+once, another worker notices at its next lease, within `LEASE_SECONDS`. Every miss is still counted, so a
+guesser gains nothing from that second; a lookup that finds something costs one Redis read, as the bare GET.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class FairUse:
         if lease is not None and lease.left > 0 and now < lease.until:
             lease.left -= 1
             return
+        blocked(await self.redis.get(self.block_key(client)))
         # Used up in time: the client asks often, so take more at once. Expired: start again from one.
         size = min(lease.size * 2, self.max_lease) if lease is not None and now < lease.until else 1
         if size > 1 and await self._exceeded(self.lookups, "lookup", client, size) is not None:
@@ -102,6 +105,7 @@ class FairUse:
             stats = await self.limiter.get_window_stats(item, "miss", client)
             until = max(stats.reset_time, time.time() + 1)
             await self.redis.set(self.block_key(client), f"{until:.0f}", exat=math.ceil(until))
+            self.leases.pop(client, None)  # this worker refuses the next lookup too, not only at its next lease
             raise too_many(f"more than {item} lookups that found nothing from this address", until)
 
 def too_many(reason: str, until: float) -> HTTPException:
@@ -114,6 +118,6 @@ def too_many(reason: str, until: float) -> HTTPException:
 
 
 def blocked(until: str | bytes | None) -> None:
-    """Raises 429 if the block read with the lookup is still in force."""
+    """Raises 429 if this block of a client is still in force."""
     if until is not None and float(until) > time.time():
         raise too_many("too many lookups that found nothing from this address", float(until))

@@ -1,5 +1,5 @@
 """The public lookup's documents. A certificate is kept in Redis as its `CertificateView` JSON, validated
-when it is written, so a lookup sends the stored bytes as they are (only a revocation is merged on read)."""
+when it is written (its revocation merged in), so a lookup sends the stored bytes as they are."""
 
 from __future__ import annotations
 

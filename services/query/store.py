@@ -3,18 +3,20 @@
 ID numbers are kept only as keyed hashes. Keys, under the deployment's prefix:
 - `model:<format>`: this read model's id (it names the Kafka consumer groups, so a new Redis, or a new format
   of what the keys hold, reads the log from the start) and how its rebuild went;
-- `cert:<number>`: the public view as served (`models.CertificateView` JSON, not revoked), with the
-  verification done when it arrived;
+- `cert:<number>`: the public view exactly as served (`models.CertificateView` JSON), with the verification
+  done when it arrived and its revocation, if any, merged in when either was written;
 - `holder:<hmac(name, id)>`: the set of that person's numbers;
-- `revoked:<number>`: a revocation, kept apart and merged on read (issue and revocation arrive on different
-  topics in either order);
+- `revoked:<number>`: a revocation (issue and revocation arrive on different topics in either order, so it is
+  kept for a certificate that has not arrived yet);
 - `keys`: the trust list (key id -> key); `filing:<code>`: an organization's filing history (event id -> step);
 - `unverified`: number -> the credential without the holder's claims, for certificates whose signing key or
   issuing organization was not known yet; `awaiting:key:<id>`, `awaiting:org:<code>`: which of them wait for what;
 - `organizations`, `batch-plans`: the public catalogues (hashes) and `<name>:version` counters, so each worker
   keeps a searchable copy and reloads it only when it changed;
 - `blocked:<client>`: a client that missed too often, until it may ask again (see fair_use).
-Every write is an overwrite or a set addition, so applying an event twice changes nothing.
+Every write is an overwrite or a set addition, so applying an event twice changes nothing. A certificate's
+document is written in a transaction that watches both its keys, so an issue, a revocation and a later
+verification applied at the same time (by different consumers or workers) never undo each other.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import json
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from shared import credentials, replicas
 from shared.credentials import TrustedKey, TrustList
@@ -51,7 +55,7 @@ from .models import CertificateView, summary
 HOLDER_CLAIMS = ("holderName", "idType", "idNumber")
 # What the keys hold. A new format gets its own `model:<format>` entry, hence a new read model rebuilt from the
 # log, instead of serving documents of the old shape.
-READ_MODEL_FORMAT = "2"
+READ_MODEL_FORMAT = "3"
 
 
 def normalize_name(name: str) -> str:
@@ -71,20 +75,20 @@ def public_view(certificate: CertificateIssued) -> dict[str, Any]:
     return data
 
 
-def stored_document(view: dict[str, Any], checks: list[dict[str, Any]]) -> str:
-    """The `CertificateView` JSON kept for a certificate (not revoked): the lasting checks and the status."""
+def stored_document(view: dict[str, Any], checks: list[dict[str, Any]], revocation: bytes | None) -> str:
+    """The `CertificateView` JSON kept and served for a certificate: the lasting checks, and the status from
+    its revocation if one arrived."""
     document = {**view, "status": "valid", "revoked_on": None, "revocation_reason": None}
+    if revocation is not None:
+        document.update(json.loads(revocation), status="revoked")
     document["verification"] = summary([*checks, status_check(document)])
     return CertificateView.model_validate(document).model_dump_json()
 
 
-def revoked_document(stored: bytes, revocation: bytes) -> dict[str, Any]:
-    """A stored document with its revocation merged in and its status check redone."""
+def lasting_checks(stored: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A stored document and its checks that do not depend on the status (to write it again)."""
     document: dict[str, Any] = json.loads(stored)
-    document.update(json.loads(revocation), status="revoked")
-    lasting = [check for check in document["verification"]["checks"] if check["name"] != "status"]
-    document["verification"] = summary([*lasting, status_check(document)])
-    return document
+    return document, [check for check in document["verification"]["checks"] if check["name"] != "status"]
 
 
 def _text(value: bytes | str) -> str:
@@ -164,11 +168,35 @@ class CertificateStore:
             checks, waits_for = await self._verify(hidden, arriving=True)
         else:
             checks = [{"name": "signature", "passed": None, "detail": "issued without a credential"}]
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.key("cert", number), stored_document(public_view(certificate), checks))
-            pipe.sadd(self._holder(certificate.holder_name, certificate.id_number), number)
+        holder = self._holder(certificate.holder_name, certificate.id_number)
+
+        def also(pipe: Pipeline) -> None:
+            pipe.sadd(holder, number)
             self._wait(pipe, number, hidden, waits_for)
-            await pipe.execute()
+
+        await self._write_certificate(number, view=public_view(certificate), checks=checks, also=also)
+
+    async def _write_certificate(
+        self, number: str, *, view: dict[str, Any] | None = None, checks: list[dict[str, Any]] | None = None,
+        revocation: bytes | None = None, also: Callable[[Pipeline], None] = lambda pipe: None,
+    ) -> None:
+        """Writes the certificate's served document from what changed (its view and checks, or a revocation) and
+        what is stored, with `also`'s commands, in one transaction: retried if either key changed meanwhile."""
+        cert, revoked = self.key("cert", number), self.key("revoked", number)
+
+        async def write(pipe: Pipeline) -> None:
+            raws: list[bytes | None] = await pipe.mget(cert, revoked)  # type: ignore[assignment]
+            stored, stored_revocation = raws
+            merged_view, merged_checks = lasting_checks(stored) if stored is not None else (None, None)
+            merged_view, merged_checks = view or merged_view, checks if checks is not None else merged_checks
+            pipe.multi()
+            if revocation is not None:
+                pipe.set(revoked, revocation)
+            if merged_view is not None and merged_checks is not None:
+                pipe.set(cert, stored_document(merged_view, merged_checks, revocation or stored_revocation))
+            also(pipe)
+
+        await self.redis.transaction(write, cert, revoked)
 
     def _wait(self, pipe: Any, number: str, hidden: dict[str, Any] | None, waits_for: list[str]) -> None:
         if waits_for and hidden is not None:
@@ -197,7 +225,7 @@ class CertificateStore:
 
         result = credentials.verify(credential, trust=trust, organization=filed)
         checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks
-                  if c.name != "status"]  # status is read live from the revocations
+                  if c.name != "status"]  # status comes from the revocation, if any
         waits_for = ([f"key:{key_id}"] if raw_key is None else []) + ([f"org:{code}"] if not history else [])
         if raw_key is None and arriving:
             for check in checks:
@@ -216,13 +244,13 @@ class CertificateStore:
                 continue
             hidden = json.loads(raw)
             checks, waits_for = await self._verify(hidden, arriving=True)
-            current = await self.redis.get(self.key("cert", number))
-            async with self.redis.pipeline(transaction=True) as pipe:
-                if current is not None:
-                    pipe.set(self.key("cert", number), stored_document(json.loads(current), checks))
+
+            def also(pipe: Pipeline, number: str = number, hidden: dict[str, Any] = hidden,
+                     waits_for: list[str] = waits_for) -> None:
                 pipe.srem(self.key("awaiting", awaited), number)
                 self._wait(pipe, number, hidden, waits_for)
-                await pipe.execute()
+
+            await self._write_certificate(number, checks=checks, also=also)
 
     async def verify_uploaded(self, credential: dict[str, Any]) -> list[dict[str, Any]]:
         """Verifies a holder's electronic certificate against every province's trust list, filings and revocations."""
@@ -235,34 +263,21 @@ class CertificateStore:
 
     async def apply_revoked(self, revoked: CertificateRevoked) -> None:
         revocation = {"revoked_on": revoked.revoked_on.isoformat(), "revocation_reason": revoked.reason}
-        await self.redis.set(self.key("revoked", revoked.certificate_number), json.dumps(revocation))
+        await self._write_certificate(revoked.certificate_number, revocation=json.dumps(revocation).encode())
 
     async def holder_numbers(self, name: str, id_number: str) -> list[str]:
         return sorted(_text(n) for n in await self.redis.smembers(self._holder(name, id_number)))
 
     async def views(self, numbers: list[str]) -> list[dict[str, Any]]:
-        found, _ = await self._stored(numbers)
-        return [revoked_document(stored, revocation) if revocation else json.loads(stored)
-                for stored, revocation in found]
+        return [json.loads(document) for document in await self.documents(numbers)]
 
-    async def documents(self, numbers: list[str], *, client_block: str | None = None) -> tuple[list[bytes], str | None]:
-        """The `CertificateView` JSON of each of these numbers on record, and the client's miss block if
-        `client_block` names one, in one round trip. A document is served as stored unless it was revoked."""
-        found, block = await self._stored(numbers, client_block)
-        return [json.dumps(revoked_document(stored, revocation), ensure_ascii=False).encode() if revocation
-                else stored for stored, revocation in found], block
-
-    async def _stored(self, numbers: list[str], client_block: str | None = None
-                      ) -> tuple[list[tuple[bytes, bytes | None]], str | None]:
-        """(stored document, revocation) of each number on record, and the client's block: one MGET."""
-        keys = [*(self.key("cert", n) for n in numbers), *(self.key("revoked", n) for n in numbers)]
-        if client_block:
-            keys.append(client_block)
-        raws: list[bytes | None] = await self.redis.mget(keys) if keys else []  # type: ignore[assignment]
-        found = [(stored, revocation) for stored, revocation
-                 in zip(raws[:len(numbers)], raws[len(numbers):2 * len(numbers)], strict=True) if stored]
-        block = raws[-1] if client_block else None
-        return found, (_text(block) if block is not None else None)
+    async def documents(self, numbers: list[str]) -> list[bytes]:
+        """The `CertificateView` JSON of each of these numbers on record, as stored and served: one read."""
+        keys = [self.key("cert", number) for number in numbers]
+        # One number is the busiest lookup there is, and redis-py's GET is a little cheaper than its MGET.
+        raws: list[bytes | None] = ([await self.redis.get(keys[0])] if len(keys) == 1  # type: ignore[list-item]
+                                    else await self.redis.mget(keys) if keys else [])  # type: ignore[assignment]
+        return [raw for raw in raws if raw is not None]
 
     # --- trust list and organizations -----------------------------------------------------------
 
