@@ -1,5 +1,6 @@
 """The query read model keeps each certificate as the document it serves, its revocation merged in when it is
-written: whichever of issue and revocation arrives first, and when both are applied at the same time."""
+written: whichever of issue and revocation arrives first, and when both are applied at the same time. Its
+verification waits for what has not arrived yet instead of failing on it."""
 
 from __future__ import annotations
 
@@ -7,20 +8,53 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from redis.asyncio import Redis
 
 from services.query.store import CertificateStore
-from shared.events import CertificateIssued, CertificateRevoked
+from shared import credentials
+from shared.events import (
+    ORGANIZATION_FILED,
+    ORGANIZATION_STATUS_CHANGED,
+    CertificateIssued,
+    CertificateRevoked,
+    OrganizationFiled,
+    OrganizationStatusChanged,
+    ScopeItem,
+    SigningKeyPublished,
+)
+
+ORGANIZATION = "S000033000001"
+STATUS_LIST = "https://example.test/status/33/1"
 
 
-def issued(serial: int) -> CertificateIssued:
+def issued(serial: int, credential: dict[str, Any] | None = None) -> CertificateIssued:
     return CertificateIssued(
-        certificate_number=f"S000033000001264{serial:06d}", holder_name="张伟", id_type="resident_id",
+        certificate_number=f"{ORGANIZATION}264{serial:06d}", holder_name="张伟", id_type="resident_id",
         id_number="330106199001010011", occupation_code="6-18-01-01", occupation_name="车工", level=4,
-        level_title="四级/中级工", organization_code="S000033000001", organization_name="机械行业协会技能评价中心",
-        province="33", issued_on=date(2026, 6, 1), batch_id="batch-1")
+        level_title="四级/中级工", organization_code=ORGANIZATION, organization_name="机械行业协会技能评价中心",
+        province="33", issued_on=date(2026, 6, 1), batch_id="batch-1", credential=credential)
+
+
+def signed(certificate: CertificateIssued, key: Ed25519PrivateKey, key_id: str) -> dict[str, Any]:
+    """The certificate's electronic credential, signed as a batch of one."""
+    claims = {"certificateNumber": certificate.certificate_number, "holderName": certificate.holder_name,
+              "idType": certificate.id_type, "idNumber": certificate.id_number,
+              "occupationCode": certificate.occupation_code, "occupationName": certificate.occupation_name,
+              "level": certificate.level, "levelTitle": certificate.level_title,
+              "organizationCode": certificate.organization_code, "organizationName": certificate.organization_name,
+              "province": certificate.province, "issuedOn": certificate.issued_on.isoformat(),
+              "statusListCredential": STATUS_LIST, "statusListIndex": 1}
+    salts = {name: credentials.new_salt() for name in claims}
+    leaf = bytes.fromhex(credentials.salted_target_hash(claims, salts))
+    return credentials.credential_document(
+        claims=claims, salts=salts, target=leaf.hex(), issuer_name="浙江省人力资源和社会保障厅",
+        status=credentials.StatusEntry(STATUS_LIST, 1), key_id=key_id,
+        merkle_root=leaf.hex(), merkle_proof=[], signature=credentials.sign_root(key, leaf), signed_at="2026-06-01")
 
 
 def revoked(certificate: CertificateIssued) -> CertificateRevoked:
@@ -61,3 +95,29 @@ async def test_an_issue_and_a_revocation_applied_at_once_never_undo_each_other(s
     # Holder lookups serve the same documents.
     numbers = await store.holder_numbers("张 伟", "330106199001010011")
     assert await store.documents(numbers) == await store.documents([c.certificate_number for c in certificates])
+
+
+async def test_a_status_step_before_the_filing_leaves_the_organization_pending_not_failed(
+        store: CertificateStore) -> None:
+    # The registry publishes a filing and its status change on two topics: the status may arrive first.
+    key = Ed25519PrivateKey.generate()
+    await store.apply_signing_key(SigningKeyPublished(
+        key_id="33-key-1", province="33", valid_from=date(2026, 1, 1), public_key=credentials.b64url(
+            key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))))
+    await store.apply_status_changed(ORGANIZATION_STATUS_CHANGED.make(province="33", subject=ORGANIZATION, payload=(
+        OrganizationStatusChanged(application_id=1, filing_code=ORGANIZATION, name="机械行业协会技能评价中心",
+                                  from_status="publicity", to_status="filed", action="register_filed",
+                                  actor="official-1", actor_role="province_official"))))
+    certificate = issued(1)
+    await store.apply_issued(issued(1, signed(certificate, key, "33-key-1")))
+
+    async def checks() -> dict[str, bool | None]:
+        [view] = await store.views([certificate.certificate_number])
+        return {check["name"]: check["passed"] for check in view["verification"]["checks"]}
+
+    assert await checks() == {"integrity": True, "signature": True, "organization": None, "status": True}
+    await store.apply_filed(ORGANIZATION_FILED.make(province="33", subject=ORGANIZATION, payload=OrganizationFiled(
+        filing_code=ORGANIZATION, name="机械行业协会技能评价中心", credit_code="51330000MJ0000000X", org_type="S",
+        province="33", scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[3, 4, 5])],
+        filed_on=date(2026, 1, 1), valid_until=date(2030, 12, 31))))
+    assert await checks() == {"integrity": True, "signature": True, "organization": True, "status": True}

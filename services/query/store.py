@@ -218,6 +218,10 @@ class CertificateStore:
         raw_key = await self.redis.hget(self.key("keys"), key_id)
         trust = TrustList(keys=[TrustedKey.model_validate_json(raw_key)] if raw_key else [])
         history = await self._filing_history(code)
+        # Status and scope steps come on other topics than the filing itself and may arrive first: without
+        # the filing, nothing is known of the organization yet (not: it was not filed).
+        if not any(step.kind == "filed" for step in history):
+            history = []
 
         def filed(organization: str, occupation: str, level: int, on: date) -> tuple[bool, str] | None:
             return replicas.filing_check(history, organization_code=organization, occupation_code=occupation,
@@ -226,7 +230,12 @@ class CertificateStore:
         result = credentials.verify(credential, trust=trust, organization=filed)
         checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks
                   if c.name != "status"]  # status comes from the revocation, if any
-        waits_for = ([f"key:{key_id}"] if raw_key is None else []) + ([f"org:{code}"] if not history else [])
+        # Unless the organization passed, each later step of its history verifies the certificate again: a scope
+        # change that covers it may still be on its way.
+        organization_passed = next((c["passed"] for c in checks if c["name"] == "organization"), True)
+        waits_for = [f"key:{key_id}"] if raw_key is None else []
+        if organization_passed is not True:
+            waits_for.append(f"org:{code}")
         if raw_key is None and arriving:
             for check in checks:
                 if check["name"] == "signature":
