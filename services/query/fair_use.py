@@ -10,6 +10,8 @@ leases: the first lookup takes 1, and a client that uses up its lease within `LE
 many the next time, up to a twentieth of its smallest limit (`MAX_LEASE` at most). A lease is counted in
 Redis when it is taken, so a client never gets more than its limits; an unused rest expires with the lease
 (at most a twentieth of the limit per worker). When a lease does not fit in the window, one lookup is tried.
+When a lease runs out under a client's concurrent requests, one of them takes the next and the others wait
+for it, so they neither call the limiter each nor overwrite each other's counted leases.
 The block (a Redis key) is read as each lease is taken: the worker that blocks a client drops its lease at
 once, another worker notices at its next lease, within `LEASE_SECONDS`. Every miss is still counted, so a
 guesser gains nothing from that second; a lookup that finds something costs one Redis read, as the bare GET.
@@ -17,10 +19,11 @@ guesser gains nothing from that second; a lookup that finds something costs one 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request, status
 from limits import RateLimitItem, parse_many
@@ -36,11 +39,19 @@ MAX_LEASE = 64
 
 @dataclass
 class Lease:
-    """Lookups a worker took for one client from the limits, and may hand out until `until` (monotonic)."""
+    """Lookups a worker took for one client from the limits, and may hand out until `until` (monotonic).
+    One request at a time takes a new lease (`renewal`); the client's other requests wait and share it."""
 
-    size: int
-    left: int
-    until: float
+    size: int = 0
+    left: int = 0
+    until: float = 0.0
+    renewal: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def take(self) -> bool:
+        if self.left > 0 and time.monotonic() < self.until:
+            self.left -= 1
+            return True
+        return False
 
 
 class FairUse:
@@ -73,22 +84,30 @@ class FairUse:
         used its share."""
         if client is None:
             return
-        now = time.monotonic()
         lease = self.leases.get(client)
-        if lease is not None and lease.left > 0 and now < lease.until:
-            lease.left -= 1
+        if lease is None:
+            if len(self.leases) > 10_000:
+                now = time.monotonic()
+                self.leases = {c: kept for c, kept in self.leases.items() if kept.until > now or kept.renewal.locked()}
+            lease = self.leases[client] = Lease()
+        if lease.take():
             return
+        async with lease.renewal:
+            # The client's requests arrive together: only the first takes a new lease, the others share it.
+            if not lease.take():
+                await self._renew(client, lease)
+
+    async def _renew(self, client: str, lease: Lease) -> None:
+        now = time.monotonic()
         blocked(await self.redis.get(self.block_key(client)))
         # Used up in time: the client asks often, so take more at once. Expired: start again from one.
-        size = min(lease.size * 2, self.max_lease) if lease is not None and now < lease.until else 1
+        size = min(lease.size * 2, self.max_lease) if now < lease.until else 1
         if size > 1 and await self._exceeded(self.lookups, "lookup", client, size) is not None:
             size = 1
         if size == 1 and (item := await self._exceeded(self.lookups, "lookup", client, 1)) is not None:
             stats = await self.limiter.get_window_stats(item, "lookup", client)
             raise too_many(f"more than {item} lookups from this address", stats.reset_time)
-        if len(self.leases) > 10_000:
-            self.leases = {c: kept for c, kept in self.leases.items() if kept.until > now}
-        self.leases[client] = Lease(size=size, left=size - 1, until=now + LEASE_SECONDS)
+        lease.size, lease.left, lease.until = size, size - 1, now + LEASE_SECONDS
 
     async def _exceeded(self, items: list[RateLimitItem], kind: str, client: str, cost: int) -> RateLimitItem | None:
         """Counts `cost` against each of these limits in turn; the first one it would exceed, if any."""
@@ -105,7 +124,8 @@ class FairUse:
             stats = await self.limiter.get_window_stats(item, "miss", client)
             until = max(stats.reset_time, time.time() + 1)
             await self.redis.set(self.block_key(client), f"{until:.0f}", exat=math.ceil(until))
-            self.leases.pop(client, None)  # this worker refuses the next lookup too, not only at its next lease
+            if (lease := self.leases.get(client)) is not None:
+                lease.left = 0  # this worker refuses the next lookup too, not only at its next lease
             raise too_many(f"more than {item} lookups that found nothing from this address", until)
 
 def too_many(reason: str, until: float) -> HTTPException:
