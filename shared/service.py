@@ -171,7 +171,8 @@ def create_app(
     app.add_exception_handler(FieldErrors, _field_error)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(NotFound, _not_found)
-    for router in [_health_router(), *([_clock_router()] if settings.adjustable_clock else []), *routers]:
+    # The service's own routes first: they are matched in order, and they are what is asked for most.
+    for router in [*routers, _health_router(), *([_clock_router()] if settings.adjustable_clock else [])]:
         _add_routes(app, router)
     instrument_app(app, runtime.engine, runtime.tracer_provider, sample_ratio=settings.trace_sample_ratio)
     return app
