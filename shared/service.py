@@ -31,7 +31,7 @@ from shared.events import Envelope, EventContract
 from shared.numbering import LegacyNumber, NumberError, parse_lookup
 from shared.outbox import OutboxRelay, apply_once
 from shared.settings import ServiceSettings
-from shared.telemetry import instrument_app, make_tracer_provider
+from shared.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app, make_tracer_provider
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -164,6 +164,7 @@ def create_app(
         title=f"{title} ({settings.province})",
         lifespan=lifespan,
         description=f"skillcert {settings.service_name} for province {settings.province}",
+        telemetry=FASTAPI_NATIVE_TELEMETRY_OFF,
     )
     app.state.runtime = runtime
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -35,6 +36,10 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+# FastAPI's own telemetry traces every request through the global providers once any is set (as
+# `opentelemetry-instrument` does): a second, unsampled path beside ours. Every service app turns it off.
+FASTAPI_NATIVE_TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 class SampledAtTheEdge(Sampler):

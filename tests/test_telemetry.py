@@ -4,12 +4,14 @@ and an untraced request runs without the OpenTelemetry middleware or any instrum
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from shared.telemetry import instrument_app, make_tracer_provider
+from shared.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app, make_tracer_provider
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 
@@ -17,7 +19,7 @@ CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 def traced_app(sample_ratio: float) -> tuple[FastAPI, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = make_tracer_provider("test", "33", exporter=exporter, sample_ratio=sample_ratio)
-    app = FastAPI()
+    app = FastAPI(telemetry=FASTAPI_NATIVE_TELEMETRY_OFF)  # as shared.service.create_app makes every app
 
     @app.get("/inside")
     async def inside() -> dict[str, bool]:
@@ -55,3 +57,17 @@ async def test_every_request_is_traced_at_ratio_one() -> None:
     assert (await get(app))["recording"]
     server = [span for span in exporter.get_finished_spans() if span.kind is SpanKind.SERVER]
     assert len(server) == 1 and server[0].parent is None
+
+
+async def test_an_untraced_request_records_nothing_with_a_global_provider_either(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A deployment that also sets the global provider (opentelemetry-instrument does): FastAPI's own telemetry
+    # would trace every request there, beside the sampling.
+    global_exporter = InMemorySpanExporter()
+    global_provider = make_tracer_provider("global", "33", exporter=global_exporter)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: global_provider)
+    app, exporter = traced_app(sample_ratio=0)
+    for _ in range(5):
+        assert await get(app) == {"recording": False, "instrumented": False}
+    global_provider.force_flush()
+    assert global_exporter.get_finished_spans() == exporter.get_finished_spans() == ()
