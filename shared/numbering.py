@@ -51,7 +51,7 @@ LEVEL_TITLES = {
 }
 
 _FILING_CODE = re.compile(r"^(?P<type>[SY])(?P<national>\d{4})(?P<province>\d{2})(?P<sequence>\d{6})$")
-_CERTIFICATE = re.compile(r"^(?P<org>[SY]\d{12})(?P<year>\d{2})(?P<level>\d)(?P<serial>\d{6})$")
+_CERTIFICATE = re.compile(r"([SY])(\d{4})(\d{2})(\d{6})(\d{2})(\d)(\d{6})")  # filing code, year, level, serial
 _LEGACY = re.compile(r"^\d{16}$")
 
 
@@ -110,13 +110,15 @@ class CertificateNumber:
 
     @classmethod
     def parse(cls, text: str) -> CertificateNumber:
-        match = _CERTIFICATE.match(text.strip().upper())
+        # One match for all the parts: the public lookup parses every number it is asked for.
+        match = _CERTIFICATE.fullmatch(text.strip().upper())
         if not match:
             raise NumberError("a certificate number is 22 characters: S or Y and 21 digits")
-        level = int(match["level"])
-        if level not in Level._value2member_map_:
+        org_type, national_code, province, sequence, year, level, serial = match.groups()
+        if int(level) not in Level._value2member_map_:
             raise NumberError("position 16 (level) must be 1-5")
-        return cls(FilingCode.parse(match["org"]), int(match["year"]), Level(level), int(match["serial"]))
+        return cls(FilingCode(org_type, national_code, province, int(sequence)), int(year), Level(int(level)),
+                   int(serial))
 
 
 class LegacyNumber(NumberError):
