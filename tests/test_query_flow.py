@@ -48,6 +48,8 @@ async def test_lookups_across_provinces_on_one_cluster_and_a_rebuilt_read_model(
         for province, walk in walks.items():
             number = walk.certificates[0]["number"]
             view = await verified_view(query, number)
+            # As typed on a phone: lower case, spaces around it.
+            assert expect(await query.get(f"/certificates/ {number.lower()} "), 200) == view
             holder = walk.candidates[0]
             assert view["province"] == province and view["organization_code"] == walk.organization_code
             assert view["holder_name"] == holder["name"] and view["work_type"] == "--"
