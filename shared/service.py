@@ -181,7 +181,7 @@ def create_app(
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
     """Makes the router's routes the app's own. `include_router` would keep the router as a node that FastAPI
-    (since 0.137) matches twice on every request, a tenth of a public lookup (bench/README.md); the services'
+    (since 0.137) matches twice on every request, a tenth of a public lookup (bench/query.md); the services'
     routers carry nothing of their own (prefix, dependencies, lifespan) that the node would add."""
     assert not (router.prefix or router.dependencies or router.on_startup or router.on_shutdown), router
     app.router.routes.extend(router.routes)

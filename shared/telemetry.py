@@ -7,7 +7,7 @@ outbox in the row's headers column, so one trace covers a request and every even
 Sampling happens at the HTTP edge (`SampledTracing`): a request that carries a caller's trace context is
 always traced (the caller's sampled flag decides), and `sample_ratio` of the others. An untraced request
 skips the OpenTelemetry middleware and every instrumentation beneath it, which costs more than a public
-lookup itself (bench/README.md). Other root spans (an event without trace context) are kept by the ratio.
+lookup itself (bench/query.md). Other root spans (an event without trace context) are kept by the ratio.
 """
 
 from __future__ import annotations
