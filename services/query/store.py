@@ -187,13 +187,14 @@ class CertificateStore:
         async def write(pipe: Pipeline) -> None:
             raws: list[bytes | None] = await pipe.mget(cert, revoked)  # type: ignore[assignment]
             stored, stored_revocation = raws
-            merged_view, merged_checks = lasting_checks(stored) if stored is not None else (None, None)
-            merged_view, merged_checks = view or merged_view, checks if checks is not None else merged_checks
+            stored_view, stored_checks = lasting_checks(stored) if stored is not None else (None, None)
+            new_view = view if view is not None else stored_view
+            new_checks = checks if checks is not None else stored_checks
             pipe.multi()
             if revocation is not None:
                 pipe.set(revoked, revocation)
-            if merged_view is not None and merged_checks is not None:
-                pipe.set(cert, stored_document(merged_view, merged_checks, revocation or stored_revocation))
+            if new_view is not None and new_checks is not None:  # else the certificate has not arrived yet
+                pipe.set(cert, stored_document(new_view, new_checks, revocation or stored_revocation))
             also(pipe)
 
         await self.redis.transaction(write, cert, revoked)
