@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from redis.asyncio import Redis
 
+from services.query import store as store_module
 from services.query.store import CertificateStore
 from shared import credentials
 from shared.events import (
@@ -121,3 +122,17 @@ async def test_a_status_step_before_the_filing_leaves_the_organization_pending_n
         province="33", scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[3, 4, 5])],
         filed_on=date(2026, 1, 1), valid_until=date(2030, 12, 31))))
     assert await checks() == {"integrity": True, "signature": True, "organization": True, "status": True}
+
+
+async def test_a_new_format_of_what_the_keys_hold_is_a_new_read_model(
+        store: CertificateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    model_id, made = await store.model_id()
+    assert made
+    await store.record_rebuild(1.5, 10)
+    assert await store.model_id() == (model_id, False)
+    # A release that stores documents of another shape: new consumer groups, read from the start of the log.
+    monkeypatch.setattr(store_module, "READ_MODEL_FORMAT", "next")
+    new_id, made = await store.model_id()
+    assert made and new_id != model_id
+    info = await store.model_info()
+    assert info["format"] == "next" and "rebuilt_in_seconds" not in info
