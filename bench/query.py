@@ -91,7 +91,7 @@ async def load(redis_url: str, count: int) -> list[str]:
         issued = certificate(random.choice(["31", "32", "33"]), serial)
         await store.apply_issued(issued)
         await redis.set(f"{PREFIX}bare:{issued.certificate_number}", await redis.get(
-            f"{PREFIX}cert:{issued.certificate_number}") or b"")
+            store.key("cert", issued.certificate_number)) or b"")
         numbers.append(issued.certificate_number)
     await redis.aclose()
     return numbers

@@ -28,6 +28,7 @@ from shared.events import (
     ScopeItem,
     SigningKeyPublished,
 )
+from shared.numbering import NumberError
 
 ORGANIZATION = "S000033000001"
 STATUS_LIST = "https://example.test/status/33/1"
@@ -136,3 +137,34 @@ async def test_a_new_format_of_what_the_keys_hold_is_a_new_read_model(
     assert made and new_id != model_id
     info = await store.model_info()
     assert info["format"] == "next" and "rebuilt_in_seconds" not in info
+
+
+async def test_a_signing_key_arriving_while_a_certificate_is_verified_is_not_missed(
+        store: CertificateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = Ed25519PrivateKey.generate()
+    published = SigningKeyPublished(key_id="33-key-2", province="33", valid_from=date(2026, 1, 1),
+                                    public_key=credentials.b64url(key.public_key().public_bytes(Encoding.Raw,
+                                                                                                PublicFormat.Raw)))
+    certificate = issued(2)
+    verify = store._verify
+
+    async def key_arrives_meanwhile(credential: dict[str, Any], *, arriving: bool) -> Any:
+        # The key event is applied after the certificate's check found no key, and before it was recorded as
+        # waiting for one: the key's own re-verification finds nothing waiting.
+        found = await verify(credential, arriving=arriving)
+        monkeypatch.setattr(store, "_verify", verify)
+        await store.apply_signing_key(published)
+        return found
+
+    monkeypatch.setattr(store, "_verify", key_arrives_meanwhile)
+    await store.apply_issued(issued(2, signed(certificate, key, "33-key-2")))
+    [view] = await store.views([certificate.certificate_number])
+    assert {check["name"]: check["passed"] for check in view["verification"]["checks"]}["signature"] is True
+
+
+async def test_a_number_not_in_its_canonical_form_is_refused(store: CertificateStore) -> None:
+    certificate = issued(3)
+    typed = certificate.model_copy(update={"certificate_number": certificate.certificate_number.lower()})
+    with pytest.raises(NumberError, match="canonical"):
+        await store.apply_issued(typed)
+    assert await store.documents([typed.certificate_number, certificate.certificate_number]) == []

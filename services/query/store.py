@@ -1,8 +1,10 @@
 """The Redis read model of every province's certificates, signing keys, organizations and batch plans.
 
-ID numbers are kept only as keyed hashes. Keys, under the deployment's prefix:
-- `model:<format>`: this read model's id (it names the Kafka consumer groups, so a new Redis, or a new format
-  of what the keys hold, reads the log from the start) and how its rebuild went;
+ID numbers are kept only as keyed hashes. Keys, under the deployment's prefix and `f<format>:`, the format of
+what they hold (`READ_MODEL_FORMAT`), so a release with a new format builds its read model beside the old one
+while the old release goes on serving and writing its own:
+- `model`: this read model's id (it names the Kafka consumer groups, so a new Redis, or a new format, reads
+  the log from the start) and how its rebuild went;
 - `cert:<number>`: the public view exactly as served (`models.CertificateView` JSON), with the verification
   done when it arrived and its revocation, if any, merged in when either was written;
 - `holder:<hmac(name, id)>`: the set of that person's numbers;
@@ -13,7 +15,7 @@ ID numbers are kept only as keyed hashes. Keys, under the deployment's prefix:
   issuing organization was not known yet; `awaiting:key:<id>`, `awaiting:org:<code>`: which of them wait for what;
 - `organizations`, `batch-plans`: the public catalogues (hashes) and `<name>:version` counters, so each worker
   keeps a searchable copy and reloads it only when it changed;
-- `blocked:<client>`: a client that missed too often, until it may ask again (see fair_use).
+The fair-use keys are not part of the read model: `blocked:<client>` and the limits' counters (fair_use.py).
 Every write is an overwrite or a set addition, so applying an event twice changes nothing. A certificate's
 document is written in a transaction that watches both its keys, so an issue, a revocation and a later
 verification applied at the same time (by different consumers or workers) never undo each other.
@@ -48,13 +50,14 @@ from shared.events import (
     OrganizationStatusChanged,
     SigningKeyPublished,
 )
+from shared.numbering import CertificateNumber, NumberError
 from shared.privacy import mask_id_number
 
 from .models import CertificateView, summary
 
 HOLDER_CLAIMS = ("holderName", "idType", "idNumber")
-# What the keys hold. A new format gets its own `model:<format>` entry, hence a new read model rebuilt from the
-# log, instead of serving documents of the old shape.
+# What the keys hold. A new format gets keys of its own, hence a new read model rebuilt from the log, instead
+# of serving documents of the old shape or sharing keys with a release that writes them.
 READ_MODEL_FORMAT = "3"
 
 
@@ -133,7 +136,7 @@ class CertificateStore:
         self._catalogues = {name: Catalogue(name) for name in ("organizations", "batch-plans")}
 
     def key(self, *parts: str) -> str:
-        return self.prefix + ":".join(parts)
+        return f"{self.prefix}f{READ_MODEL_FORMAT}:" + ":".join(parts)
 
     def _holder(self, name: str, id_number: str) -> str:
         return self.key("holder", holder_hash(self.secret, name, id_number))
@@ -142,18 +145,18 @@ class CertificateStore:
 
     async def model_id(self) -> tuple[str, bool]:
         """This read model's id, made on first use; True when this call made it (an empty model: rebuild)."""
-        model = self.key("model", READ_MODEL_FORMAT)
+        model = self.key("model")
         made = await self.redis.hsetnx(model, "id", uuid.uuid4().hex[:12])
         if made:
             await self.redis.hset(model, "created_at", str(time.time()))
         return _text(await self.redis.hget(model, "id") or b""), bool(made)
 
     async def model_info(self) -> dict[str, str]:
-        raw = await self.redis.hgetall(self.key("model", READ_MODEL_FORMAT))
+        raw = await self.redis.hgetall(self.key("model"))
         return {_text(k): _text(v) for k, v in raw.items()} | {"format": READ_MODEL_FORMAT}
 
     async def record_rebuild(self, seconds: float, events: int) -> None:
-        await self.redis.hset(self.key("model", READ_MODEL_FORMAT), mapping={
+        await self.redis.hset(self.key("model"), mapping={
             "rebuilt_in_seconds": f"{seconds:.3f}", "rebuilt_events": str(events), "rebuilt_at": str(time.time())})
 
     # --- certificates ---------------------------------------------------------------------------
@@ -161,6 +164,10 @@ class CertificateStore:
     async def apply_issued(self, certificate: CertificateIssued) -> None:
         """Stores one issued certificate with its verification; one that cannot be verified yet waits."""
         number = certificate.certificate_number
+        # The lookup serves a number found as typed without parsing it (views.by_number): only numbers in the
+        # national rule's own form are kept. Anything else is refused here (and dead-lettered).
+        if str(CertificateNumber.parse(number)) != number:
+            raise NumberError(f"{number!r} is not a certificate number in its canonical form")
         hidden: dict[str, Any] | None = None
         waits_for: list[str] = []
         if certificate.credential is not None:
@@ -175,6 +182,16 @@ class CertificateStore:
             self._wait(pipe, number, hidden, waits_for)
 
         await self._write_certificate(number, view=public_view(certificate), checks=checks, also=also)
+        # A key or filing that arrived while this certificate was being verified found nothing waiting for it yet.
+        for awaited in waits_for:
+            if await self._arrived(awaited):
+                await self._reverify(awaited, only=number)
+
+    async def _arrived(self, awaited: str) -> bool:
+        kind, _, name = awaited.partition(":")
+        if kind == "key":
+            return bool(await self.redis.hexists(self.key("keys"), name))
+        return any(step.kind == "filed" for step in await self._filing_history(name))
 
     async def _write_certificate(
         self, number: str, *, view: dict[str, Any] | None = None, checks: list[dict[str, Any]] | None = None,
@@ -243,9 +260,9 @@ class CertificateStore:
                     check.update(passed=None, detail=f"waiting for the signing key {key_id} of the trust list")
         return checks, waits_for
 
-    async def _reverify(self, awaited: str) -> None:
-        """Verifies again the certificates that waited for this key or organization."""
-        numbers = sorted(_text(n) for n in await self.redis.smembers(self.key("awaiting", awaited)))
+    async def _reverify(self, awaited: str, only: str | None = None) -> None:
+        """Verifies again the certificates that waited for this key or organization (or just `only`)."""
+        numbers = [only] if only else sorted(_text(n) for n in await self.redis.smembers(self.key("awaiting", awaited)))
         if not numbers:
             return
         raws = await self.redis.hmget(self.key("unverified"), numbers)
