@@ -172,7 +172,7 @@ def create_app(
     app.add_exception_handler(FieldErrors, _field_error)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(NotFound, _not_found)
-    # The service's own routes first: they are matched in order, and they are what is asked for most.
+    # The service's own routes before health (FastAPI's docs routes come first): they are matched in order.
     for router in [*routers, _health_router(), *([_clock_router()] if settings.adjustable_clock else [])]:
         _add_routes(app, router)
     instrument_app(app, runtime.engine, runtime.tracer_provider, sample_ratio=settings.trace_sample_ratio)
@@ -182,7 +182,8 @@ def create_app(
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
     """Makes the router's routes the app's own. `include_router` would keep the router as a node that FastAPI
     (since 0.137) matches twice on every request, a tenth of a public lookup (bench/query.md); the services'
-    routers carry nothing of their own (prefix, dependencies, lifespan) that the node would add."""
+    routers carry nothing of their own (prefix, dependencies, lifespan) that the node would add. Unlike
+    included routes, these do not see `app.dependency_overrides` (no test or service uses them)."""
     assert not (router.prefix or router.dependencies or router.on_startup or router.on_shutdown), router
     app.router.routes.extend(router.routes)
 
