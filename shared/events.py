@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.numbering import CertificateNumber
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -22,6 +24,16 @@ TOPIC_ROOT = "skillcert"
 CHINA = timezone(timedelta(hours=8))
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
 LevelDigit = Annotated[int, Field(ge=1, le=5)]
+
+
+def _canonical_certificate_number(value: str) -> str:
+    if str(CertificateNumber.parse(value)) != value:
+        raise ValueError(f"{value!r} is not written as the national rule writes it (22 characters, capital letter)")
+    return value
+
+
+# The public lookup serves a number found as typed without parsing it: numbers travel only in this form.
+CanonicalCertificateNumber = Annotated[str, AfterValidator(_canonical_certificate_number)]
 # A rung of a province's ladder: 1-5 are the national levels; 0 特级技师, -1 首席技师, 6 学徒工 (Zhejiang's
 # eight-level ladder for employers). Certificates carry only 1-5, the digit of the national number.
 LevelRank = Annotated[int, Field(ge=-1, le=6)]
@@ -168,7 +180,7 @@ class BatchResultCorrected(BaseModel):
 
 
 class CertificateIssued(BaseModel):
-    certificate_number: str
+    certificate_number: CanonicalCertificateNumber
     holder_name: str
     id_type: str
     id_number: str
@@ -191,7 +203,7 @@ class CertificateIssued(BaseModel):
 class CertificateRevoked(BaseModel):
     """A province official revoked a certificate (fraud or error); the record and the number stay [L26, L28]."""
 
-    certificate_number: str
+    certificate_number: CanonicalCertificateNumber
     province: ProvinceCode
     reason: Literal["fraud", "error"]
     detail: str
