@@ -28,7 +28,6 @@ from shared.events import (
     ScopeItem,
     SigningKeyPublished,
 )
-from shared.numbering import NumberError
 
 ORGANIZATION = "S000033000001"
 STATUS_LIST = "https://example.test/status/33/1"
@@ -161,10 +160,3 @@ async def test_a_signing_key_arriving_while_a_certificate_is_verified_is_not_mis
     [view] = await store.views([certificate.certificate_number])
     assert {check["name"]: check["passed"] for check in view["verification"]["checks"]}["signature"] is True
 
-
-async def test_a_number_not_in_its_canonical_form_is_refused(store: CertificateStore) -> None:
-    certificate = issued(3)
-    typed = certificate.model_copy(update={"certificate_number": certificate.certificate_number.lower()})
-    with pytest.raises(NumberError, match="canonical"):
-        await store.apply_issued(typed)
-    assert await store.documents([typed.certificate_number, certificate.certificate_number]) == []

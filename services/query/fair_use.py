@@ -130,11 +130,9 @@ class FairUse:
             stats = await self.limiter.get_window_stats(item, "miss", client)
             until = max(stats.reset_time, time.time() + 1)
             await self.redis.set(self.block_key(client), f"{until:.0f}", exat=math.ceil(until))
-            # This worker refuses the client's next lookup too, not only at its next lease: a fresh lease, so a
-            # renewal in flight for the client fills the old one, which nothing takes from any more.
-            if (lease := self.leases.get(client)) is not None:
-                lease.left = 0
-                self.leases[client] = Lease()
+            # This worker refuses the client's next lookup too, not only at its next lease; a renewal in flight
+            # fills the dropped lease, which nothing takes from any more.
+            self.leases.pop(client, None)
             raise too_many(f"more than {item} lookups that found nothing from this address", until)
 
 def too_many(reason: str, until: float) -> HTTPException:

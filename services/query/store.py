@@ -50,7 +50,6 @@ from shared.events import (
     OrganizationStatusChanged,
     SigningKeyPublished,
 )
-from shared.numbering import CertificateNumber, NumberError
 from shared.privacy import mask_id_number
 
 from .models import CertificateView, summary
@@ -164,10 +163,6 @@ class CertificateStore:
     async def apply_issued(self, certificate: CertificateIssued) -> None:
         """Stores one issued certificate with its verification; one that cannot be verified yet waits."""
         number = certificate.certificate_number
-        # The lookup serves a number found as typed without parsing it (views.by_number): only numbers in the
-        # national rule's own form are kept. Anything else is refused here (and dead-lettered).
-        if str(CertificateNumber.parse(number)) != number:
-            raise NumberError(f"{number!r} is not a certificate number in its canonical form")
         hidden: dict[str, Any] | None = None
         waits_for: list[str] = []
         if certificate.credential is not None:
@@ -191,7 +186,7 @@ class CertificateStore:
         kind, _, name = awaited.partition(":")
         if kind == "key":
             return bool(await self.redis.hexists(self.key("keys"), name))
-        return any(step.kind == "filed" for step in await self._filing_history(name))
+        return bool(await self._known_filing_history(name))
 
     async def _write_certificate(
         self, number: str, *, view: dict[str, Any] | None = None, checks: list[dict[str, Any]] | None = None,
@@ -235,11 +230,7 @@ class CertificateStore:
         code = str(subject.get("organizationCode", ""))
         raw_key = await self.redis.hget(self.key("keys"), key_id)
         trust = TrustList(keys=[TrustedKey.model_validate_json(raw_key)] if raw_key else [])
-        history = await self._filing_history(code)
-        # Status and scope steps come on other topics than the filing itself and may arrive first: without
-        # the filing, nothing is known of the organization yet (not: it was not filed).
-        if not any(step.kind == "filed" for step in history):
-            history = []
+        history = await self._known_filing_history(code)
 
         def filed(organization: str, occupation: str, level: int, on: date) -> tuple[bool, str] | None:
             return replicas.filing_check(history, organization_code=organization, occupation_code=occupation,
@@ -301,9 +292,13 @@ class CertificateStore:
     async def documents(self, numbers: list[str]) -> list[bytes]:
         """The `CertificateView` JSON of each of these numbers on record, as stored and served: one read."""
         keys = [self.key("cert", number) for number in numbers]
-        # One number is the busiest lookup there is, and redis-py's GET is a little cheaper than its MGET.
-        raws: list[bytes | None] = ([await self.redis.get(keys[0])] if len(keys) == 1  # type: ignore[list-item]
-                                    else await self.redis.mget(keys) if keys else [])  # type: ignore[assignment]
+        if not keys:
+            return []
+        raws: list[bytes | None]
+        if len(keys) == 1:  # the busiest lookup there is; redis-py's GET costs a little less than its MGET
+            raws = [await self.redis.get(keys[0])]  # type: ignore[list-item]
+        else:
+            raws = await self.redis.mget(keys)  # type: ignore[assignment]
         return [raw for raw in raws if raw is not None]
 
     # --- trust list and organizations -----------------------------------------------------------
@@ -328,6 +323,13 @@ class CertificateStore:
             entry.update(status=state.status, scope=state.scope, valid_until=state.valid_until.isoformat())
             await self._put_catalogue("organizations", code, entry)
         await self._reverify(f"org:{code}")
+
+    async def _known_filing_history(self, code: str) -> list[FilingStepRecord]:
+        """The history once its filing is here: status and scope steps come on other topics than the filing
+        itself and may arrive first, and without the filing nothing is known of the organization yet (it is
+        not: "it was not filed")."""
+        history = await self._filing_history(code)
+        return history if any(step.kind == "filed" for step in history) else []
 
     async def _filing_history(self, code: str) -> list[FilingStepRecord]:
         steps = [FilingStepRecord.model_validate_json(raw) for raw in await self.redis.hvals(self.key("filing", code))]
