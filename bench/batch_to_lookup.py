@@ -18,7 +18,7 @@ from pathlib import Path
 
 from infra.servers import KafkaServer, RedisServer
 from infra.walkthrough import batch_plan, eventually, expect, organization_application, run_batch, service_today
-from shared.auth import Role, ensure_dev_keys, mint_token
+from shared.platform.auth import Role, ensure_dev_keys, mint_token
 from tests.harness import Environment, province_services, query_app, serve
 
 

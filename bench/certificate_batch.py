@@ -29,10 +29,10 @@ from infra.walkthrough import eventually, resident_id
 from services.certificates.app import create as create_certificates
 from services.certificates.models import BatchIssue, SignedBatch
 from services.certificates.settings import CertificatesSettings
-from shared.auth import ensure_dev_keys
-from shared.bus import ensure_topics, make_broker
-from shared.events import BATCH_RESULTS_APPROVED, BatchResultsApproved, PassedCandidate
-from shared.outbox import OutboxEvent
+from shared.kernel.events import BATCH_RESULTS_APPROVED, BatchResultsApproved, PassedCandidate
+from shared.platform.auth import ensure_dev_keys
+from shared.platform.bus import ensure_topics, make_broker
+from shared.platform.outbox import OutboxEvent
 from tests.harness import serve
 
 PART_SIZE = 500  # as recognition splits an approval

@@ -33,8 +33,8 @@ from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
 from infra.servers import KafkaServer, RedisServer, free_port
-from shared.events import CERTIFICATE_ISSUED, CertificateIssued
-from shared.numbering import CertificateNumber
+from shared.kernel.events import CERTIFICATE_ISSUED, CertificateIssued
+from shared.kernel.numbering import CertificateNumber
 
 ROOT = "skillcert"
 PREFIX = "bench:"
@@ -197,7 +197,7 @@ def main() -> None:
 
 
 async def _ensure_topics(bootstrap: str) -> None:
-    from shared.bus import ensure_topics
+    from shared.platform.bus import ensure_topics
 
     topics = [CERTIFICATE_ISSUED.topic(province, ROOT) for province in ("31", "32", "33")]
     await ensure_topics(bootstrap, topics, partitions=3, replication=1, client_id="bench",

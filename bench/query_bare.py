@@ -1,6 +1,6 @@
 """The ceiling for bench/query.py: FastAPI and one Redis GET, nothing else (no limits, no tracing, no model).
 
-It gets the services' one process tuning, `gc.freeze()` after start-up (shared/service.py), so the ceiling is
+It gets the services' one process tuning, `gc.freeze()` after start-up (shared/platform/app.py), so the ceiling is
 not lowered by garbage collection and the ratio measures only what the lookup does on top of it."""
 
 from __future__ import annotations

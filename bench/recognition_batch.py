@@ -31,8 +31,8 @@ from services.recognition.app import create as create_recognition
 from services.recognition.settings import RecognitionSettings
 from services.registry.app import create as create_registry
 from services.registry.settings import RegistrySettings
-from shared.auth import Role, ensure_dev_keys, mint_token
-from shared.outbox import OutboxEvent
+from shared.platform.auth import Role, ensure_dev_keys, mint_token
+from shared.platform.outbox import OutboxEvent
 from tests.harness import Environment, serve
 
 

@@ -16,7 +16,7 @@ from services.query.settings import QuerySettings
 from services.recognition.app import create as create_recognition
 from services.registry.app import create as create_registry
 from services.supervision.app import create as create_supervision
-from shared.service import asyncapi_json
+from shared.platform.app import asyncapi_json
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "asyncapi"
 

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine
 
-from shared.db import migrate
+from shared.platform.db import migrate
 
 SERVICES_WITH_DATABASE = ("registry", "recognition", "certificates", "supervision")
 

@@ -23,8 +23,8 @@ import httpx
 
 from infra.servers import KafkaServer, ManagedProcess, RedisServer, ServerError, free_port, port_open
 from infra.walkthrough import ProvinceClients, WalkResult, eventually, walk_province
-from shared.auth import PARTNER_HEADER, Role, ensure_dev_keys, mint_token
-from shared.settings import VAR_DIR
+from shared.platform.auth import PARTNER_HEADER, Role, ensure_dev_keys, mint_token
+from shared.platform.settings import VAR_DIR
 
 PROVINCES = {"33": "浙江 Zhejiang", "32": "江苏 Jiangsu"}
 # The public lookup runs as several workers behind one port (docs/query.md).

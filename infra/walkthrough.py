@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from stdnum.cn import ric, uscc
 
-from shared.workdays import add_working_days
+from shared.kernel.workdays import add_working_days
 
 T = TypeVar("T")
 

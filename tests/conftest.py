@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infra.servers import KafkaServer, PostgresServer, RedisServer
-from shared.auth import Role, ensure_dev_keys, mint_token
+from shared.platform.auth import Role, ensure_dev_keys, mint_token
 from tests.harness import Environment
 
 PROVINCES = ("33", "32", "31", "21", "37", "45")

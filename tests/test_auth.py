@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, HTTPException
 
-from shared.auth import Principal, Role, TokenVerifier, ensure_dev_keys, mint_token, require_role
+from shared.platform.auth import Principal, Role, TokenVerifier, ensure_dev_keys, mint_token, require_role
 
 
 @pytest.fixture

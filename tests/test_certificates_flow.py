@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from infra.walkthrough import eventually, expect, walk_province
-from shared.credentials import StatusEntry, TrustList, hide_claims, status_from_list
+from shared.kernel.credentials import StatusEntry, TrustList, hide_claims, status_from_list
 from tests.harness import Environment, province_services, query_app, serve
 
 pytestmark = pytest.mark.kafka

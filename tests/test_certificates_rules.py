@@ -20,21 +20,21 @@ from services.certificates import cli, pdf, service, signing
 from services.certificates.app import MIGRATIONS
 from services.certificates.models import Certificate, CertificateStatus, RevocationIn, SignedBatch
 from services.certificates.settings import CertificatesSettings
-from shared import credentials
-from shared.auth import Actor
-from shared.credentials import CredentialError
-from shared.db import make_engine, migrate
-from shared.errors import Conflict, FieldError
-from shared.events import (
+from shared.kernel import credentials
+from shared.kernel.credentials import CredentialError
+from shared.kernel.errors import Conflict, FieldError
+from shared.kernel.events import (
     BatchResultCorrected,
     BatchResultsApproved,
     OrganizationFiled,
     PassedCandidate,
     ScopeItem,
 )
-from shared.numbering import CertificateNumber, Level
-from shared.outbox import OutboxEvent, apply_once
-from shared.sequences import SequenceCounter, SequenceExhausted
+from shared.kernel.numbering import CertificateNumber, Level
+from shared.platform.auth import Actor
+from shared.platform.db import make_engine, migrate
+from shared.platform.outbox import OutboxEvent, apply_once
+from shared.platform.sequences import SequenceCounter, SequenceExhausted
 
 TODAY = date(2026, 11, 23)
 ORG = "S000033000001"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.events import ALL_CONTRACTS, EventContract
+from shared.kernel.events import ALL_CONTRACTS, EventContract
 
 EVENTS_DOC = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text()
 

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from infra.stack import PROVINCES, PROVINCIAL_SERVICES, Stack, run_demo
 from infra.walkthrough import ProvinceClients, eventually, expect, walk_province
-from shared.events import BATCH_RESULTS_APPROVED
+from shared.kernel.events import BATCH_RESULTS_APPROVED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from shared.events import (
+from shared.kernel.events import (
     BATCH_RESULTS_APPROVED,
     CERTIFICATE_ISSUED,
     ORGANIZATION_FILED,

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from infra.walkthrough import batch_plan, eventually, organization_application, walk_province
 from services.recognition.app import create as create_recognition
 from services.recognition.settings import RecognitionSettings
-from shared.events import BATCH_RESULTS_APPROVED, CERTIFICATE_ISSUED, ORGANIZATION_FILED, dead_letter_topic
+from shared.kernel.events import BATCH_RESULTS_APPROVED, CERTIFICATE_ISSUED, ORGANIZATION_FILED, dead_letter_topic
 from tests.harness import Environment, province_services, query_app, serve
 
 pytestmark = pytest.mark.kafka

@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from infra.walkthrough import eventually, expect, walk_province
-from shared.numbering import CertificateNumber
+from shared.kernel.numbering import CertificateNumber
 from tests.harness import Environment, province_services, query_app, serve
 
 pytestmark = pytest.mark.kafka

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.numbering import CertificateNumber, FilingCode, Level, NumberError, is_legacy_number
+from shared.kernel.numbering import CertificateNumber, FilingCode, Level, NumberError, is_legacy_number
 
 
 def test_certificate_number_positions_follow_the_rule() -> None:

@@ -13,7 +13,7 @@ from asgi_lifespan import LifespanManager
 
 from services.query import fair_use
 from services.query.fair_use import LEASE_SECONDS
-from shared.auth import PARTNER_HEADER
+from shared.platform.auth import PARTNER_HEADER
 from tests.harness import Environment, query_app
 
 pytestmark = pytest.mark.kafka

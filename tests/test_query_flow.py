@@ -17,7 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from infra.servers import KafkaServer, MirrorMaker
 from infra.walkthrough import eventually, expect, walk_province
-from shared.events import CERTIFICATE_ISSUED
+from shared.kernel.events import CERTIFICATE_ISSUED
 from tests.harness import Environment, province_services, query_app, serve
 
 pytestmark = pytest.mark.kafka

@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 
 from services.query import store as store_module
 from services.query.store import CertificateStore
-from shared import credentials
-from shared.events import (
+from shared.kernel import credentials
+from shared.kernel.events import (
     ORGANIZATION_FILED,
     ORGANIZATION_STATUS_CHANGED,
     CertificateIssued,

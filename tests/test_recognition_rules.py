@@ -18,13 +18,13 @@ from services.recognition import service
 from services.recognition.eligibility import PriorCertificate
 from services.recognition.models import TABLES, Batch, BatchCreate, BatchStatus, Candidate, ResultObjectionIn, ScoreIn
 from services.recognition.prior_certificates import Claim, PriorCertificates, QueryUnavailable
-from shared.auth import Actor
-from shared.db import make_engine
-from shared.errors import Conflict, FieldError, FieldErrors
-from shared.outbox import OutboxEvent
-from shared.policy import policy_for
-from shared.replicas import FiledOrganization
-from shared.workdays import add_working_days
+from shared.kernel.errors import Conflict, FieldError, FieldErrors
+from shared.kernel.policy import policy_for
+from shared.kernel.workdays import add_working_days
+from shared.platform.auth import Actor
+from shared.platform.db import make_engine
+from shared.platform.outbox import OutboxEvent
+from shared.platform.replicas import FiledOrganization
 
 TODAY = date(2026, 11, 23)  # a Monday
 OPERATOR = Actor("operator", "org_operator")

@@ -17,10 +17,10 @@ from services.registry import service
 from services.registry.app import create as create_registry
 from services.registry.models import ApplicationCreate, OrganizationStatus
 from services.registry.settings import RegistrySettings
-from shared.auth import Actor
-from shared.db import make_engine, migrate
-from shared.events import SANCTION_IMPOSED, SanctionImposed
-from shared.outbox import OutboxEvent
+from shared.kernel.events import SANCTION_IMPOSED, SanctionImposed
+from shared.platform.auth import Actor
+from shared.platform.db import make_engine, migrate
+from shared.platform.outbox import OutboxEvent
 from tests.harness import Environment, serve
 
 pytestmark = pytest.mark.kafka
@@ -252,7 +252,7 @@ async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, t
 
 def test_filings_expire_after_three_years(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from services.registry.app import MIGRATIONS
-    from shared.policy import policy_for
+    from shared.kernel.policy import policy_for
 
     engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
     migrate(engine, MIGRATIONS)

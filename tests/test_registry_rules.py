@@ -14,9 +14,9 @@ from infra.walkthrough import material, organization_application
 from services.registry.models import ApplicationCreate
 from services.registry.occupations import occupation_catalogue
 from services.registry.rules import PeerInstitution, check_application
-from shared import workdays
-from shared.policy import POLICIES_DIR, OrgKind, load_policy, policy_for
-from shared.workdays import add_working_days, is_working_day, publicity_end
+from shared.kernel import workdays
+from shared.kernel.policy import POLICIES_DIR, OrgKind, load_policy, policy_for
+from shared.kernel.workdays import add_working_days, is_working_day, publicity_end
 
 PROVINCES = ("21", "31", "32", "33", "37", "45")
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session, SQLModel
 
-from shared.db import make_engine
-from shared.sequences import SequenceCounter, SequenceExhausted, next_value
+from shared.platform.db import make_engine
+from shared.platform.sequences import SequenceCounter, SequenceExhausted, next_value
 
 
 def engine_for(url: str):  # type: ignore[no-untyped-def]

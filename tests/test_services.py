@@ -12,8 +12,8 @@ from infra.migrations import SERVICES_WITH_DATABASE, migrations_dir, service_met
 from infra.walkthrough import expect, organization_application
 from services.registry.app import create as create_registry
 from services.registry.settings import RegistrySettings
-from shared.db import make_engine, migrate
-from shared.events import ORGANIZATION_FILED
+from shared.kernel.events import ORGANIZATION_FILED
+from shared.platform.db import make_engine, migrate
 from tests.harness import Environment, query_app, serve
 
 pytestmark = pytest.mark.kafka

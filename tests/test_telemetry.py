@@ -11,7 +11,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from shared.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app, make_tracer_provider
+from shared.platform.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app, make_tracer_provider
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 
@@ -19,7 +19,7 @@ CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 def traced_app(sample_ratio: float) -> tuple[FastAPI, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = make_tracer_provider("test", "33", exporter=exporter, sample_ratio=sample_ratio)
-    app = FastAPI(telemetry=FASTAPI_NATIVE_TELEMETRY_OFF)  # as shared.service.create_app makes every app
+    app = FastAPI(telemetry=FASTAPI_NATIVE_TELEMETRY_OFF)  # as shared.platform.app.create_app makes every app
 
     @app.get("/inside")
     async def inside() -> dict[str, bool]:

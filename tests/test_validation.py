@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from infra.walkthrough import batch_plan, credit_code, organization_application, resident_id
 from services.recognition.models import BatchCreate
 from services.registry.models import ApplicationCreate
-from shared.privacy import mask_id_number
+from shared.kernel.privacy import mask_id_number
 
 LATHE = {"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5], "standard": "车工标准",
          "person_times": 100}

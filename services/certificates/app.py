@@ -8,8 +8,8 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from sqlmodel import Session
 
-from shared.events import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, SIGNING_KEY_PUBLISHED
-from shared.service import build_runtime, create_app
+from shared.kernel.events import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, SIGNING_KEY_PUBLISHED
+from shared.platform.app import build_runtime, create_app
 
 from . import flows, signing
 from .settings import CertificatesSettings

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared import credentials
-from shared.credentials import CredentialError, TrustList
+from shared.kernel import credentials
+from shared.kernel.credentials import CredentialError, TrustList
 
 MARKS = {True: "pass", False: "FAIL", None: "not checked"}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from shared.events import (
+from shared.kernel.events import (
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
     CERTIFICATE_REVOKED,
@@ -19,7 +19,7 @@ from shared.events import (
     Envelope,
     EventContract,
 )
-from shared.service import Runtime
+from shared.platform.app import Runtime
 
 from . import service
 from .settings import CertificatesSettings

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import StringConstraints
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 
-from shared.outbox import OutboxEvent, ProcessedEvent, utcnow
-from shared.sequences import SequenceCounter
+from shared.platform.outbox import OutboxEvent, ProcessedEvent, utcnow
+from shared.platform.sequences import SequenceCounter
 
 
 class CertificateStatus(StrEnum):

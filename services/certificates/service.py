@@ -16,11 +16,10 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, func, select
 
-from shared import credentials, replicas
-from shared.auth import Actor
-from shared.credentials import RevocationStatus, StatusEntry, TrustedKey, TrustList
-from shared.errors import Conflict, FieldError, NotFound
-from shared.events import (
+from shared.kernel import credentials
+from shared.kernel.credentials import RevocationStatus, StatusEntry, TrustedKey, TrustList
+from shared.kernel.errors import Conflict, FieldError, NotFound
+from shared.kernel.events import (
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
     BatchResultCorrected,
@@ -33,10 +32,12 @@ from shared.events import (
     PassedCandidate,
     SigningKeyPublished,
 )
-from shared.numbering import MAX_SERIAL, CertificateNumber, FilingCode, Level
-from shared.outbox import record_event, utcnow
-from shared.privacy import mask_id_number
-from shared.sequences import next_values
+from shared.kernel.numbering import MAX_SERIAL, CertificateNumber, FilingCode, Level
+from shared.kernel.privacy import mask_id_number
+from shared.platform import replicas
+from shared.platform.auth import Actor
+from shared.platform.outbox import record_event, utcnow
+from shared.platform.sequences import next_values
 
 from . import signing
 from .models import (

@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session, col, select
 
-from shared import credentials
-from shared.errors import Conflict
-from shared.events import SIGNING_KEY_PUBLISHED, SigningKeyPublished
-from shared.outbox import record_event
-from shared.sequences import next_value
+from shared.kernel import credentials
+from shared.kernel.errors import Conflict
+from shared.kernel.events import SIGNING_KEY_PUBLISHED, SigningKeyPublished
+from shared.platform.outbox import record_event
+from shared.platform.sequences import next_value
 
 from .models import SigningKey
 from .settings import CertificatesSettings

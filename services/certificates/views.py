@@ -10,10 +10,10 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from PIL import Image, UnidentifiedImageError
 from sqlmodel import func, select
 
-from shared.auth import Actor, Principal, Role, require_role
-from shared.credentials import TrustList
-from shared.errors import Conflict, FieldError, NotFound
-from shared.service import LookupNumber, RuntimeDep, SessionDep, TodayDep
+from shared.kernel.credentials import TrustList
+from shared.kernel.errors import Conflict, FieldError, NotFound
+from shared.platform.app import LookupNumber, RuntimeDep, SessionDep, TodayDep
+from shared.platform.auth import Actor, Principal, Role, require_role
 
 from . import pdf, service, signing
 from .models import (

@@ -9,7 +9,7 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from redis.asyncio import Redis
 
-from shared.service import build_runtime, create_app
+from shared.platform.app import build_runtime, create_app
 
 from . import flows
 from .fair_use import FairUse

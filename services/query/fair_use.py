@@ -31,7 +31,7 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
-from shared.auth import PARTNER_HEADER
+from shared.platform.auth import PARTNER_HEADER
 
 PARTNER_HEADER_NAME = PARTNER_HEADER.lower().encode()  # as ASGI servers hand header names over
 LEASE_SECONDS = 1.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.events import (
+from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
@@ -17,7 +17,7 @@ from shared.events import (
     Envelope,
     EventContract,
 )
-from shared.service import Runtime
+from shared.platform.app import Runtime
 
 from .store import CertificateStore
 

@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.events import EventContract
+from shared.kernel.events import EventContract
 
 from .store import CertificateStore
 

@@ -38,9 +38,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from shared import credentials, replicas
-from shared.credentials import TrustedKey, TrustList
-from shared.events import (
+from shared.kernel import credentials
+from shared.kernel.credentials import TrustedKey, TrustList
+from shared.kernel.events import (
     BatchPlanApproved,
     CertificateIssued,
     CertificateRevoked,
@@ -50,7 +50,8 @@ from shared.events import (
     OrganizationStatusChanged,
     SigningKeyPublished,
 )
-from shared.privacy import mask_id_number
+from shared.kernel.privacy import mask_id_number
+from shared.platform import replicas
 
 from .models import CertificateView, summary
 
@@ -98,7 +99,7 @@ def _text(value: bytes | str) -> str:
 
 
 class FilingStepRecord(BaseModel):
-    """A step of an organization's filing history as kept in Redis (shared.replicas.FilingStep)."""
+    """A step of an organization's filing history as kept in Redis (shared.platform.replicas.FilingStep)."""
 
     effective_on: date
     kind: str

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from shared.service import lookup_number
+from shared.platform.app import lookup_number
 
 from .fair_use import FairUse
 from .models import CertificateView, LookupResult, Page, Verification, summary

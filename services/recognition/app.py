@@ -8,9 +8,9 @@ import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.auth import PARTNER_HEADER
-from shared.events import BATCH_PLAN_APPROVED, BATCH_RESULT_CORRECTED, BATCH_RESULTS_APPROVED
-from shared.service import build_runtime, create_app
+from shared.kernel.events import BATCH_PLAN_APPROVED, BATCH_RESULT_CORRECTED, BATCH_RESULTS_APPROVED
+from shared.platform.app import build_runtime, create_app
+from shared.platform.auth import PARTNER_HEADER
 
 from . import flows
 from .prior_certificates import PriorCertificates

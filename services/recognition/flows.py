@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.replicas import keep_filed_organizations
-from shared.service import Runtime
+from shared.platform.app import Runtime
+from shared.platform.replicas import keep_filed_organizations
 
 CONSUMER = "recognition"
 

@@ -14,9 +14,9 @@ from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validat
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 from stdnum.cn import ric
 
-from shared.outbox import OutboxEvent, ProcessedEvent, utcnow
-from shared.replicas import FiledOrganization
-from shared.workflow import AuditFields, ObjectionFields, ObjectionIn
+from shared.kernel.workflow import AuditFields, ObjectionFields, ObjectionIn
+from shared.platform.outbox import OutboxEvent, ProcessedEvent, utcnow
+from shared.platform.replicas import FiledOrganization
 
 RESIDENT_ID_CARD = "居民身份证"
 ID_TYPES = (RESIDENT_ID_CARD, "港澳居民居住证", "台湾居民居住证", "外国人永久居留身份证", "护照",

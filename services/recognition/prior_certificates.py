@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from shared.numbering import CertificateNumber, NumberError
+from shared.kernel.numbering import CertificateNumber, NumberError
 
 from .eligibility import PriorCertificate
 

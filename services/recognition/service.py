@@ -18,9 +18,8 @@ from pydantic import ValidationError
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
-from shared.auth import Actor
-from shared.errors import Conflict, FieldError, FieldErrors, NotFound
-from shared.events import (
+from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
+from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
@@ -29,11 +28,12 @@ from shared.events import (
     BatchResultsApproved,
     PassedCandidate,
 )
-from shared.outbox import record_event
-from shared.policy import Policy
-from shared.replicas import FiledOrganization
-from shared.workdays import add_working_days, publicity_end
-from shared.workflow import ObjectionResolution, check_cleared, check_within_publicity, next_status, resolve
+from shared.kernel.policy import Policy
+from shared.kernel.workdays import add_working_days, publicity_end
+from shared.kernel.workflow import ObjectionResolution, check_cleared, check_within_publicity, next_status, resolve
+from shared.platform.auth import Actor
+from shared.platform.outbox import record_event
+from shared.platform.replicas import FiledOrganization
 
 from . import eligibility
 from .models import (

@@ -13,9 +13,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
-from shared.auth import Actor, Principal, Role, require_role
-from shared.service import RuntimeDep, SessionDep, TodayDep
-from shared.workflow import ObjectionResolution
+from shared.kernel.workflow import ObjectionResolution
+from shared.platform.app import RuntimeDep, SessionDep, TodayDep
+from shared.platform.auth import Actor, Principal, Role, require_role
 
 from . import service
 from .models import (

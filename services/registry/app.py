@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED, ORGANIZATION_STATUS_CHANGED
-from shared.service import build_runtime, create_app
+from shared.kernel.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED, ORGANIZATION_STATUS_CHANGED
+from shared.platform.app import build_runtime, create_app
 
 from . import flows
 from .settings import RegistrySettings

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from shared.auth import Actor
-from shared.events import SANCTION_IMPOSED, Envelope, SanctionImposed
-from shared.service import Runtime
+from shared.kernel.events import SANCTION_IMPOSED, Envelope, SanctionImposed
+from shared.platform.app import Runtime
+from shared.platform.auth import Actor
 
 from . import service
 from .models import OrganizationStatus, Transition

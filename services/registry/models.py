@@ -16,11 +16,11 @@ from sqlmodel import JSON, Column, Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 from stdnum.cn import uscc
 
-from shared.events import ScopeItem
-from shared.outbox import OutboxEvent, ProcessedEvent, utcnow
-from shared.policy import AdminLevel, EvaluationScope, OrgKind
-from shared.sequences import SequenceCounter
-from shared.workflow import AuditFields, ObjectionFields
+from shared.kernel.events import ScopeItem
+from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind
+from shared.kernel.workflow import AuditFields, ObjectionFields
+from shared.platform.outbox import OutboxEvent, ProcessedEvent, utcnow
+from shared.platform.sequences import SequenceCounter
 
 
 class OrganizationStatus(StrEnum):

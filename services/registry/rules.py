@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shared.errors import FieldError
-from shared.policy import AdminLevel, EvaluationScope, OrgKind, Policy
+from shared.kernel.errors import FieldError
+from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind, Policy
 
 from .models import REQUIRED_MATERIALS, ApplicationCreate, Major, Material, OccupationApplied, Site
 from .occupations import Occupation

@@ -12,9 +12,8 @@ from datetime import date
 
 from sqlmodel import Session, col, select
 
-from shared.auth import Actor
-from shared.errors import Conflict, FieldError, FieldErrors, NotFound
-from shared.events import (
+from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
+from shared.kernel.events import (
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -24,12 +23,10 @@ from shared.events import (
     OrganizationStatusChanged,
     ScopeItem,
 )
-from shared.numbering import MAX_SEQUENCE, FilingCode
-from shared.outbox import record_event
-from shared.policy import OrgKind, Policy
-from shared.sequences import next_value
-from shared.workdays import add_working_days, publicity_end
-from shared.workflow import (
+from shared.kernel.numbering import MAX_SEQUENCE, FilingCode
+from shared.kernel.policy import OrgKind, Policy
+from shared.kernel.workdays import add_working_days, publicity_end
+from shared.kernel.workflow import (
     ObjectionIn,
     ObjectionResolution,
     check_cleared,
@@ -37,6 +34,9 @@ from shared.workflow import (
     next_status,
     resolve,
 )
+from shared.platform.auth import Actor
+from shared.platform.outbox import record_event
+from shared.platform.sequences import next_value
 
 from . import rules
 from .models import (

@@ -1,6 +1,6 @@
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.platform.settings import ServiceSettings
 
 
 class RegistrySettings(ServiceSettings):

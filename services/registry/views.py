@@ -8,10 +8,10 @@ from typing import Annotated, cast
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import Session
 
-from shared.auth import Actor, Principal, Role, require_role
-from shared.policy import Policy
-from shared.service import RuntimeDep, SessionDep
-from shared.workflow import ObjectionIn, ObjectionResolution
+from shared.kernel.policy import Policy
+from shared.kernel.workflow import ObjectionIn, ObjectionResolution
+from shared.platform.app import RuntimeDep, SessionDep
+from shared.platform.auth import Actor, Principal, Role, require_role
 
 from . import service
 from .models import (

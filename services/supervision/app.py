@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.service import build_runtime, create_app
+from shared.platform.app import build_runtime, create_app
 
 from . import flows
 from .settings import SupervisionSettings

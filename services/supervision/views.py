@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import SQLModel, col, func, select
 
-from shared.auth import Principal, Role, require_role
-from shared.events import ScopeItem
-from shared.replicas import FiledOrganization
-from shared.service import SessionDep
+from shared.kernel.events import ScopeItem
+from shared.platform.app import SessionDep
+from shared.platform.auth import Principal, Role, require_role
+from shared.platform.replicas import FiledOrganization
 
 router = APIRouter(tags=["inspection targets"])
 

@@ -1,4 +1,4 @@
-"""Alembic environment for this service: shared body in shared.migrations_env."""
-from shared.migrations_env import run
+"""Alembic environment for this service: shared body in shared.platform.migrations_env."""
+from shared.platform.migrations_env import run
 
 run()

@@ -24,8 +24,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
 from pydantic import ValidationError
 
-from shared.events import Envelope, EventContract, EventTypeMismatch, dead_letter_topic
-from shared.outbox import OutboxEvent
+from shared.kernel.events import Envelope, EventContract, EventTypeMismatch, dead_letter_topic
+from shared.platform.outbox import OutboxEvent
 
 log = logging.getLogger(__name__)
 

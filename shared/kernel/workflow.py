@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from shared.errors import Conflict, FieldError
-from shared.outbox import utcnow
+from shared.kernel.errors import Conflict, FieldError
+from shared.platform.outbox import utcnow
 
 S = TypeVar("S", bound=StrEnum)
 

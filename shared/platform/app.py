@@ -23,15 +23,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from shared.auth import TokenVerifier
-from shared.bus import Publishers, ensure_topics, make_broker, subscribe
-from shared.db import database_answers, make_engine, migrate
-from shared.errors import Conflict, FieldError, FieldErrors, NotFound
-from shared.events import Envelope, EventContract
-from shared.numbering import LegacyNumber, NumberError, parse_lookup
-from shared.outbox import OutboxRelay, apply_once
-from shared.settings import ServiceSettings
-from shared.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app, make_tracer_provider
+from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
+from shared.kernel.events import Envelope, EventContract
+from shared.kernel.numbering import LegacyNumber, NumberError, parse_lookup
+from shared.platform.auth import TokenVerifier
+from shared.platform.bus import Publishers, ensure_topics, make_broker, subscribe
+from shared.platform.db import database_answers, make_engine, migrate
+from shared.platform.outbox import OutboxRelay, apply_once
+from shared.platform.settings import ServiceSettings
+from shared.platform.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app, make_tracer_provider
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,7 +89,7 @@ class Runtime:
             self.relay.wake()
 
     async def apply_once(self, consumer: str, envelope: Envelope[Any], apply: Callable[[Session], T]) -> T | None:
-        """Applies an event exactly once (see shared.outbox.apply_once) off the event loop."""
+        """Applies an event exactly once (see shared.platform.outbox.apply_once) off the event loop."""
         result = await asyncio.to_thread(apply_once, self.db, consumer, envelope.id, apply)
         self.wake_relay()
         return result

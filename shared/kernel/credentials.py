@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, Field
 
-from shared.numbering import CertificateNumber, NumberError
+from shared.kernel.numbering import CertificateNumber, NumberError
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 SKILLCERT_CONTEXT = "https://skillcert.example.cn/contexts/skill-certificate/v1"

@@ -160,7 +160,7 @@ def require_role(*roles: Role) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     """`skillcert-token`: mints a development token signed with a province's key."""
-    from shared.settings import VAR_DIR
+    from shared.platform.settings import VAR_DIR
 
     parser = argparse.ArgumentParser(prog="skillcert-token", description=main.__doc__)
     parser.add_argument("--province", required=True, help="two-digit province code, e.g. 33")

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from sqlmodel import JSON, Column, Field, Session, SQLModel
 
-from shared.errors import FieldError
-from shared.events import (
+from shared.kernel.errors import FieldError
+from shared.kernel.events import (
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -24,8 +24,8 @@ from shared.events import (
     OrganizationStatusChanged,
     ScopeItem,
 )
-from shared.outbox import utcnow
-from shared.service import Runtime
+from shared.platform.app import Runtime
+from shared.platform.outbox import utcnow
 
 
 class FiledOrganization(SQLModel, table=True):

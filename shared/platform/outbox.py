@@ -22,7 +22,7 @@ from sqlalchemy import Engine, Index, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
 
-from shared.events import Envelope, EventContract
+from shared.kernel.events import Envelope, EventContract
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.numbering import CertificateNumber
+from shared.kernel.numbering import CertificateNumber
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -197,7 +197,8 @@ class CertificateIssued(BaseModel):
     status_list: str | None = Field(default=None, description="URL of the province's revocation status list")
     status_index: int | None = Field(default=None, description="this certificate's bit in that list")
     credential: dict[str, Any] | None = Field(
-        default=None, description="the signed W3C Verifiable Credential (shared.credentials), as the holder gets it")
+        default=None,
+        description="the signed W3C Verifiable Credential (shared.kernel.credentials), as its holder gets it")
 
 
 class CertificateRevoked(BaseModel):

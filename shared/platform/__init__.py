@@ -1,0 +1,1 @@
+"""What runs a service: app factory, runtime, unit of work, bus, outbox, database, auth, telemetry, settings."""
