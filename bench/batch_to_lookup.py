@@ -29,8 +29,9 @@ async def measure(env: Environment, candidates: int) -> dict[str, float]:
 
     async with province_services(env, "33") as province, serve(query_app(env)) as query:
         official = token("33", "province_official")
-        organization = expect(await province.registry.post("/organizations", json=organization_application("33"),
-                                                           headers=official), 201)
+        organization = expect(
+            await province.registry.post("/organizations", json=organization_application("33"), headers=official), 201
+        )
         code = organization["filing_code"]
         operator = token("33", "org_operator", code)
         plan = batch_plan(code, "33", candidates, today=await service_today(province.recognition))
@@ -54,8 +55,12 @@ async def measure(env: Environment, candidates: int) -> dict[str, float]:
 
         await eventually(all_queryable, within=600, what="all certificates queryable")
         total = time.perf_counter() - approved_at
-    return {"candidates": candidates, "plan_seconds": plan_seconds, "approve_to_queryable_seconds": total,
-            "certificates_per_second": candidates / total}
+    return {
+        "candidates": candidates,
+        "plan_seconds": plan_seconds,
+        "approve_to_queryable_seconds": total,
+        "certificates_per_second": candidates / total,
+    }
 
 
 def main() -> None:
@@ -69,8 +74,13 @@ def main() -> None:
         redis.start()
         try:
             ensure_dev_keys(base / "keys", "33")
-            env = Environment(kafka.bootstrap, base / "keys", f"bench{uuid.uuid4().hex[:6]}",
-                              lambda name: f"sqlite:///{base / name}.db", redis.url)
+            env = Environment(
+                kafka.bootstrap,
+                base / "keys",
+                f"bench{uuid.uuid4().hex[:6]}",
+                lambda name: f"sqlite:///{base / name}.db",
+                redis.url,
+            )
             result = asyncio.run(measure(env, args.candidates))
         finally:
             redis.stop()

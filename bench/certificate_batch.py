@@ -18,7 +18,6 @@ import resource
 import tempfile
 import time
 import uuid
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from infra.walkthrough import eventually, resident_id
 from services.certificates.app import create as create_certificates
 from services.certificates.models import BatchIssue, SignedBatch
 from services.certificates.settings import CertificatesSettings
+from shared.kernel.clock import Clock
 from shared.kernel.events import BATCH_RESULTS_APPROVED, BatchResultsApproved, PassedCandidate
 from shared.platform.auth import ensure_dev_keys
 from shared.platform.bus import ensure_topics, make_broker
@@ -42,12 +42,21 @@ def parts(batch_id: str, count: int) -> list[BatchResultsApproved]:
     total = (count + PART_SIZE - 1) // PART_SIZE
     return [
         BatchResultsApproved(
-            batch_id=batch_id, organization_code="S000033000001", organization_name="杭州市职业技能评价中心",
-            occupation_code="6-18-01-01", occupation_name="车工", level=4, approved_on=date.today(),
-            part=part + 1, parts=total,
-            passed=[PassedCandidate(candidate_id=str(i), name=f"考生{i}", id_type="居民身份证",
-                                    id_number=resident_id("33", i))
-                    for i in range(part * PART_SIZE, min(count, (part + 1) * PART_SIZE))],
+            batch_id=batch_id,
+            organization_code="S000033000001",
+            organization_name="杭州市职业技能评价中心",
+            occupation_code="6-18-01-01",
+            occupation_name="车工",
+            level=4,
+            approved_on=Clock().today(),
+            part=part + 1,
+            parts=total,
+            passed=[
+                PassedCandidate(
+                    candidate_id=str(i), name=f"考生{i}", id_type="居民身份证", id_number=resident_id("33", i)
+                )
+                for i in range(part * PART_SIZE, min(count, (part + 1) * PART_SIZE))
+            ],
         )
         for part in range(total)
     ]
@@ -82,16 +91,22 @@ async def measure(settings: CertificatesSettings, count: int) -> dict[str, Any]:
         timings["parts_numbered_seconds"] = time.perf_counter() - started
 
         async def signed() -> bool:
-            return await asyncio.to_thread(scalar, select(func.count()).select_from(SignedBatch).where(
-                SignedBatch.batch_id == batch_id)) == 1
+            signed_batches = await asyncio.to_thread(
+                scalar, select(func.count()).select_from(SignedBatch).where(SignedBatch.batch_id == batch_id)
+            )
+            return bool(signed_batches == 1)
 
         await eventually(signed, within=1800, what="the batch signed and its events stored")
         timings["signed_and_stored_seconds"] = time.perf_counter() - started
 
         async def published() -> bool:
-            unsent = await asyncio.to_thread(scalar, select(func.count()).select_from(OutboxEvent).where(
-                OutboxEvent.event_type == "certificates.certificate-issued", col(OutboxEvent.sent_at).is_(None)))
-            return unsent == 0
+            unsent = await asyncio.to_thread(
+                scalar,
+                select(func.count())
+                .select_from(OutboxEvent)
+                .where(OutboxEvent.event_type == "certificates.certificate-issued", col(OutboxEvent.sent_at).is_(None)),
+            )
+            return bool(unsent == 0)
 
         await eventually(published, within=1800, what="every certificate published")
         timings["all_published_seconds"] = time.perf_counter() - started
@@ -117,8 +132,13 @@ def main() -> None:
             ensure_dev_keys(base / "keys", "33")
             url = postgres.create_database("certificates_bench") if postgres else f"sqlite:///{base / 'certs.db'}"
             settings = CertificatesSettings(
-                province="33", kafka_bootstrap=kafka.bootstrap, keys_dir=base / "keys", database_url=url,
-                topic_root=f"bench{uuid.uuid4().hex[:6]}", outbox_poll_seconds=0.1)
+                province="33",
+                kafka_bootstrap=kafka.bootstrap,
+                keys_dir=base / "keys",
+                database_url=url,
+                topic_root=f"bench{uuid.uuid4().hex[:6]}",
+                outbox_poll_seconds=0.1,
+            )
             result = asyncio.run(measure(settings, args.candidates))
         finally:
             if postgres is not None:

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import httpx
@@ -33,6 +32,7 @@ from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
 from infra.servers import KafkaServer, RedisServer, free_port
+from shared.kernel.clock import Clock
 from shared.kernel.events import CERTIFICATE_ISSUED, CertificateIssued
 from shared.kernel.numbering import CertificateNumber
 
@@ -45,15 +45,26 @@ def certificate(province: str, serial: int) -> CertificateIssued:
     number = f"S0000{province}000001264{serial:06d}"
     CertificateNumber.parse(number)
     return CertificateIssued(
-        certificate_number=number, holder_name="张伟", id_type="resident_id", id_number=f"{province}0106199001010011",
-        occupation_code="6-18-01-01", occupation_name="车工", level=4, level_title="四级/中级工",
-        organization_code=f"S0000{province}000001", organization_name="机械行业协会技能评价中心",
-        province=province, issued_on=date.today(), batch_id=f"bench-{province}")
+        certificate_number=number,
+        holder_name="张伟",
+        id_type="resident_id",
+        id_number=f"{province}0106199001010011",
+        occupation_code="6-18-01-01",
+        occupation_name="车工",
+        level=4,
+        level_title="四级/中级工",
+        organization_code=f"S0000{province}000001",
+        organization_name="机械行业协会技能评价中心",
+        province=province,
+        issued_on=Clock().today(),
+        batch_id=f"bench-{province}",
+    )
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        args, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_http(url: str, timeout: float = 90) -> None:
@@ -70,9 +81,13 @@ def wait_http(url: str, timeout: float = 90) -> None:
 
 def wrk(url: str, numbers_file: Path, seconds: int, connections: int) -> dict[str, float]:
     script = Path(__file__).with_name("query_numbers.lua")
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         env={**os.environ, "NUMBERS_FILE": str(numbers_file)}, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        env={**os.environ, "NUMBERS_FILE": str(numbers_file)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert p99 is not None, out
@@ -90,8 +105,10 @@ async def load(redis_url: str, count: int) -> list[str]:
     for serial in range(1, count + 1):
         issued = certificate(random.choice(["31", "32", "33"]), serial)
         await store.apply_issued(issued)
-        await redis.set(f"{PREFIX}bare:{issued.certificate_number}", await redis.get(
-            store.key("cert", issued.certificate_number)) or b"")
+        await redis.set(
+            f"{PREFIX}bare:{issued.certificate_number}",
+            await redis.get(store.key("cert", issued.certificate_number)) or b"",
+        )
         numbers.append(issued.certificate_number)
     await redis.aclose()
     return numbers
@@ -103,6 +120,7 @@ async def lag(bootstrap: str, query_url: str, count: int, rate: float) -> list[f
     await broker.start()
     lags: list[float] = []
     async with httpx.AsyncClient(base_url=query_url, timeout=10) as client:
+
         async def watch(number: str, sent: float) -> None:
             while True:  # polls every 5 ms: the lag is known to within that
                 if (await client.get(f"/certificates/{number}")).status_code == 200:
@@ -116,8 +134,11 @@ async def lag(bootstrap: str, query_url: str, count: int, rate: float) -> list[f
             issued = certificate(province, serial)
             envelope = CERTIFICATE_ISSUED.make(province=province, subject=issued.certificate_number, payload=issued)
             sent = time.monotonic()
-            await broker.publish(envelope.model_dump_json().encode(), topic=CERTIFICATE_ISSUED.topic(province, ROOT),
-                                 key=issued.certificate_number.encode())
+            await broker.publish(
+                envelope.model_dump_json().encode(),
+                topic=CERTIFICATE_ISSUED.topic(province, ROOT),
+                key=issued.certificate_number.encode(),
+            )
             watchers.append(asyncio.create_task(watch(issued.certificate_number, sent)))
             await asyncio.sleep(1 / rate)
         await asyncio.wait_for(asyncio.gather(*watchers), 120)
@@ -152,18 +173,54 @@ def main() -> None:
         numbers_file.write_text("\n".join(numbers) + "\n")
         common = {"QUERY_REDIS_URL": redis.url, "QUERY_REDIS_PREFIX": PREFIX}
         bare_port, query_port = free_port(), free_port()
-        processes.append(spawn([sys.executable, "-m", "uvicorn", "bench.query_bare:app", "--host", "127.0.0.1",
-                                "--port", str(bare_port), "--workers", str(options.workers), "--no-access-log"],
-                               common, work / "bare.log"))
-        processes.append(spawn([sys.executable, "-m", "uvicorn", "--factory", "services.query.app:create", "--host",
-                                "127.0.0.1", "--port", str(query_port), "--workers", str(options.workers),
-                                "--no-access-log"],
-                               {**common, "QUERY_KAFKA_BOOTSTRAP": kafka.bootstrap, "QUERY_ID_HASH_KEY": ID_HASH_KEY,
-                                "QUERY_CONSUMER_GROUP": "bench-query",
-                                "QUERY_TRACE_SAMPLE_RATIO": "0.01",  # as deployed (docs/query.md)
-                                # Every request is counted; the bench's one address must not be the limit.
-                                "QUERY_LOOKUP_LIMITS": "100000000/minute", "QUERY_MISS_LIMITS": "100000000/minute"},
-                               work / "query.log"))
+        processes.append(
+            spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "bench.query_bare:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(bare_port),
+                    "--workers",
+                    str(options.workers),
+                    "--no-access-log",
+                ],
+                common,
+                work / "bare.log",
+            )
+        )
+        processes.append(
+            spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "services.query.app:create",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(query_port),
+                    "--workers",
+                    str(options.workers),
+                    "--no-access-log",
+                ],
+                {
+                    **common,
+                    "QUERY_KAFKA_BOOTSTRAP": kafka.bootstrap,
+                    "QUERY_ID_HASH_KEY": ID_HASH_KEY,
+                    "QUERY_CONSUMER_GROUP": "bench-query",
+                    "QUERY_TRACE_SAMPLE_RATIO": "0.01",  # as deployed (docs/query.md)
+                    # Every request is counted; the bench's one address must not be the limit.
+                    "QUERY_LOOKUP_LIMITS": "100000000/minute",
+                    "QUERY_MISS_LIMITS": "100000000/minute",
+                },
+                work / "query.log",
+            )
+        )
         wait_http(f"http://127.0.0.1:{bare_port}/bare/{numbers[0]}")
         wait_http(f"http://127.0.0.1:{query_port}/readyz")
         urls = {"bare": f"http://127.0.0.1:{bare_port}/bare/", "lookup": f"http://127.0.0.1:{query_port}/certificates/"}
@@ -174,18 +231,33 @@ def main() -> None:
         for round_number in range(options.rounds):
             order = list(urls) if round_number % 2 == 0 else list(reversed(urls))
             rounds.append({name: wrk(urls[name], numbers_file, options.seconds, options.connections) for name in order})
-        results = {name: {measure: statistics.median(r[name][measure] for r in rounds)
-                          for measure in ("rps", "p99_ms", "errors")} for name in urls}
-        lags = asyncio.run(lag(kafka.bootstrap, f"http://127.0.0.1:{query_port}", options.lag_certificates,
-                               options.lag_rate))
+        results = {
+            name: {
+                measure: statistics.median(r[name][measure] for r in rounds) for measure in ("rps", "p99_ms", "errors")
+            }
+            for name in urls
+        }
+        lags = asyncio.run(
+            lag(kafka.bootstrap, f"http://127.0.0.1:{query_port}", options.lag_certificates, options.lag_rate)
+        )
         report = {
-            "certificates": options.certificates, "workers": options.workers, "connections": options.connections,
-            "bare": results["bare"], "lookup": results["lookup"],
+            "certificates": options.certificates,
+            "workers": options.workers,
+            "connections": options.connections,
+            "bare": results["bare"],
+            "lookup": results["lookup"],
             "ratio": round(statistics.median(r["lookup"]["rps"] / r["bare"]["rps"] for r in rounds), 3),
-            "rounds": [{name: f"{r[name]['rps']:.0f} req/s, p99 {r[name]['p99_ms']:.1f} ms" for name in urls}
-                       | {"ratio": round(r["lookup"]["rps"] / r["bare"]["rps"], 3)} for r in rounds],
-            "lag_ms": {"p50": round(percentile(lags, 50) * 1000, 1), "p99": round(percentile(lags, 99) * 1000, 1),
-                       "max": round(max(lags) * 1000, 1), "count": len(lags)},
+            "rounds": [
+                {name: f"{r[name]['rps']:.0f} req/s, p99 {r[name]['p99_ms']:.1f} ms" for name in urls}
+                | {"ratio": round(r["lookup"]["rps"] / r["bare"]["rps"], 3)}
+                for r in rounds
+            ],
+            "lag_ms": {
+                "p50": round(percentile(lags, 50) * 1000, 1),
+                "p99": round(percentile(lags, 99) * 1000, 1),
+                "max": round(max(lags) * 1000, 1),
+                "count": len(lags),
+            },
         }
         print(json.dumps(report, indent=2))
     finally:
@@ -200,8 +272,14 @@ async def _ensure_topics(bootstrap: str) -> None:
     from shared.platform.bus import ensure_topics
 
     topics = [CERTIFICATE_ISSUED.topic(province, ROOT) for province in ("31", "32", "33")]
-    await ensure_topics(bootstrap, topics, partitions=3, replication=1, client_id="bench",
-                        configs=dict.fromkeys(topics, CERTIFICATE_ISSUED.topic_config))
+    await ensure_topics(
+        bootstrap,
+        topics,
+        partitions=3,
+        replication=1,
+        client_id="bench",
+        configs=dict.fromkeys(topics, CERTIFICATE_ISSUED.topic_config),
+    )
 
 
 if __name__ == "__main__":

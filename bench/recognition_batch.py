@@ -26,7 +26,15 @@ import httpx
 from sqlmodel import Session, col, func, select
 
 from infra.servers import KafkaServer
-from infra.walkthrough import batch_plan, candidate, eventually, expect, move_clock, organization_application
+from infra.walkthrough import (
+    batch_plan,
+    candidate,
+    eventually,
+    expect,
+    move_clock,
+    organization_application,
+    service_today,
+)
 from services.recognition.app import create as create_recognition
 from services.recognition.settings import RecognitionSettings
 from services.registry.app import create as create_registry
@@ -57,13 +65,20 @@ async def measure(env: Environment, count: int) -> dict[str, Any]:
 
     common = env.common("33")
     recognition_app = create_recognition(RecognitionSettings(**common, database_url=env.database_url("rec")))
-    async with serve(create_registry(RegistrySettings(**common, database_url=env.database_url("reg")))) as registry, \
-            serve(recognition_app) as recognition:
+    async with (
+        serve(create_registry(RegistrySettings(**common, database_url=env.database_url("reg")))) as registry,
+        serve(recognition_app) as recognition,
+    ):
         recognition.timeout = httpx.Timeout(600)
-        code = expect(await registry.post("/organizations", json=organization_application("33"),
-                                          headers=token("province_official")), 201)["filing_code"]
+        code = expect(
+            await registry.post(
+                "/organizations", json=organization_application("33"), headers=token("province_official")
+            ),
+            201,
+        )["filing_code"]
         operator, department = token("org_operator", code), token("testing_department")
-        plan = batch_plan(code, "33", candidates=[], today=date.today())
+        official = token("province_official")
+        plan = batch_plan(code, "33", candidates=[], today=await service_today(recognition))
 
         async def drafted() -> dict[str, Any] | None:
             response = await recognition.post("/batches", json=plan, headers=operator)
@@ -73,24 +88,37 @@ async def measure(env: Environment, count: int) -> dict[str, Any]:
         at = f"/batches/{batch['id']}"
         body = csv_rows(count)
         timings["upload_megabytes"] = len(body) / 1e6
-        await timed("upload", lambda: recognition.post(f"{at}/candidates", content=body,
-                                                       headers={**operator, "content-type": "text/csv"}))
+        await timed(
+            "upload",
+            lambda: recognition.post(
+                f"{at}/candidates", content=body, headers={**operator, "content-type": "text/csv"}
+            ),
+        )
         await timed("submit", lambda: recognition.post(f"{at}/submit", headers=operator))
-        await timed("plan_approval", lambda: recognition.post(f"{at}/plan-decision", json={"approve": True},
-                                                              headers=department))
-        await move_clock(recognition, date.fromisoformat(plan["exam_ends_on"]))
+        await timed(
+            "plan_approval", lambda: recognition.post(f"{at}/plan-decision", json={"approve": True}, headers=department)
+        )
+        await move_clock(recognition, date.fromisoformat(plan["exam_ends_on"]), official)
         ids: list[str] = []
         started = time.perf_counter()
         while len(ids) < count:
-            page = expect(await recognition.get(f"{at}/candidates", params={"skip": len(ids), "limit": 5000},
-                                                headers=operator), 200)
+            page = expect(
+                await recognition.get(f"{at}/candidates", params={"skip": len(ids), "limit": 5000}, headers=operator),
+                200,
+            )
             ids += [c["id"] for c in page["data"]]
         timings["read_candidates_seconds"] = time.perf_counter() - started
         scores = {"results": [{"candidate_id": i, "theory": 80, "skill": 75} for i in ids]}
         await timed("record_results", lambda: recognition.post(f"{at}/results", json=scores, headers=operator))
-        published = expect(await recognition.post(f"{at}/results-publicity", headers=operator,
-                                                  json={"published_on": plan["exam_ends_on"]}), 200)
-        await move_clock(recognition, date.fromisoformat(published["results_publicity_until"]) + timedelta(days=1))
+        published = expect(
+            await recognition.post(
+                f"{at}/results-publicity", headers=operator, json={"published_on": plan["exam_ends_on"]}
+            ),
+            200,
+        )
+        await move_clock(
+            recognition, date.fromisoformat(published["results_publicity_until"]) + timedelta(days=1), official
+        )
         expect(await recognition.post(f"{at}/report", headers=operator), 200)
         expect(await recognition.post(f"{at}/review", json={"approve": True}, headers=department), 200)
         approved_at = time.perf_counter()
@@ -99,9 +127,14 @@ async def measure(env: Environment, count: int) -> dict[str, Any]:
 
         async def handed_off() -> bool:
             with Session(engine) as session:
-                unsent = session.exec(select(func.count()).select_from(OutboxEvent).where(
-                    OutboxEvent.event_type == "recognition.batch-results-approved",
-                    col(OutboxEvent.sent_at).is_(None))).one()
+                unsent = session.exec(
+                    select(func.count())
+                    .select_from(OutboxEvent)
+                    .where(
+                        OutboxEvent.event_type == "recognition.batch-results-approved",
+                        col(OutboxEvent.sent_at).is_(None),
+                    )
+                ).one()
             return unsent == 0
 
         await eventually(handed_off, within=600, what="every approved part published")
@@ -120,8 +153,12 @@ def main() -> None:
         kafka.start()
         try:
             ensure_dev_keys(base / "keys", "33")
-            env = Environment(kafka.bootstrap, base / "keys", f"bench{uuid.uuid4().hex[:6]}",
-                              lambda name: f"sqlite:///{base / name}.db")
+            env = Environment(
+                kafka.bootstrap,
+                base / "keys",
+                f"bench{uuid.uuid4().hex[:6]}",
+                lambda name: f"sqlite:///{base / name}.db",
+            )
             result = asyncio.run(measure(env, args.candidates))
         finally:
             kafka.stop()

@@ -28,8 +28,10 @@ def service_apps() -> dict[str, FastAPI]:
         "recognition": create_recognition(),
         "certificates": create_certificates(),
         "supervision": create_supervision(),
-        "query": create_query(QuerySettings(id_hash_key="documentation-only"),  # type: ignore[arg-type]
-                              read_model_id="<read model id>"),
+        "query": create_query(
+            QuerySettings(id_hash_key="documentation-only"),
+            read_model_id="<read model id>",
+        ),
     }
 
 

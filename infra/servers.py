@@ -113,8 +113,14 @@ def kafka_libs() -> Path:
     libs.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
-            f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(KAFKA_POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
         ],
         capture_output=True,
         text=True,
@@ -187,8 +193,15 @@ class KafkaServer:
         self.controller_port = self.controller_port or free_port()
         config = self._config()
         classpath = f"{libs}/*"
-        jvm = [java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
-               f"-Dlog4j2.configurationFile={KAFKA_LOG4J}", "-cp", classpath]
+        jvm = [
+            java,
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+            "-cp",
+            classpath,
+        ]
         if fresh:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             formatted = subprocess.run(
@@ -235,32 +248,51 @@ class MirrorMaker:
     def _config(self) -> Path:
         source, target = self.source_alias, self.target_alias
         config = self.data_dir / "mm2.properties"
-        config.write_text("\n".join([
-            f"clusters={source},{target}",
-            f"{source}.bootstrap.servers={self.source_bootstrap}",
-            f"{target}.bootstrap.servers={self.target_bootstrap}",
-            f"{source}->{target}.enabled=true",
-            f"{source}->{target}.topics={self.topics}",
-            f"{target}->{source}.enabled=false",
-            "replication.factor=1",
-            *(f"{name}.replication.factor=1" for name in (
-                "checkpoints.topic", "heartbeats.topic", "offset-syncs.topic", "offset.storage", "status.storage",
-                "config.storage")),
-            "sync.topic.acls.enabled=false",
-            "refresh.topics.interval.seconds=2",
-            "sync.topic.configs.interval.seconds=10",
-            "emit.checkpoints.enabled=false",
-            "",
-        ]))
+        config.write_text(
+            "\n".join(
+                [
+                    f"clusters={source},{target}",
+                    f"{source}.bootstrap.servers={self.source_bootstrap}",
+                    f"{target}.bootstrap.servers={self.target_bootstrap}",
+                    f"{source}->{target}.enabled=true",
+                    f"{source}->{target}.topics={self.topics}",
+                    f"{target}->{source}.enabled=false",
+                    "replication.factor=1",
+                    *(
+                        f"{name}.replication.factor=1"
+                        for name in (
+                            "checkpoints.topic",
+                            "heartbeats.topic",
+                            "offset-syncs.topic",
+                            "offset.storage",
+                            "status.storage",
+                            "config.storage",
+                        )
+                    ),
+                    "sync.topic.acls.enabled=false",
+                    "refresh.topics.interval.seconds=2",
+                    "sync.topic.configs.interval.seconds=10",
+                    "emit.checkpoints.enabled=false",
+                    "",
+                ]
+            )
+        )
         return config
 
     def start(self, timeout: float = 90) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        jvm = [java_binary(), f"-Xmx{self.heap}", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
-               "-cp", f"{kafka_libs()}/*"]
+        jvm = [
+            java_binary(),
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+            "-cp",
+            f"{kafka_libs()}/*",
+        ]
         log_path = self.data_dir / "mirror-maker.log"
-        self.proc = ManagedProcess("mirror-maker", [*jvm, "org.apache.kafka.connect.mirror.MirrorMaker",
-                                                    str(self._config())], log_path)
+        self.proc = ManagedProcess(
+            "mirror-maker", [*jvm, "org.apache.kafka.connect.mirror.MirrorMaker", str(self._config())], log_path
+        )
         self.proc.start()
 
         def started() -> bool:
@@ -292,8 +324,21 @@ class RedisServer:
             raise ServerError("redis-server is not installed: run `make deps` or apt-get install redis-server")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
-                "--appendonly", "yes", "--save", "", "--protected-mode", "yes"]
+        args = [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+        ]
         self.proc = ManagedProcess("redis", args, self.data_dir / "redis.log")
         self.proc.start()
         self.proc.wait_until(lambda: port_open(self.port), timeout)
@@ -340,14 +385,36 @@ class PostgresServer:
         run_as = ["runuser", "-u", user, "--"] if user else []
         if not (pgdata / "PG_VERSION").exists():
             subprocess.run(
-                [*run_as, str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "skillcert",
-                 "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
+                [
+                    *run_as,
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "skillcert",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
                 check=True,
                 capture_output=True,
             )
         self.port = self.port or free_port()
-        args = [str(bin_dir / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(self.port),
-                "-k", str(self.data_dir), "-c", "fsync=off", "-c", "max_connections=200"]
+        args = [
+            str(bin_dir / "postgres"),
+            "-D",
+            str(pgdata),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=200",
+        ]
         self.proc = ManagedProcess("postgres", args, self.data_dir / "postgres.log", user=user)
         self.proc.start()
         self.proc.wait_until(lambda: port_open(self.port), timeout)

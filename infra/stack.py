@@ -33,8 +33,11 @@ PROVINCIAL_SERVICES = ("registry", "recognition", "certificates", "supervision")
 # Fixed ports for `make up` (the same in docker-compose.yml): query 8000, then 83<province digit><n>.
 DEFAULT_PORTS = {
     "query": 8000,
-    **{f"{service}-{province}": int(f"8{province}{n}") for province in PROVINCES
-       for n, service in enumerate(PROVINCIAL_SERVICES, start=1)},
+    **{
+        f"{service}-{province}": int(f"8{province}{n}")
+        for province in PROVINCES
+        for n, service in enumerate(PROVINCIAL_SERVICES, start=1)
+    },
 }
 
 
@@ -113,31 +116,59 @@ class Stack:
         public_url = f"http://127.0.0.1:{query_port}"
         for province in PROVINCES:
             for service in PROVINCIAL_SERVICES:
-                extra = ({**recognition_settings(public_url), "QUERY_PARTNER_KEY": self.partner_key()}
-                         if service == "recognition" else {})
+                extra = (
+                    {**recognition_settings(public_url), "QUERY_PARTNER_KEY": self.partner_key()}
+                    if service == "recognition"
+                    else {}
+                )
                 self._spawn(service, province, self._port(f"{service}-{province}"), public_url, extra)
-        self._spawn("query", "33", query_port, public_url, {
-            "REDIS_URL": self.redis_url, "ID_HASH_KEY": self.id_hash_key(),
-            "CONSUMER_GROUP": f"{self.topic_root}-query",
-            "REDIS_PREFIX": "" if self.topic_root == "skillcert" else f"{self.topic_root}:",
-            "PARTNER_KEYS": json.dumps([self.partner_key()]),
-        }, workers=QUERY_WORKERS)
+        self._spawn(
+            "query",
+            "33",
+            query_port,
+            public_url,
+            {
+                "REDIS_URL": self.redis_url,
+                "ID_HASH_KEY": self.id_hash_key(),
+                "CONSUMER_GROUP": f"{self.topic_root}-query",
+                "REDIS_PREFIX": "" if self.topic_root == "skillcert" else f"{self.topic_root}:",
+                "PARTNER_KEYS": json.dumps([self.partner_key()]),
+            },
+            workers=QUERY_WORKERS,
+        )
         self.wait_ready()
 
-    def _spawn(self, service: str, province: str, port: int, public_url: str, extra: dict[str, str],
-               workers: int = 1) -> None:
+    def _spawn(
+        self, service: str, province: str, port: int, public_url: str, extra: dict[str, str], workers: int = 1
+    ) -> None:
         name = "query" if service == "query" else f"{service}-{province}"
         prefix = service.upper() + "_"
         assert self.kafka_bootstrap is not None
         settings = {
-            "PROVINCE": province, "KAFKA_BOOTSTRAP": self.kafka_bootstrap, "KEYS_DIR": str(self.keys_dir),
-            "TOPIC_ROOT": self.topic_root, "PUBLIC_BASE_URL": public_url,
-            "DATABASE_URL": f"sqlite:///{self.var_dir / 'db' / f'{province}-{service}.db'}", **extra,
+            "PROVINCE": province,
+            "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "KEYS_DIR": str(self.keys_dir),
+            "TOPIC_ROOT": self.topic_root,
+            "PUBLIC_BASE_URL": public_url,
+            "DATABASE_URL": f"sqlite:///{self.var_dir / 'db' / f'{province}-{service}.db'}",
+            **extra,
         }
         (self.var_dir / "db").mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **{prefix + key: value for key, value in settings.items()}}
-        args = [sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create",
-                "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--workers", str(workers)]
+        args = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"services.{service}.app:create",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--workers",
+            str(workers),
+        ]
         proc = ManagedProcess(name, args, self.var_dir / "logs" / f"{name}.log", env=env)
         proc.start()
         self.services[name] = ServiceProcess(name, service, province, port, proc)
@@ -169,8 +200,9 @@ class Stack:
         return self.services["query" if service == "query" else f"{service}-{province}"].url
 
     def token(self, province: str, role: Role | str, organization: str | None = None) -> dict[str, str]:
-        value = mint_token(self.keys_dir, province=province, role=Role(role), subject=f"demo-{role}",
-                           organization=organization)
+        value = mint_token(
+            self.keys_dir, province=province, role=Role(role), subject=f"demo-{role}", organization=organization
+        )
         return {"Authorization": f"Bearer {value}"}
 
     def describe(self) -> str:
@@ -185,8 +217,9 @@ class Stack:
 async def run_demo(stack: Stack) -> list[tuple[str, WalkResult]]:
     """Walks one batch per province and prints where the public finds each certificate."""
     urls: list[tuple[str, WalkResult]] = []
-    async with httpx.AsyncClient(base_url=stack.url("query"), timeout=30,
-                                 headers={PARTNER_HEADER: stack.partner_key()}) as query:
+    async with httpx.AsyncClient(
+        base_url=stack.url("query"), timeout=30, headers={PARTNER_HEADER: stack.partner_key()}
+    ) as query:
         for province, label in PROVINCES.items():
             clients = [httpx.AsyncClient(base_url=stack.url(s, province), timeout=30) for s in PROVINCIAL_SERVICES]
             try:
@@ -201,15 +234,18 @@ async def run_demo(stack: Stack) -> list[tuple[str, WalkResult]]:
 
             await eventually(queryable, what=f"{number} in the public lookup")
             url = f"{stack.url('query')}/certificates/{number}"
-            print(f"{label}: organization {walk.organization_code}, batch {walk.batch_id}, "
-                  f"{len(walk.certificates)} certificates. Look one up: {url}")
+            print(
+                f"{label}: organization {walk.organization_code}, batch {walk.batch_id}, "
+                f"{len(walk.certificates)} certificates. Look one up: {url}"
+            )
             urls.append((url, walk))
     return urls
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="skillcert-up", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="skillcert-up", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--demo", action="store_true", help="walk one certificate per province through the flow")
     parser.add_argument("--exit", action="store_true", help="stop after starting (and the demo) instead of waiting")
     args = parser.parse_args(argv)

@@ -15,13 +15,18 @@ from typing import Any, TypeVar
 import httpx
 from stdnum.cn import ric, uscc
 
+from shared.kernel.clock import Clock
 from shared.kernel.workdays import add_working_days
 
 T = TypeVar("T")
 
 PROVINCE_CITIES = {
-    "33": ("杭州市", "330106"), "32": ("南京市", "320102"), "31": ("上海市", "310101"),
-    "21": ("沈阳市", "210102"), "37": ("济南市", "370102"), "45": ("南宁市", "450102"),
+    "33": ("杭州市", "330106"),
+    "32": ("南京市", "320102"),
+    "31": ("上海市", "310101"),
+    "21": ("沈阳市", "210102"),
+    "37": ("济南市", "370102"),
+    "45": ("南宁市", "450102"),
 }
 
 
@@ -65,10 +70,20 @@ def organization_application(province: str, number: int = 1, **changes: Any) -> 
         "quality_supervisors": 4,
         "main_business_occupations": ["6-18-01-01", "4-03-02-01"],
         "occupations": [
-            {"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5, 4, 3],
-             "standard": "车工国家职业技能标准(2018年版)", "person_times": 1500},
-            {"occupation_code": "4-03-02-01", "occupation_name": "中式烹调师", "levels": [5, 4],
-             "standard": "中式烹调师国家职业技能标准(2018年版)", "person_times": 900},
+            {
+                "occupation_code": "6-18-01-01",
+                "occupation_name": "车工",
+                "levels": [5, 4, 3],
+                "standard": "车工国家职业技能标准(2018年版)",
+                "person_times": 1500,
+            },
+            {
+                "occupation_code": "4-03-02-01",
+                "occupation_name": "中式烹调师",
+                "levels": [5, 4],
+                "standard": "中式烹调师国家职业技能标准(2018年版)",
+                "person_times": 900,
+            },
         ],
         "sites": [{"address": f"{city}人民路{number}号", "city": city, "ownership": "owned", "area_m2": 1200}],
         "materials": [
@@ -85,24 +100,37 @@ def organization_application(province: str, number: int = 1, **changes: Any) -> 
 def staff(province: str, number: int = 1) -> list[dict[str, Any]]:
     """An examiner, an invigilator and an internal quality supervisor, none tied to any candidate."""
     people = (("周考评", "examiner"), ("吴监考", "invigilator"), ("郑督导", "quality_supervisor"))
-    return [{"name": name, "id_type": "居民身份证", "id_number": resident_id(province, 900 + 10 * number + i),
-             "role": role} for i, (name, role) in enumerate(people)]
+    return [
+        {"name": name, "id_type": "居民身份证", "id_number": resident_id(province, 900 + 10 * number + i), "role": role}
+        for i, (name, role) in enumerate(people)
+    ]
 
 
 def candidate(province: str, index: int, **facts: Any) -> dict[str, Any]:
     names = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强"]
-    return {"name": names[index % len(names)] + (str(index) if index >= len(names) else ""),
-            "id_type": "居民身份证", "id_number": resident_id(province, index + 1), "years_of_work": 10, **facts}
+    return {
+        "name": names[index % len(names)] + (str(index) if index >= len(names) else ""),
+        "id_type": "居民身份证",
+        "id_number": resident_id(province, index + 1),
+        "years_of_work": 10,
+        **facts,
+    }
 
 
-def batch_plan(organization_code: str, province: str, candidates: int | list[dict[str, Any]] = 2, level: int = 4,
-               today: date | None = None, **changes: Any) -> dict[str, Any]:
+def batch_plan(
+    organization_code: str,
+    province: str,
+    candidates: int | list[dict[str, Any]] = 2,
+    level: int = 4,
+    today: date | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
     """A plan for the organization's filed site, announced `today` (the service's date), starting after the
     longest announcement period any shipped policy asks (Guangxi: 10 working days), with candidates who meet
     the conditions."""
     city, _ = PROVINCE_CITIES.get(province, ("", ""))
     number = int(organization_code[-6:])
-    today = today or date.today()
+    today = today or Clock().today()
     starts_on = add_working_days(today, 12)
     plan = {
         "organization_code": organization_code,
@@ -116,8 +144,9 @@ def batch_plan(organization_code: str, province: str, candidates: int | list[dic
         "exam_ends_on": starts_on.isoformat(),
         "site": {"address": f"{city}人民路{number}号", "city": city},
         "staff": staff(province, number),
-        "candidates": candidates if isinstance(candidates, list) else [candidate(province, i)
-                                                                       for i in range(candidates)],
+        "candidates": candidates
+        if isinstance(candidates, list)
+        else [candidate(province, i) for i in range(candidates)],
     }
     plan.update(changes)
     return plan
@@ -133,30 +162,40 @@ async def service_today(client: httpx.AsyncClient) -> date:
     return date.fromisoformat(expect(await client.get("/clock"), 200)["today"])
 
 
-async def move_clock(client: httpx.AsyncClient, to: date) -> None:
-    """Moves a training deployment's date on to `to` (the service refuses unless ADJUSTABLE_CLOCK is on)."""
+async def move_clock(client: httpx.AsyncClient, to: date, official: dict[str, str]) -> None:
+    """Moves a training deployment's date on to `to`, for every service of the province (a province official's
+    request; the service refuses unless ADJUSTABLE_CLOCK is on)."""
     today = await service_today(client)
     if to > today:
-        expect(await client.post("/clock", json={"days": (to - today).days}), 200)
+        expect(await client.post("/clock", json={"days": (to - today).days}, headers=official), 200)
 
 
-async def run_batch(recognition: httpx.AsyncClient, batch: dict[str, Any], token: Callable[..., dict[str, str]],
-                    province: str) -> dict[str, Any]:
+async def run_batch(
+    recognition: httpx.AsyncClient, batch: dict[str, Any], token: Callable[..., dict[str, str]], province: str
+) -> dict[str, Any]:
     """Takes a draft batch through submission, plan approval, the exam, results, publicity, report, review and
-    the province's re-check, moving the recognition service's training clock over the waiting periods."""
+    the province's re-check, moving the province's training clock over the waiting periods."""
     operator = token(province, "org_operator", batch["organization_code"])
     department, official = token(province, "testing_department"), token(province, "province_official")
     at = f"/batches/{batch['id']}"
     expect(await recognition.post(f"{at}/submit", headers=operator), 200)
     expect(await recognition.post(f"{at}/plan-decision", json={"approve": True}, headers=department), 200)
-    await move_clock(recognition, date.fromisoformat(batch["exam_ends_on"]))
-    candidates = expect(await recognition.get(f"{at}/candidates", params={"limit": 5000}, headers=operator),
-                        200)["data"]
-    expect(await recognition.post(f"{at}/results", json=passing_scores(candidates, batch["level"]),
-                                  headers=operator), 200)
-    published = expect(await recognition.post(f"{at}/results-publicity", headers=operator,
-                                              json={"published_on": batch["exam_ends_on"]}), 200)
-    await move_clock(recognition, date.fromisoformat(published["results_publicity_until"]) + timedelta(days=1))
+    await move_clock(recognition, date.fromisoformat(batch["exam_ends_on"]), official)
+    candidates = expect(await recognition.get(f"{at}/candidates", params={"limit": 5000}, headers=operator), 200)[
+        "data"
+    ]
+    expect(
+        await recognition.post(f"{at}/results", json=passing_scores(candidates, batch["level"]), headers=operator), 200
+    )
+    published = expect(
+        await recognition.post(
+            f"{at}/results-publicity", headers=operator, json={"published_on": batch["exam_ends_on"]}
+        ),
+        200,
+    )
+    await move_clock(
+        recognition, date.fromisoformat(published["results_publicity_until"]) + timedelta(days=1), official
+    )
     expect(await recognition.post(f"{at}/report", headers=operator), 200)
     expect(await recognition.post(f"{at}/review", json={"approve": True}, headers=department), 200)
     return expect(await recognition.post(f"{at}/approve", headers=official), 200)
@@ -176,8 +215,10 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float 
 
 def expect(response: httpx.Response, status: int) -> dict[str, Any]:
     if response.status_code != status:
-        raise AssertionError(f"{response.request.method} {response.request.url} -> {response.status_code} "
-                             f"(expected {status}): {response.text}")
+        raise AssertionError(
+            f"{response.request.method} {response.request.url} -> {response.status_code} "
+            f"(expected {status}): {response.text}"
+        )
     return response.json()  # type: ignore[no-any-return]
 
 
@@ -205,8 +246,9 @@ async def walk_province(
     province = clients.province
     official = token(province, "province_official")
     organization = expect(
-        await clients.registry.post("/organizations", json=organization_application(province, number),
-                                    headers=official),
+        await clients.registry.post(
+            "/organizations", json=organization_application(province, number), headers=official
+        ),
         201,
     )
     code = organization["filing_code"]
@@ -216,20 +258,17 @@ async def walk_province(
         # Recognition learns of the organization from its event, not from a call to the registry: until the
         # event arrives the plan is refused for an unknown organization, and any other refusal is an error.
         plan = batch_plan(code, province, candidates, today=await service_today(clients.recognition))
-        response = await clients.recognition.post("/batches", json=plan,
-                                                  headers=operator)
+        response = await clients.recognition.post("/batches", json=plan, headers=operator)
         if response.status_code == 422 and response.json()["detail"][0]["field"] == "organization_code":
             return None
         return expect(response, 201)
 
     batch = await eventually(batch_accepted, what=f"recognition accepts a batch for {code}")
     batch = await run_batch(clients.recognition, batch, token, province)
-    people = expect(await clients.recognition.get(f"/batches/{batch['id']}/candidates", headers=operator),
-                    200)["data"]
+    people = expect(await clients.recognition.get(f"/batches/{batch['id']}/candidates", headers=operator), 200)["data"]
 
     async def certificates_issued() -> list[dict[str, Any]] | None:
-        response = await clients.certificates.get("/certificates", params={"batch_id": batch["id"]},
-                                                  headers=official)
+        response = await clients.certificates.get("/certificates", params={"batch_id": batch["id"]}, headers=official)
         data = expect(response, 200)["data"]
         return data if len(data) == len(people) else None
 

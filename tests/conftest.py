@@ -74,9 +74,7 @@ def database_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url_factory(
-    database_backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[object]:
+def database_url_factory(database_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[object]:
     """Makes a fresh database per service and province on the parametrized backend."""
 
     def make(name: str) -> str:
@@ -92,8 +90,9 @@ def database_url_factory(
 def token(keys_dir: Path):  # type: ignore[no-untyped-def]
     def make(province: str, role: Role | str, organization: str | None = None) -> dict[str, str]:
         role = Role(role)
-        value = mint_token(keys_dir, province=province, role=role, subject=f"test-{role.value}",
-                           organization=organization)
+        value = mint_token(
+            keys_dir, province=province, role=role, subject=f"test-{role.value}", organization=organization
+        )
         return {"Authorization": f"Bearer {value}"}
 
     return make
@@ -102,5 +101,11 @@ def token(keys_dir: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def env(kafka_bootstrap: str, keys_dir: Path, topic_root: str, tmp_path: Path, redis_url: str) -> Environment:
     """In-process services on the real broker and Redis, each with its own SQLite database under tmp_path."""
-    return Environment(kafka_bootstrap, keys_dir, topic_root, lambda name: f"sqlite:///{tmp_path / name}.db",
-                       redis_url)
+    return Environment(
+        kafka_bootstrap,
+        keys_dir,
+        topic_root,
+        lambda name: f"sqlite:///{tmp_path / name}.db",
+        redis_url,
+        clock_dir=tmp_path / "clock",
+    )

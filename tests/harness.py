@@ -36,12 +36,19 @@ class Environment:
     database_url: Callable[[str], str]
     redis_url: str = ""
     tracer_provider: TracerProvider | None = None
+    clock_dir: Path | None = None
 
     def common(self, province: str) -> dict[str, Any]:
+        """What a province's services share; with `clock_dir`, one training clock per province, as in a stack."""
         return {
-            "province": province, "kafka_bootstrap": self.kafka_bootstrap, "keys_dir": self.keys_dir,
-            "topic_root": self.topic_root, "outbox_poll_seconds": 0.1, "adjustable_clock": True,
+            "province": province,
+            "kafka_bootstrap": self.kafka_bootstrap,
+            "keys_dir": self.keys_dir,
+            "topic_root": self.topic_root,
+            "outbox_poll_seconds": 0.1,
+            "adjustable_clock": True,
             "topic_refresh_ms": 1000,
+            "clock_file": (self.clock_dir or self.keys_dir.parent / f"clock-{self.topic_root}") / f"{province}.days",
         }
 
 
@@ -54,21 +61,27 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextlib.asynccontextmanager
-async def province_services(env: Environment, province: str,
-                            query: httpx.AsyncClient | None = None) -> AsyncIterator[ProvinceClients]:
+async def province_services(
+    env: Environment, province: str, query: httpx.AsyncClient | None = None
+) -> AsyncIterator[ProvinceClients]:
     """The four provincial services; `query` reaches the shared query service (for prior certificates)."""
     common = env.common(province)
     apps = [
-        create_registry(RegistrySettings(**common, database_url=env.database_url(f"registry_{province}")),
-                        env.tracer_provider),
-        create_recognition(RecognitionSettings(**common, database_url=env.database_url(f"recognition_{province}")),
-                           env.tracer_provider, query_client=query),
+        create_registry(
+            RegistrySettings(**common, database_url=env.database_url(f"registry_{province}")), env.tracer_provider
+        ),
+        create_recognition(
+            RecognitionSettings(**common, database_url=env.database_url(f"recognition_{province}")),
+            env.tracer_provider,
+            query_client=query,
+        ),
         create_certificates(
             CertificatesSettings(**common, database_url=env.database_url(f"certificates_{province}")),
             env.tracer_provider,
         ),
-        create_supervision(SupervisionSettings(**common, database_url=env.database_url(f"supervision_{province}")),
-                           env.tracer_provider),
+        create_supervision(
+            SupervisionSettings(**common, database_url=env.database_url(f"supervision_{province}")), env.tracer_provider
+        ),
     ]
     async with contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(serve(app)) for app in apps]
@@ -77,10 +90,15 @@ async def province_services(env: Environment, province: str,
 
 def query_app(env: Environment, **overrides: Any) -> FastAPI:
     settings = QuerySettings(
-        **{**env.common("33"), "redis_url": env.redis_url, "id_hash_key": TEST_ID_HASH_KEY,
-           "consumer_group": f"{env.topic_root}-query", "redis_prefix": f"{env.topic_root}:",
-           # Tests poll for what is not there yet; tests/test_query_fair_use.py checks the real limits.
-           "lookup_limits": "100000/minute", "miss_limits": "100000/minute",
-           **overrides}
+        **{
+            **env.common("33"),
+            "redis_url": env.redis_url,
+            "id_hash_key": TEST_ID_HASH_KEY,
+            "redis_prefix": f"{env.topic_root}:",
+            # Tests poll for what is not there yet; tests/test_query_fair_use.py checks the real limits.
+            "lookup_limits": "100000/minute",
+            "miss_limits": "100000/minute",
+            **overrides,
+        }
     )
     return create_query(settings, env.tracer_provider)

@@ -22,8 +22,11 @@ def verdict(response_json: dict[str, Any]) -> dict[str, bool | None]:
 
 
 async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env: Environment, token: Any) -> None:
-    async with province_services(env, "32") as jiangsu, province_services(env, "33") as zhejiang, \
-            serve(query_app(env)) as query:
+    async with (
+        province_services(env, "32") as jiangsu,
+        province_services(env, "33") as zhejiang,
+        serve(query_app(env)) as query,
+    ):
         walk = await walk_province(zhejiang, token)
         number = walk.certificates[0]["number"]
         operator = token("33", "org_operator", walk.organization_code)
@@ -33,8 +36,9 @@ async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env
         assert document["credentialSubject"]["idNumber"] == walk.candidates[0]["id_number"]
         # Another organization's operator cannot fetch it (it carries the full ID number).
         stranger = token("33", "org_operator", "S000033999999")
-        assert (await zhejiang.certificates.get(f"/certificates/{number}/credential", headers=stranger)).status_code \
-            == 404
+        assert (
+            await zhejiang.certificates.get(f"/certificates/{number}/credential", headers=stranger)
+        ).status_code == 404
 
         # The holder shares it with the ID number hidden; Jiangsu checks everything from what events told it.
         shared = hide_claims(document, ["idNumber"])
@@ -54,27 +58,37 @@ async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env
         without_photo = await zhejiang.certificates.get(f"/certificates/{number}/pdf", headers=operator)
         image = io.BytesIO()
         Image.new("RGB", (120, 160), "white").save(image, format="PNG")
-        assert (await zhejiang.certificates.put(photo_at, content=image.getvalue(), headers=operator)).status_code \
-            == 204
-        assert (await zhejiang.certificates.put(photo_at, content=image.getvalue(), headers=operator)).status_code \
-            == 409
+        assert (
+            await zhejiang.certificates.put(photo_at, content=image.getvalue(), headers=operator)
+        ).status_code == 204
+        assert (
+            await zhejiang.certificates.put(photo_at, content=image.getvalue(), headers=operator)
+        ).status_code == 409
         pdf = await zhejiang.certificates.get(f"/certificates/{number}/pdf", headers=operator)
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
         assert pdf.content != without_photo.content and b"/Subtype /Image" in pdf.content
 
         # A revocation by a Zhejiang official: public at once in Zhejiang, and in Jiangsu through the event.
-        bad = await zhejiang.certificates.post(f"/certificates/{number}/revocation",
-                                               json={"reason": "mistake", "detail": "x"}, headers=official)
+        bad = await zhejiang.certificates.post(
+            f"/certificates/{number}/revocation", json={"reason": "mistake", "detail": "x"}, headers=official
+        )
         assert bad.status_code == 422
         assert {e["field"] for e in bad.json()["detail"]} == {"reason", "detail"}
         assert expect(await zhejiang.certificates.get(f"/certificates/{number}"), 200)["status"] == "valid"
-        forbidden = await zhejiang.certificates.post(f"/certificates/{number}/revocation",
-                                                     json={"reason": "fraud", "detail": "冒名顶替参加考试"},
-                                                     headers=operator)
+        forbidden = await zhejiang.certificates.post(
+            f"/certificates/{number}/revocation",
+            json={"reason": "fraud", "detail": "冒名顶替参加考试"},
+            headers=operator,
+        )
         assert forbidden.status_code == 403
-        expect(await zhejiang.certificates.post(f"/certificates/{number}/revocation",
-                                                json={"reason": "fraud", "detail": "冒名顶替参加考试"},
-                                                headers=official), 200)
+        expect(
+            await zhejiang.certificates.post(
+                f"/certificates/{number}/revocation",
+                json={"reason": "fraud", "detail": "冒名顶替参加考试"},
+                headers=official,
+            ),
+            200,
+        )
         public = expect(await zhejiang.certificates.get(f"/certificates/{number}"), 200)
         assert public["status"] == "revoked" and public["revoked_on"] is not None
 
@@ -93,8 +107,9 @@ async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env
         view = await eventually(revoked_in_public, what="the query service learns of the revocation")
         assert (view["revoked_on"], view["revocation_reason"]) == (public["revoked_on"], "fraud")
         holder = walk.candidates[0]
-        [by_holder] = expect(await query.get("/certificates", params={
-            "name": holder["name"], "id_number": holder["id_number"]}), 200)["data"]
+        [by_holder] = expect(
+            await query.get("/certificates", params={"name": holder["name"], "id_number": holder["id_number"]}), 200
+        )["data"]
         assert by_holder["status"] == "revoked"
         other = walk.certificates[1]["number"]
         assert expect(await query.get(f"/certificates/{other}"), 200)["status"] == "valid"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 from infra.walkthrough import resident_id
 from services.certificates import cli, pdf, service, signing
 from services.certificates.app import MIGRATIONS
-from services.certificates.models import Certificate, CertificateStatus, RevocationIn, SignedBatch
+from services.certificates.models import Certificate, CertificateStatus, RevocationCreate, SignedBatch
 from services.certificates.settings import CertificatesSettings
 from shared.kernel import credentials
 from shared.kernel.credentials import CredentialError
@@ -35,6 +35,7 @@ from shared.platform.auth import Actor
 from shared.platform.db import make_engine, migrate
 from shared.platform.outbox import OutboxEvent, apply_once
 from shared.platform.sequences import SequenceCounter, SequenceExhausted
+from tests.units import as_unit
 
 TODAY = date(2026, 11, 23)
 ORG = "S000033000001"
@@ -57,44 +58,71 @@ def settings(tmp_path: Path) -> CertificatesSettings:
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine) as session:
-        service.record_filing(session=session, filed=OrganizationFiled(
-            filing_code=ORG, name="杭州市职业技能评价中心", credit_code="91330100MA2xxxxx0X", org_type="S",
-            province="33", scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[5, 4, 3])],
-            filed_on=TODAY - timedelta(days=100), valid_until=TODAY + timedelta(days=900)))
+        service.record_filing(
+            unit=as_unit(session),
+            filed=OrganizationFiled(
+                filing_code=ORG,
+                name="杭州市职业技能评价中心",
+                credit_code="91330100MA2xxxxx0X",
+                org_type="S",
+                province="33",
+                scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[5, 4, 3])],
+                filed_on=TODAY - timedelta(days=100),
+                valid_until=TODAY + timedelta(days=900),
+            ),
+        )
         session.commit()
         yield session
 
 
-def approved(batch_id: str = "b1", count: int = 3, *, level: int = 4, part: int = 1, parts: int = 1,
-             first: int = 0) -> BatchResultsApproved:
+def approved(
+    batch_id: str = "b1", count: int = 3, *, level: int = 4, part: int = 1, parts: int = 1, first: int = 0
+) -> BatchResultsApproved:
     return BatchResultsApproved(
-        batch_id=batch_id, organization_code=ORG, organization_name="杭州市职业技能评价中心",
-        occupation_code="6-18-01-01", occupation_name="车工", work_type=None, level=level, approved_on=TODAY,
-        part=part, parts=parts,
-        passed=[PassedCandidate(candidate_id=f"{batch_id}-c{i}", name=f"张{i}", id_type="居民身份证",
-                                id_number=resident_id("33", i)) for i in range(first, first + count)],
+        batch_id=batch_id,
+        organization_code=ORG,
+        organization_name="杭州市职业技能评价中心",
+        occupation_code="6-18-01-01",
+        occupation_name="车工",
+        work_type=None,
+        level=level,
+        approved_on=TODAY,
+        part=part,
+        parts=parts,
+        passed=[
+            PassedCandidate(
+                candidate_id=f"{batch_id}-c{i}", name=f"张{i}", id_type="居民身份证", id_number=resident_id("33", i)
+            )
+            for i in range(first, first + count)
+        ],
     )
 
 
-def issue(session: Session, settings: CertificatesSettings, batch: BatchResultsApproved,
-          today: date = TODAY) -> list[Certificate]:
-    numbers = service.receive_batch_part(session=session, approved=batch, settings=settings, today=today)
+def issue(
+    session: Session, settings: CertificatesSettings, batch: BatchResultsApproved, today: date = TODAY
+) -> list[Certificate]:
+    numbers = service.receive_batch_part(
+        unit=as_unit(session, today=today, settings=settings), approved=batch, settings=settings
+    )
     session.commit()
     return [certificate for number in numbers if (certificate := session.get(Certificate, number))]
 
 
 def credential(session: Session, settings: CertificatesSettings, number: str) -> dict[str, Any]:
-    certificate, signed = service.get_signed(session=session, number=number)
+    certificate, signed = service.get_signed(unit=as_unit(session), number=number)
     return service.credential_of(certificate, signed, settings)
 
 
 def checks(session: Session, document: dict[str, Any]) -> dict[str, bool | None]:
-    return {check.name: check.passed for check in service.verify(session=session, credential=document).checks}
+    return {check.name: check.passed for check in service.verify(unit=as_unit(session), credential=document).checks}
 
 
 def issued_events(session: Session) -> list[dict[str, Any]]:
-    rows = session.exec(select(OutboxEvent).where(OutboxEvent.event_type == "certificates.certificate-issued")
-                        .order_by(col(OutboxEvent.seq)))
+    rows = session.exec(
+        select(OutboxEvent)
+        .where(OutboxEvent.event_type == "certificates.certificate-issued")
+        .order_by(col(OutboxEvent.seq))
+    )
     return [json.loads(row.body) for row in rows]
 
 
@@ -102,7 +130,8 @@ def issued_events(session: Session) -> list[dict[str, Any]]:
 
 
 def test_numbers_follow_the_national_rule_gap_free_per_organization_year_and_level(
-        session: Session, settings: CertificatesSettings) -> None:
+    session: Session, settings: CertificatesSettings
+) -> None:
     level_four = issue(session, settings, approved("b1", 3, level=4))
     level_three = issue(session, settings, approved("b2", 2, level=3))
     more_four = issue(session, settings, approved("b3", 1, level=4))
@@ -114,14 +143,23 @@ def test_numbers_follow_the_national_rule_gap_free_per_organization_year_and_lev
 
 
 def test_concurrent_batches_get_unique_gap_free_serials_and_a_restart_continues(
-        engine: Engine, session: Session, settings: CertificatesSettings, database_url_factory: Any) -> None:
-    signing.current_key(session=session, settings=settings, today=TODAY)
+    engine: Engine, session: Session, settings: CertificatesSettings, database_url_factory: Any
+) -> None:
+    signing.current_key(unit=as_unit(session, today=TODAY, settings=settings), settings=settings)
     session.commit()
 
     def deliver(batch: int) -> None:
         envelope_id = uuid.uuid4()
-        apply_once(engine, "certificates", envelope_id, lambda s: service.receive_batch_part(
-            session=s, approved=approved(f"c{batch}", 10, first=batch * 10), settings=settings, today=TODAY))
+        apply_once(
+            engine,
+            "certificates",
+            envelope_id,
+            lambda s: service.receive_batch_part(
+                unit=as_unit(s, today=TODAY, settings=settings),
+                approved=approved(f"c{batch}", 10, first=batch * 10),
+                settings=settings,
+            ),
+        )
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(deliver, range(8)))
@@ -130,15 +168,19 @@ def test_concurrent_batches_get_unique_gap_free_serials_and_a_restart_continues(
 
     restarted = make_engine(str(engine.url.render_as_string(hide_password=False)))
     with Session(restarted) as fresh:
-        [number] = service.receive_batch_part(session=fresh, approved=approved("after", 1, first=500),
-                                              settings=settings, today=TODAY)
+        [number] = service.receive_batch_part(
+            unit=as_unit(fresh, today=TODAY, settings=settings),
+            approved=approved("after", 1, first=500),
+            settings=settings,
+        )
         assert CertificateNumber.parse(number).serial == 81
         fresh.commit()
     restarted.dispose()
 
 
 def test_running_out_of_serials_is_a_clear_error_and_issues_nothing(
-        session: Session, settings: CertificatesSettings) -> None:
+    session: Session, settings: CertificatesSettings
+) -> None:
     session.add(SequenceCounter(name=service.serial_counter(ORG, 26, 4), value=999_999))
     session.commit()
     with pytest.raises(SequenceExhausted, match=f"serial:{ORG}:26:4 has used all 999999"):
@@ -164,19 +206,32 @@ def test_a_batch_is_signed_once_when_its_last_part_arrives(session: Session, set
     documents = [event["payload"]["credential"] for event in events]
     assert {d["proof"]["merkleRoot"] for d in documents} == {signed.merkle_root}
     assert {d["proof"]["proofValue"] for d in documents} == {signed.signature}  # one signature for all
-    assert all(service.verify(session=session, credential=d).verified for d in documents)
+    assert all(service.verify(unit=as_unit(session), credential=d).verified for d in documents)
 
 
 def test_a_replayed_or_resent_approval_issues_nothing_twice(
-        engine: Engine, session: Session, settings: CertificatesSettings) -> None:
+    engine: Engine, session: Session, settings: CertificatesSettings
+) -> None:
     event_id = uuid.uuid4()
     batch = approved("b1", 3)
     for _ in range(2):  # the same event delivered twice
-        apply_once(engine, "certificates", event_id,
-                   lambda s: service.receive_batch_part(session=s, approved=batch, settings=settings, today=TODAY))
+        apply_once(
+            engine,
+            "certificates",
+            event_id,
+            lambda s: service.receive_batch_part(
+                unit=as_unit(s, today=TODAY, settings=settings), approved=batch, settings=settings
+            ),
+        )
     # The same part resent as a new event (a new event id): still nothing twice.
-    apply_once(engine, "certificates", uuid.uuid4(),
-               lambda s: service.receive_batch_part(session=s, approved=batch, settings=settings, today=TODAY))
+    apply_once(
+        engine,
+        "certificates",
+        uuid.uuid4(),
+        lambda s: service.receive_batch_part(
+            unit=as_unit(s, today=TODAY, settings=settings), approved=batch, settings=settings
+        ),
+    )
     assert session.exec(select(func.count()).select_from(Certificate)).one() == 3
     assert len(issued_events(session)) == 3
 
@@ -207,15 +262,16 @@ def test_a_tampered_field_fails_verification(session: Session, settings: Certifi
     document = credential(session, settings, certificate.number)
     assert checks(session, document) == {"integrity": True, "signature": True, "status": True, "organization": True}
 
-    for change in (
+    changes: tuple[Callable[[dict[str, Any]], None], ...] = (
         lambda d: d["credentialSubject"].update(level=2, levelTitle="二级/技师"),
         lambda d: d["credentialSubject"].update(holderName="李四"),
         lambda d: d.update(validFrom="2020-01-01T00:00:00+08:00"),  # an unsigned field contradicting the claims
         lambda d: d["credentialSubject"].update(extra="added"),
-    ):
+    )
+    for change in changes:
         tampered = json.loads(json.dumps(document))
         change(tampered)
-        result = service.verify(session=session, credential=tampered)
+        result = service.verify(unit=as_unit(session), credential=tampered)
         assert not result.verified
         assert [c.passed for c in result.checks if c.name == "integrity"] == [False]
 
@@ -225,18 +281,26 @@ def test_a_tampered_field_fails_verification(session: Session, settings: Certifi
 
 
 def test_a_number_that_contradicts_its_claims_fails_even_when_signed(
-        session: Session, settings: CertificatesSettings) -> None:
+    session: Session, settings: CertificatesSettings
+) -> None:
     [certificate] = issue(session, settings, approved("b1", 1))
-    key = signing.current_key(session=session, settings=settings, today=TODAY)
+    key = signing.current_key(unit=as_unit(session, today=TODAY, settings=settings), settings=settings)
     claims = {**certificate.claims, "level": 3, "levelTitle": "三级/高级工"}  # the number says level 4
     salts = certificate.salts
     leaf = bytes.fromhex(credentials.salted_target_hash(claims, salts))
     signed = credentials.credential_document(
-        claims=claims, salts=salts, target=leaf.hex(), issuer_name="x", key_id=key.key_id,
-        status=credentials.StatusEntry(certificate.status_list, certificate.status_index), merkle_root=leaf.hex(),
-        merkle_proof=[], signature=credentials.sign_root(signing.private_key(settings, key.key_id), leaf),
-        signed_at="x")
-    [integrity] = [c for c in service.verify(session=session, credential=signed).checks if c.name == "integrity"]
+        claims=claims,
+        salts=salts,
+        target=leaf.hex(),
+        issuer_name="x",
+        key_id=key.key_id,
+        status=credentials.StatusEntry(certificate.status_list, certificate.status_index),
+        merkle_root=leaf.hex(),
+        merkle_proof=[],
+        signature=credentials.sign_root(signing.private_key(settings, key.key_id), leaf),
+        signed_at="x",
+    )
+    [integrity] = [c for c in service.verify(unit=as_unit(session), credential=signed).checks if c.name == "integrity"]
     assert integrity.passed is False and integrity.detail.endswith("contradicts the claims: level")
 
 
@@ -245,7 +309,7 @@ def test_a_hidden_field_still_verifies(session: Session, settings: CertificatesS
     document = credential(session, settings, certificate.number)
     hidden = credentials.hide_claims(document, ["idNumber", "idType"])
     assert "idNumber" not in hidden["credentialSubject"] and resident_id("33", 0) not in json.dumps(hidden)
-    result = service.verify(session=session, credential=hidden)
+    result = service.verify(unit=as_unit(session), credential=hidden)
     assert result.verified
     assert "2 hidden by the holder" in result.checks[0].detail
     with pytest.raises(CredentialError, match="organizationCode cannot be hidden"):
@@ -255,24 +319,41 @@ def test_a_hidden_field_still_verifies(session: Session, settings: CertificatesS
 def test_a_revoked_certificate_shows_as_revoked(session: Session, settings: CertificatesSettings) -> None:
     [first, second, *_] = issue(session, settings, approved("b1", 3))
     with pytest.raises(FieldError, match="revoked_on: .* in the future"):
-        service.revoke(session=session, number=first.number, settings=settings, today=TODAY, actor=OFFICIAL,
-                       revocation=RevocationIn(reason="fraud", detail="伪造学历证明", revoked_on=TODAY + timedelta(1)))
-    service.revoke(session=session, number=first.number, settings=settings, today=TODAY, actor=OFFICIAL,
-                   revocation=RevocationIn(reason="fraud", detail="伪造学历证明"))
+        service.revoke(
+            unit=as_unit(session, today=TODAY, settings=settings),
+            number=first.number,
+            settings=settings,
+            actor=OFFICIAL,
+            revocation=RevocationCreate(reason="fraud", detail="伪造学历证明", revoked_on=TODAY + timedelta(1)),
+        )
+    service.revoke(
+        unit=as_unit(session, today=TODAY, settings=settings),
+        number=first.number,
+        settings=settings,
+        actor=OFFICIAL,
+        revocation=RevocationCreate(reason="fraud", detail="伪造学历证明"),
+    )
     session.commit()
     with pytest.raises(Conflict, match="already revoked"):
-        service.revoke(session=session, number=first.number, settings=settings, today=TODAY, actor=OFFICIAL,
-                       revocation=RevocationIn(reason="error", detail="again"))
+        service.revoke(
+            unit=as_unit(session, today=TODAY, settings=settings),
+            number=first.number,
+            settings=settings,
+            actor=OFFICIAL,
+            revocation=RevocationCreate(reason="error", detail="again"),
+        )
 
-    result = service.verify(session=session, credential=credential(session, settings, first.number))
+    result = service.verify(unit=as_unit(session), credential=credential(session, settings, first.number))
     assert not result.verified
     assert [c.detail for c in result.checks if c.name == "status"] == ["revoked on 2026-11-23: fraud: 伪造学历证明"]
-    assert service.verify(session=session, credential=credential(session, settings, second.number)).verified
+    assert service.verify(unit=as_unit(session), credential=credential(session, settings, second.number)).verified
     record = session.get(Certificate, first.number)
     assert record is not None and record.status is CertificateStatus.REVOKED  # kept, marked
 
-    status_list = service.status_list_credential(session=session, settings=settings, list_number=0, today=TODAY)
-    trust = service.trust_list(session=session)
+    status_list = service.status_list_credential(
+        unit=as_unit(session, today=TODAY, settings=settings), settings=settings, list_number=0
+    )
+    trust = service.trust_list(unit=as_unit(session))
     lookup = credentials.status_from_list(status_list, trust)
     entry = credentials.StatusEntry(first.status_list, first.status_index)
     assert lookup(first.number, entry) == credentials.RevocationStatus(True, None, "marked in the status list")
@@ -285,7 +366,7 @@ def test_a_revoked_certificate_shows_as_revoked(session: Session, settings: Cert
 def test_an_out_of_scope_organization_fails_verification(session: Session, settings: CertificatesSettings) -> None:
     # Level 2 is outside the organization's filed scope (levels 5, 4, 3): validly signed, still not valid.
     [certificate] = issue(session, settings, approved("b1", 1, level=2))
-    result = service.verify(session=session, credential=credential(session, settings, certificate.number))
+    result = service.verify(unit=as_unit(session), credential=credential(session, settings, certificate.number))
     assert not result.verified
     [organization] = [c for c in result.checks if c.name == "organization"]
     assert organization.passed is False and "level 2 is outside the filed scope" in organization.detail
@@ -298,27 +379,34 @@ def test_an_out_of_scope_organization_fails_verification(session: Session, setti
 
 def test_keys_rotate_and_each_signs_only_its_own_days(session: Session, settings: CertificatesSettings) -> None:
     [before] = issue(session, settings, approved("b1", 1))
-    old_key = signing.current_key(session=session, settings=settings, today=TODAY)
+    old_key = signing.current_key(unit=as_unit(session, today=TODAY, settings=settings), settings=settings)
     later = TODAY + timedelta(days=30)
-    new_key = signing.rotate(session=session, settings=settings, today=later)
+    new_key = signing.rotate(unit=as_unit(session, today=later, settings=settings), settings=settings)
     session.commit()
     [after] = issue(session, settings, approved("b2", 1), today=later)
     assert old_key.valid_until == later - timedelta(days=1) and new_key.valid_until is None
-    assert service.verify(session=session, credential=credential(session, settings, before.number)).verified
+    assert service.verify(unit=as_unit(session), credential=credential(session, settings, before.number)).verified
     document = credential(session, settings, after.number)
     assert document["proof"]["verificationMethod"] == new_key.key_id
-    assert service.verify(session=session, credential=document).verified
+    assert service.verify(unit=as_unit(session), credential=document).verified
 
     # A retired key (say, leaked) signing a certificate dated after its retirement is refused.
     claims = {**document["credentialSubject"]}
     salts = document["proof"]["salts"]
     leaf = bytes.fromhex(credentials.salted_target_hash(claims, salts))
     forged = credentials.credential_document(
-        claims=claims, salts=salts, target=leaf.hex(),
-        status=credentials.StatusEntry(after.status_list, after.status_index), issuer_name="x",
-        key_id=old_key.key_id, merkle_root=leaf.hex(), merkle_proof=[],
-        signature=credentials.sign_root(signing.private_key(settings, old_key.key_id), leaf), signed_at="x")
-    [signature] = [c for c in service.verify(session=session, credential=forged).checks if c.name == "signature"]
+        claims=claims,
+        salts=salts,
+        target=leaf.hex(),
+        status=credentials.StatusEntry(after.status_list, after.status_index),
+        issuer_name="x",
+        key_id=old_key.key_id,
+        merkle_root=leaf.hex(),
+        merkle_proof=[],
+        signature=credentials.sign_root(signing.private_key(settings, old_key.key_id), leaf),
+        signed_at="x",
+    )
+    [signature] = [c for c in service.verify(unit=as_unit(session), credential=forged).checks if c.name == "signature"]
     assert signature.passed is False and "did not sign on" in signature.detail
 
 
@@ -327,19 +415,34 @@ def test_corrections_certify_or_revoke_one_candidate(session: Session, settings:
 
     def correction(candidate: PassedCandidate, passed_now: bool, correction_id: int) -> BatchResultCorrected:
         return BatchResultCorrected(
-            batch_id="b1", correction_id=correction_id, organization_code=ORG, candidate=candidate,
-            passed_before=not passed_now, passed_now=passed_now, reason="复核分数登记错误", corrected_by="official",
-            corrected_on=TODAY)
+            batch_id="b1",
+            correction_id=correction_id,
+            organization_code=ORG,
+            candidate=candidate,
+            passed_before=not passed_now,
+            passed_now=passed_now,
+            reason="复核分数登记错误",
+            corrected_by="official",
+            corrected_on=TODAY,
+        )
 
-    newcomer = PassedCandidate(candidate_id="b1-late", name="王五", id_type="居民身份证",
-                               id_number=resident_id("33", 77))
-    added = service.apply_correction(session=session, correction=correction(newcomer, True, 1),
-                                     settings=settings, today=TODAY)
+    newcomer = PassedCandidate(
+        candidate_id="b1-late", name="王五", id_type="居民身份证", id_number=resident_id("33", 77)
+    )
+    added = service.apply_correction(
+        unit=as_unit(session, today=TODAY, settings=settings),
+        correction=correction(newcomer, True, 1),
+        settings=settings,
+    )
     failed = approved("b1", 2).passed[1]
-    service.apply_correction(session=session, correction=correction(failed, False, 2), settings=settings, today=TODAY)
+    service.apply_correction(
+        unit=as_unit(session, today=TODAY, settings=settings),
+        correction=correction(failed, False, 2),
+        settings=settings,
+    )
     session.commit()
     assert added is not None and CertificateNumber.parse(added.number).serial == 3
-    assert service.verify(session=session, credential=credential(session, settings, added.number)).verified
+    assert service.verify(unit=as_unit(session), credential=credential(session, settings, added.number)).verified
     assert session.get(SignedBatch, "b1/correction-1") is not None
     assert checks(session, credential(session, settings, wrong.number))["status"] is False
     assert checks(session, credential(session, settings, kept.number))["status"] is True
@@ -361,24 +464,29 @@ def test_records_are_never_deleted(engine: Engine, session: Session, settings: C
 
 
 def test_the_pdf_is_a4_with_the_lookup_qr_and_renders_the_same_every_time(
-        session: Session, settings: CertificatesSettings) -> None:
+    session: Session, settings: CertificatesSettings
+) -> None:
     [certificate] = issue(session, settings, approved("b1", 1))
     first, again = pdf.render(certificate), pdf.render(certificate)
     assert first.startswith(b"%PDF") and first == again
     assert b"/MediaBox [ 0 0 595.2756 841.8898 ]" in first  # A4 in points
     assert b"STSong-Light" in first
     assert pdf.qr_modules(certificate.claims["lookupUrl"]) == pdf.qr_modules(
-        f"https://cx.example.cn/certificates/{certificate.number}")
+        f"https://cx.example.cn/certificates/{certificate.number}"
+    )
     assert pdf.render(certificate, revoked_on=TODAY) != first
 
 
 def test_the_cli_verifies_offline_with_a_trust_list(
-        session: Session, settings: CertificatesSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    session: Session, settings: CertificatesSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     [certificate] = issue(session, settings, approved("b1", 1))
     files = {
         "credential.json": credential(session, settings, certificate.number),
-        "trust.json": service.trust_list(session=session).model_dump(mode="json"),
-        "status.json": service.status_list_credential(session=session, settings=settings, list_number=0, today=TODAY),
+        "trust.json": service.trust_list(unit=as_unit(session)).model_dump(mode="json"),
+        "status.json": service.status_list_credential(
+            unit=as_unit(session, today=TODAY, settings=settings), settings=settings, list_number=0
+        ),
     }
     for name, content in files.items():
         (tmp_path / name).write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
@@ -399,4 +507,9 @@ def test_the_cli_verifies_offline_with_a_trust_list(
 
 def test_level_titles_are_written_as_on_the_certificate() -> None:
     assert [Level(n).title for n in (1, 2, 3, 4, 5)] == [
-        "一级/高级技师", "二级/技师", "三级/高级工", "四级/中级工", "五级/初级工"]
+        "一级/高级技师",
+        "二级/技师",
+        "三级/高级工",
+        "四级/中级工",
+        "五级/初级工",
+    ]

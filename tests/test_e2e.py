@@ -22,8 +22,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, redis_url: str) -> Iterator[Stack]:
     suite = Stack(
-        var_dir=tmp_path_factory.mktemp("var"), fixed_ports=False, kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url, topic_root=f"e2e{uuid.uuid4().hex[:8]}",
+        var_dir=tmp_path_factory.mktemp("var"),
+        fixed_ports=False,
+        kafka_bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        topic_root=f"e2e{uuid.uuid4().hex[:8]}",
     )
     try:
         suite.start()
@@ -72,8 +75,12 @@ async def test_replayed_approval_issues_nothing_twice(stack: Stack) -> None:
     try:
         topic = BATCH_RESULTS_APPROVED.topic(province, stack.topic_root)
         for value in (body.encode(), resent.encode()):
-            await producer.send_and_wait(topic, value, key=walk.batch_id.encode(),
-                                         headers=[(k, v.encode()) for k, v in json.loads(headers).items()])
+            await producer.send_and_wait(
+                topic,
+                value,
+                key=walk.batch_id.encode(),
+                headers=[(k, v.encode()) for k, v in json.loads(headers).items()],
+            )
     finally:
         await producer.stop()
 
@@ -82,19 +89,25 @@ async def test_replayed_approval_issues_nothing_twice(stack: Stack) -> None:
         httpx.AsyncClient(base_url=stack.url("certificates", province), timeout=30) as certificates,
         httpx.AsyncClient(base_url=stack.url("query"), timeout=30) as query,
     ):
+
         async def consumed() -> bool:
             with sqlite3.connect(Path(stack.var_dir) / "db" / f"{province}-certificates.db") as connection:
                 (processed,) = connection.execute("SELECT count(*) FROM processed_event").fetchone()
-            return processed >= 3  # the first walk of this module, this walk, and the re-sent approval
+            return bool(processed >= 3)  # the first walk of this module, this walk, and the re-sent approval
 
         await eventually(consumed, what="certificates consumed the replays")
-        data = expect(await certificates.get("/certificates", params={"batch_id": walk.batch_id},
-                                             headers=official), 200)
+        data = expect(
+            await certificates.get("/certificates", params={"batch_id": walk.batch_id}, headers=official), 200
+        )
         assert data["count"] == 3
         assert sorted(c["number"][-6:] for c in data["data"]) == ["000001", "000002", "000003"]
         for candidate in walk.candidates:
-            found = expect(await query.get("/certificates", params={"name": candidate["name"],
-                                                                    "id_number": candidate["id_number"]}), 200)
+            found = expect(
+                await query.get(
+                    "/certificates", params={"name": candidate["name"], "id_number": candidate["id_number"]}
+                ),
+                200,
+            )
             # The same person may hold certificates from other walks; from this batch, exactly one.
             ours = [c for c in found["data"] if c["organization_code"] == walk.organization_code]
             assert len(ours) == 1

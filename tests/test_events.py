@@ -40,8 +40,13 @@ def test_shared_consumer_pattern(topic: str, matches: bool) -> None:
 
 def approved_payload() -> dict[str, object]:
     return {
-        "batch_id": "b1", "organization_code": "S000033000001", "organization_name": "中心",
-        "occupation_code": "6-18-01-01", "occupation_name": "车工", "level": 4, "approved_on": "2026-11-22",
+        "batch_id": "b1",
+        "organization_code": "S000033000001",
+        "organization_name": "中心",
+        "occupation_code": "6-18-01-01",
+        "occupation_name": "车工",
+        "level": 4,
+        "approved_on": "2026-11-22",
         "passed": [{"candidate_id": "c1", "name": "张伟", "id_type": "居民身份证", "id_number": "11010519491231002X"}],
     }
 
@@ -70,10 +75,21 @@ def test_parse_refuses_another_event_type_and_bad_payloads() -> None:
 
 def test_certificate_numbers_travel_only_in_their_canonical_form() -> None:
     # The public lookup finds a number as typed and parses only one it does not find (services/query/views.py).
-    issued = {"certificate_number": "S000033000001264000001", "holder_name": "张伟", "id_type": "resident_id",
-              "id_number": "330106199001010011", "occupation_code": "6-18-01-01", "occupation_name": "车工",
-              "level": 4, "level_title": "四级/中级工", "organization_code": "S000033000001",
-              "organization_name": "中心", "province": "33", "issued_on": "2026-06-01", "batch_id": "b1"}
+    issued = {
+        "certificate_number": "S000033000001264000001",
+        "holder_name": "张伟",
+        "id_type": "resident_id",
+        "id_number": "330106199001010011",
+        "occupation_code": "6-18-01-01",
+        "occupation_name": "车工",
+        "level": 4,
+        "level_title": "四级/中级工",
+        "organization_code": "S000033000001",
+        "organization_name": "中心",
+        "province": "33",
+        "issued_on": "2026-06-01",
+        "batch_id": "b1",
+    }
     assert CERTIFICATE_ISSUED.payload.model_validate(issued).certificate_number == "S000033000001264000001"
     for written in ("s000033000001264000001", " S000033000001264000001", "S000033000001264000000"):
         with pytest.raises(ValidationError, match="certificate_number"):

@@ -25,11 +25,19 @@ async def test_invalid_message_goes_to_dead_letter_and_consumption_goes_on(env: 
     async with serve(create_recognition(settings)) as recognition:
         topic = ORGANIZATION_FILED.topic("33", env.topic_root)
         valid = ORGANIZATION_FILED.make(
-            province="33", subject="S000033000009",
+            province="33",
+            subject="S000033000009",
             payload=ORGANIZATION_FILED.payload.model_validate(
-                {**organization_application("33"), "filing_code": "S000033000009", "province": "33",
-                 "org_type": "S", "scope": organization_application("33")["occupations"],
-                 "filed_on": "2026-01-01", "valid_until": "2099-01-01"}),
+                {
+                    **organization_application("33"),
+                    "filing_code": "S000033000009",
+                    "province": "33",
+                    "org_type": "S",
+                    "scope": organization_application("33")["occupations"],
+                    "filed_on": "2026-01-01",
+                    "valid_until": "2099-01-01",
+                }
+            ),
         )
         producer = AIOKafkaProducer(bootstrap_servers=env.kafka_bootstrap)
         await producer.start()
@@ -50,8 +58,10 @@ async def test_invalid_message_goes_to_dead_letter_and_consumption_goes_on(env: 
         await eventually(accepted, within=30, what="the valid event after two bad ones is applied")
 
     consumer = AIOKafkaConsumer(
-        dead_letter_topic("33", "recognition", env.topic_root), bootstrap_servers=env.kafka_bootstrap,
-        auto_offset_reset="earliest", group_id=None,
+        dead_letter_topic("33", "recognition", env.topic_root),
+        bootstrap_servers=env.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
     )
     await consumer.start()
     try:

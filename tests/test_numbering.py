@@ -56,5 +56,9 @@ def test_legacy_numbers_are_16_digits() -> None:
 
 def test_level_titles_as_printed() -> None:
     assert [level.title for level in sorted(Level)] == [
-        "一级/高级技师", "二级/技师", "三级/高级工", "四级/中级工", "五级/初级工",
+        "一级/高级技师",
+        "二级/技师",
+        "三级/高级工",
+        "四级/中级工",
+        "五级/初级工",
     ]

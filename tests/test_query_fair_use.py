@@ -26,6 +26,7 @@ async def clients(env: Environment, **limits: str) -> AsyncIterator[Callable[[st
     """Clients of one query app, each from its own address."""
     app = query_app(env, partner_keys=["partner-secret"], **limits)
     async with LifespanManager(app, startup_timeout=60) as manager, contextlib.AsyncExitStack() as stack:
+
         def from_address(address: str) -> httpx.AsyncClient:
             transport = httpx.ASGITransport(app=manager.app, client=(address, 40000))
             made = httpx.AsyncClient(transport=transport, base_url="http://test")
@@ -80,7 +81,8 @@ async def test_the_lookup_limit_and_a_partner_system(env: Environment) -> None:
 
 
 async def test_a_busy_client_is_counted_in_leases_and_gets_exactly_its_limit(
-        env: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+    env: Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Leases outlive the test, whatever the machine's speed: what expires unused is not what is tested here.
     monkeypatch.setattr(fair_use, "LEASE_SECONDS", 60.0)
     app = query_app(env, lookup_limits="200/minute", miss_limits="1000/minute")
@@ -94,9 +96,12 @@ async def test_a_busy_client_is_counted_in_leases_and_gets_exactly_its_limit(
         return await hit(*args, **kwargs)  # type: ignore[no-any-return]
 
     limiter.hit = counted_hit
-    async with LifespanManager(app, startup_timeout=60) as manager, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app, client=("203.0.113.9", 40000)),
-            base_url="http://test") as busy:
+    async with (
+        LifespanManager(app, startup_timeout=60) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app, client=("203.0.113.9", 40000)), base_url="http://test"
+        ) as busy,
+    ):
         # Twenty at a time, as a page's lookups or a busy office's arrive: every one of the 200 is served
         # (concurrent requests share a new lease rather than each counting one), and not one more.
         for _ in range(10):

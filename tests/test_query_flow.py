@@ -41,8 +41,11 @@ async def verified_view(query: Any, number: str) -> dict[str, Any]:
 
 
 async def test_lookups_across_provinces_on_one_cluster_and_a_rebuilt_read_model(env: Environment, token: Any) -> None:
-    async with serve(query_app(env)) as query, province_services(env, "33", query) as zhejiang, \
-            province_services(env, "32", query) as jiangsu:
+    async with (
+        serve(query_app(env)) as query,
+        province_services(env, "33", query) as zhejiang,
+        province_services(env, "32", query) as jiangsu,
+    ):
         walks = {"33": await walk_province(zhejiang, token), "32": await walk_province(jiangsu, token, number=2)}
 
         for province, walk in walks.items():
@@ -54,17 +57,25 @@ async def test_lookups_across_provinces_on_one_cluster_and_a_rebuilt_read_model(
             assert view["province"] == province and view["organization_code"] == walk.organization_code
             assert view["holder_name"] == holder["name"] and view["work_type"] == "--"
             assert view["id_number_masked"] != holder["id_number"] and view["id_number_masked"].endswith(
-                holder["id_number"][-4:])
+                holder["id_number"][-4:]
+            )
             assert (view["status"], view["level_title"]) == ("valid", "四级/中级工")
             assert view["verification"]["verified"] is True
-            assert checks(view["verification"]) == {"integrity": True, "signature": True, "organization": True,
-                                                    "status": True}
-            mine = expect(await query.get("/certificates", params={"name": holder["name"],
-                                                                   "id_number": holder["id_number"]}), 200)
+            assert checks(view["verification"]) == {
+                "integrity": True,
+                "signature": True,
+                "organization": True,
+                "status": True,
+            }
+            mine = expect(
+                await query.get("/certificates", params={"name": holder["name"], "id_number": holder["id_number"]}), 200
+            )
             assert [c["certificate_number"] for c in mine["data"]] == [number]
             # The same name with another ID number is someone else.
-            other = expect(await query.get("/certificates", params={"name": holder["name"],
-                                                                    "id_number": "110101199001011237"}), 200)
+            other = expect(
+                await query.get("/certificates", params={"name": holder["name"], "id_number": "110101199001011237"}),
+                200,
+            )
             assert other["count"] == 0
 
         # The catalogue and the year's batch plans of both provinces, searchable.
@@ -85,8 +96,9 @@ async def test_lookups_across_provinces_on_one_cluster_and_a_rebuilt_read_model(
         plans = expect(await query.get("/batch-plans", params={"year": walk_year(walks)}), 200)
         assert {p["batch_id"] for p in plans["data"]} == {w.batch_id for w in walks.values()}
         assert {p["province"] for p in plans["data"]} == {"32", "33"}
-        zhejiang_plans = expect(await query.get("/batch-plans", params={
-            "year": walk_year(walks), "q": walks["33"].organization_code}), 200)
+        zhejiang_plans = expect(
+            await query.get("/batch-plans", params={"year": walk_year(walks), "q": walks["33"].organization_code}), 200
+        )
         assert [p["batch_id"] for p in zhejiang_plans["data"]] == [walks["33"].batch_id]
 
         # A holder's electronic certificate verifies; a changed one does not; a revoked one does not.
@@ -103,8 +115,14 @@ async def test_lookups_across_provinces_on_one_cluster_and_a_rebuilt_read_model(
         assert (await query.post("/verifications", json={"id": "x"})).status_code == 422
         assert (await query.post("/verifications", content=b" " * 300_000)).status_code == 413
 
-        expect(await jiangsu.certificates.post(f"/certificates/{number}/revocation", headers=token(
-            "32", "province_official"), json={"reason": "fraud", "detail": "冒名顶替参加考试"}), 200)
+        expect(
+            await jiangsu.certificates.post(
+                f"/certificates/{number}/revocation",
+                headers=token("32", "province_official"),
+                json={"reason": "fraud", "detail": "冒名顶替参加考试"},
+            ),
+            200,
+        )
 
         async def revoked() -> dict[str, Any] | None:
             view = expect(await query.get(f"/certificates/{number}"), 200)
@@ -120,6 +138,7 @@ async def test_lookups_across_provinces_on_one_cluster_and_a_rebuilt_read_model(
 
     # A new replica with a new, empty Redis (here: a new key prefix) rebuilds everything from the log.
     async with serve(query_app(env, redis_prefix=f"{env.topic_root}-new:")) as fresh:
+
         async def ready() -> dict[str, Any] | None:
             response = await fresh.get("/readyz")
             return response.json() if response.status_code == 200 else None
@@ -160,24 +179,37 @@ def shanghai_cluster(servers_dir: Path, topic_root: str) -> Iterator[str]:
 
 
 async def test_a_province_on_its_own_cluster_mirrored_into_the_shared_one(
-    env: Environment, token: Any, shanghai_cluster: str, servers_dir: Path,
+    env: Environment,
+    token: Any,
+    shanghai_cluster: str,
+    servers_dir: Path,
 ) -> None:
     # Shanghai's services run on Shanghai's cluster; MirrorMaker 2 copies its topics into the shared cluster as
     # `sh.<topic>`. Zhejiang publishes on the shared cluster directly. One query service reads both namings.
     shanghai = dataclasses.replace(env, kafka_bootstrap=shanghai_cluster)
-    mirror = MirrorMaker(servers_dir / f"mm2-{env.topic_root}", "sh", shanghai_cluster, "shared", env.kafka_bootstrap,
-                         topics=rf"{re.escape(env.topic_root)}\.31\..*")
+    mirror = MirrorMaker(
+        servers_dir / f"mm2-{env.topic_root}",
+        "sh",
+        shanghai_cluster,
+        "shared",
+        env.kafka_bootstrap,
+        topics=rf"{re.escape(env.topic_root)}\.31\..*",
+    )
     mirror.start()
     try:
-        async with serve(query_app(env)) as query, province_services(shanghai, "31", query) as shanghai_services, \
-                province_services(env, "33", query) as zhejiang:
+        async with (
+            serve(query_app(env)) as query,
+            province_services(shanghai, "31", query) as shanghai_services,
+            province_services(env, "33", query) as zhejiang,
+        ):
             walks = [await walk_province(shanghai_services, token), await walk_province(zhejiang, token, number=3)]
             for walk in walks:
                 for certificate in walk.certificates:
                     view = await verified_view(query, certificate["number"])
                     assert view["verification"]["verified"] is True, view["verification"]
-            assert {view["province"] for view in [await verified_view(query, w.certificates[0]["number"])
-                                                  for w in walks]} == {"31", "33"}
+            assert {
+                view["province"] for view in [await verified_view(query, w.certificates[0]["number"]) for w in walks]
+            } == {"31", "33"}
             admin = AIOKafkaAdminClient(bootstrap_servers=env.kafka_bootstrap)
             await admin.start()
             try:

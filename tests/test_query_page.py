@@ -52,8 +52,11 @@ async def shot(page: Page, name: str) -> None:
 async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path: Path) -> None:
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium package is needed (make deps installs it)"
-    async with listening(query_app(env)) as site, serve(query_app(env, redis_prefix=f"{env.topic_root}:")) as query, \
-            province_services(env, "33", query) as zhejiang:
+    async with (
+        listening(query_app(env)) as site,
+        serve(query_app(env, redis_prefix=f"{env.topic_root}:")) as query,
+        province_services(env, "33", query) as zhejiang,
+    ):
         walk = await walk_province(zhejiang, token)
         number, holder = walk.certificates[0]["number"], walk.candidates[0]
 
@@ -63,8 +66,9 @@ async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path
 
         await eventually(verified, what="the certificate verified in the public lookup")
         operator = token("33", "org_operator", walk.organization_code)
-        document = expect_status(await zhejiang.certificates.get(f"/certificates/{number}/credential",
-                                                                 headers=operator), 200)
+        document = expect_status(
+            await zhejiang.certificates.get(f"/certificates/{number}/credential", headers=operator), 200
+        )
         genuine, forged = tmp_path / "certificate.json", tmp_path / "forged.json"
         genuine.write_text(json.dumps(document, ensure_ascii=False))
         changed = copy.deepcopy(document)
@@ -73,8 +77,13 @@ async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path
 
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                                is_mobile=True, has_touch=True, locale="zh-CN")
+            context = await browser.new_context(
+                viewport={"width": 390, "height": 844},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+                locale="zh-CN",
+            )
             page = await context.new_page()
             await page.goto(site)
             await expect(page.get_by_role("heading", name="职业技能等级证书查询")).to_be_visible()

@@ -35,33 +35,68 @@ STATUS_LIST = "https://example.test/status/33/1"
 
 def issued(serial: int, credential: dict[str, Any] | None = None) -> CertificateIssued:
     return CertificateIssued(
-        certificate_number=f"{ORGANIZATION}264{serial:06d}", holder_name="张伟", id_type="resident_id",
-        id_number="330106199001010011", occupation_code="6-18-01-01", occupation_name="车工", level=4,
-        level_title="四级/中级工", organization_code=ORGANIZATION, organization_name="机械行业协会技能评价中心",
-        province="33", issued_on=date(2026, 6, 1), batch_id="batch-1", credential=credential)
+        certificate_number=f"{ORGANIZATION}264{serial:06d}",
+        holder_name="张伟",
+        id_type="resident_id",
+        id_number="330106199001010011",
+        occupation_code="6-18-01-01",
+        occupation_name="车工",
+        level=4,
+        level_title="四级/中级工",
+        organization_code=ORGANIZATION,
+        organization_name="机械行业协会技能评价中心",
+        province="33",
+        issued_on=date(2026, 6, 1),
+        batch_id="batch-1",
+        credential=credential,
+    )
 
 
 def signed(certificate: CertificateIssued, key: Ed25519PrivateKey, key_id: str) -> dict[str, Any]:
     """The certificate's electronic credential, signed as a batch of one."""
-    claims = {"certificateNumber": certificate.certificate_number, "holderName": certificate.holder_name,
-              "idType": certificate.id_type, "idNumber": certificate.id_number,
-              "occupationCode": certificate.occupation_code, "occupationName": certificate.occupation_name,
-              "level": certificate.level, "levelTitle": certificate.level_title,
-              "organizationCode": certificate.organization_code, "organizationName": certificate.organization_name,
-              "province": certificate.province, "issuedOn": certificate.issued_on.isoformat(),
-              "statusListCredential": STATUS_LIST, "statusListIndex": 1}
+    claims = {
+        "certificateNumber": certificate.certificate_number,
+        "holderName": certificate.holder_name,
+        "idType": certificate.id_type,
+        "idNumber": certificate.id_number,
+        "occupationCode": certificate.occupation_code,
+        "occupationName": certificate.occupation_name,
+        "level": certificate.level,
+        "levelTitle": certificate.level_title,
+        "organizationCode": certificate.organization_code,
+        "organizationName": certificate.organization_name,
+        "province": certificate.province,
+        "issuedOn": certificate.issued_on.isoformat(),
+        "statusListCredential": STATUS_LIST,
+        "statusListIndex": 1,
+    }
     salts = {name: credentials.new_salt() for name in claims}
     leaf = bytes.fromhex(credentials.salted_target_hash(claims, salts))
     return credentials.credential_document(
-        claims=claims, salts=salts, target=leaf.hex(), issuer_name="浙江省人力资源和社会保障厅",
-        status=credentials.StatusEntry(STATUS_LIST, 1), key_id=key_id,
-        merkle_root=leaf.hex(), merkle_proof=[], signature=credentials.sign_root(key, leaf), signed_at="2026-06-01")
+        claims=claims,
+        salts=salts,
+        target=leaf.hex(),
+        issuer_name="浙江省人力资源和社会保障厅",
+        status=credentials.StatusEntry(STATUS_LIST, 1),
+        key_id=key_id,
+        merkle_root=leaf.hex(),
+        merkle_proof=[],
+        signature=credentials.sign_root(key, leaf),
+        signed_at="2026-06-01",
+    )
 
 
 def revoked(certificate: CertificateIssued) -> CertificateRevoked:
-    return CertificateRevoked(certificate_number=certificate.certificate_number, province="33", reason="fraud",
-                              detail="冒名顶替参加考试", revoked_on=date(2026, 9, 1), revoked_by="official-1",
-                              status_list="https://example.test/status/33", status_index=1)
+    return CertificateRevoked(
+        certificate_number=certificate.certificate_number,
+        province="33",
+        reason="fraud",
+        detail="冒名顶替参加考试",
+        revoked_on=date(2026, 9, 1),
+        revoked_by="official-1",
+        status_list="https://example.test/status/33",
+        status_index=1,
+    )
 
 
 @pytest.fixture
@@ -88,8 +123,13 @@ async def test_a_revocation_arriving_first_is_served_with_the_certificate(store:
 async def test_an_issue_and_a_revocation_applied_at_once_never_undo_each_other(store: CertificateStore) -> None:
     # Two consumers (or two workers) apply them concurrently: each reads the other's key before it writes.
     certificates = [issued(serial) for serial in range(1, 41)]
-    await asyncio.gather(*(apply for certificate in certificates for apply in (
-        store.apply_issued(certificate), store.apply_revoked(revoked(certificate)))))
+    await asyncio.gather(
+        *(
+            apply
+            for certificate in certificates
+            for apply in (store.apply_issued(certificate), store.apply_revoked(revoked(certificate)))
+        )
+    )
     views = await store.views([c.certificate_number for c in certificates])
     assert len(views) == len(certificates)
     assert [view["status"] for view in views] == ["revoked"] * len(certificates)
@@ -99,16 +139,36 @@ async def test_an_issue_and_a_revocation_applied_at_once_never_undo_each_other(s
 
 
 async def test_a_status_step_before_the_filing_leaves_the_organization_pending_not_failed(
-        store: CertificateStore) -> None:
+    store: CertificateStore,
+) -> None:
     # The registry publishes a filing and its status change on two topics: the status may arrive first.
     key = Ed25519PrivateKey.generate()
-    await store.apply_signing_key(SigningKeyPublished(
-        key_id="33-key-1", province="33", valid_from=date(2026, 1, 1), public_key=credentials.b64url(
-            key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))))
-    await store.apply_status_changed(ORGANIZATION_STATUS_CHANGED.make(province="33", subject=ORGANIZATION, payload=(
-        OrganizationStatusChanged(application_id=1, filing_code=ORGANIZATION, name="机械行业协会技能评价中心",
-                                  from_status="publicity", to_status="filed", action="register_filed",
-                                  actor="official-1", actor_role="province_official"))))
+    await store.apply_signing_key(
+        SigningKeyPublished(
+            key_id="33-key-1",
+            province="33",
+            valid_from=date(2026, 1, 1),
+            public_key=credentials.b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
+        )
+    )
+    await store.apply_status_changed(
+        ORGANIZATION_STATUS_CHANGED.make(
+            province="33",
+            subject=ORGANIZATION,
+            payload=(
+                OrganizationStatusChanged(
+                    application_id=1,
+                    filing_code=ORGANIZATION,
+                    name="机械行业协会技能评价中心",
+                    from_status="publicity",
+                    to_status="filed",
+                    action="register_filed",
+                    actor="official-1",
+                    actor_role="province_official",
+                )
+            ),
+        )
+    )
     certificate = issued(1)
     await store.apply_issued(issued(1, signed(certificate, key, "33-key-1")))
 
@@ -117,15 +177,28 @@ async def test_a_status_step_before_the_filing_leaves_the_organization_pending_n
         return {check["name"]: check["passed"] for check in view["verification"]["checks"]}
 
     assert await checks() == {"integrity": True, "signature": True, "organization": None, "status": True}
-    await store.apply_filed(ORGANIZATION_FILED.make(province="33", subject=ORGANIZATION, payload=OrganizationFiled(
-        filing_code=ORGANIZATION, name="机械行业协会技能评价中心", credit_code="51330000MJ0000000X", org_type="S",
-        province="33", scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[3, 4, 5])],
-        filed_on=date(2026, 1, 1), valid_until=date(2030, 12, 31))))
+    await store.apply_filed(
+        ORGANIZATION_FILED.make(
+            province="33",
+            subject=ORGANIZATION,
+            payload=OrganizationFiled(
+                filing_code=ORGANIZATION,
+                name="机械行业协会技能评价中心",
+                credit_code="51330000MJ0000000X",
+                org_type="S",
+                province="33",
+                scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[3, 4, 5])],
+                filed_on=date(2026, 1, 1),
+                valid_until=date(2030, 12, 31),
+            ),
+        )
+    )
     assert await checks() == {"integrity": True, "signature": True, "organization": True, "status": True}
 
 
 async def test_a_new_format_of_what_the_keys_hold_is_a_new_read_model(
-        store: CertificateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: CertificateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model_id, made = await store.model_id()
     assert made
     await store.record_rebuild(1.5, 10)
@@ -139,11 +212,15 @@ async def test_a_new_format_of_what_the_keys_hold_is_a_new_read_model(
 
 
 async def test_a_signing_key_arriving_while_a_certificate_is_verified_is_not_missed(
-        store: CertificateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: CertificateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = Ed25519PrivateKey.generate()
-    published = SigningKeyPublished(key_id="33-key-2", province="33", valid_from=date(2026, 1, 1),
-                                    public_key=credentials.b64url(key.public_key().public_bytes(Encoding.Raw,
-                                                                                                PublicFormat.Raw)))
+    published = SigningKeyPublished(
+        key_id="33-key-2",
+        province="33",
+        valid_from=date(2026, 1, 1),
+        public_key=credentials.b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
+    )
     certificate = issued(2)
     verify = store._verify
 
@@ -159,4 +236,3 @@ async def test_a_signing_key_arriving_while_a_certificate_is_verified_is_not_mis
     await store.apply_issued(issued(2, signed(certificate, key, "33-key-2")))
     [view] = await store.views([certificate.certificate_number])
     assert {check["name"]: check["passed"] for check in view["verification"]["checks"]}["signature"] is True
-

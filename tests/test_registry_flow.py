@@ -17,16 +17,20 @@ from services.registry import service
 from services.registry.app import create as create_registry
 from services.registry.models import ApplicationCreate, OrganizationStatus
 from services.registry.settings import RegistrySettings
+from shared.kernel.clock import Clock
 from shared.kernel.events import SANCTION_IMPOSED, SanctionImposed
 from shared.platform.auth import Actor
 from shared.platform.db import make_engine, migrate
 from shared.platform.outbox import OutboxEvent
 from tests.harness import Environment, serve
+from tests.units import as_unit
 
 pytestmark = pytest.mark.kafka
 
-OPINIONS = [{"expert": e, "kind": k, "passed": True} for e, k in
-            (("张专家", "material_check"), ("李专家", "argument"), ("王专家", "on_site"))]
+OPINIONS = [
+    {"expert": e, "kind": k, "passed": True}
+    for e, k in (("张专家", "material_check"), ("李专家", "argument"), ("王专家", "on_site"))
+]
 
 
 def registry_app(env: Environment, province: str):  # type: ignore[no-untyped-def]
@@ -51,46 +55,80 @@ async def test_application_through_review_and_publicity_to_the_catalogue(env: En
         assert (await registry.post(f"/applications/{app_id}/accept", headers=applicant)).status_code == 403
 
         expect(await registry.post(f"/applications/{app_id}/accept", headers=city), 200)
-        expect(await registry.post(f"/applications/{app_id}/preliminary-review", json={"passed": True},
-                                   headers=city), 200)
-        partial = await registry.post(f"/applications/{app_id}/technical-assessment",
-                                      json={"opinions": OPINIONS[:2]}, headers=official)
+        expect(
+            await registry.post(f"/applications/{app_id}/preliminary-review", json={"passed": True}, headers=city), 200
+        )
+        partial = await registry.post(
+            f"/applications/{app_id}/technical-assessment", json={"opinions": OPINIONS[:2]}, headers=official
+        )
         assert partial.status_code == 422
         assert "on_site" in partial.json()["detail"][0]["reason"]
-        expect(await registry.post(f"/applications/{app_id}/technical-assessment", json={"opinions": OPINIONS},
-                                   headers=official), 200)
+        expect(
+            await registry.post(
+                f"/applications/{app_id}/technical-assessment", json={"opinions": OPINIONS}, headers=official
+            ),
+            200,
+        )
 
         # Published the day before the 2025 National Day holiday (1 to 8 October, 11 October worked): five
         # working days are 30 September, 9, 10, 11 (a Saturday worked) and 13 October.
         published_on = date(2025, 9, 30)
-        publicity = expect(await registry.post(f"/applications/{app_id}/publicity",
-                                               json={"published_on": published_on.isoformat()}, headers=official), 200)
+        publicity = expect(
+            await registry.post(
+                f"/applications/{app_id}/publicity", json={"published_on": published_on.isoformat()}, headers=official
+            ),
+            200,
+        )
         assert publicity["status"] == "in_publicity"
         until = date.fromisoformat(publicity["publicity_until"])
         assert until == date(2025, 10, 13)
-        outside = await registry.post(f"/applications/{app_id}/objections", headers=city, json={
-            "raised_on": (until + timedelta(days=1)).isoformat(), "raised_by": "市民", "content": "场地不符"})
+        outside = await registry.post(
+            f"/applications/{app_id}/objections",
+            headers=city,
+            json={"raised_on": (until + timedelta(days=1)).isoformat(), "raised_by": "市民", "content": "场地不符"},
+        )
         assert outside.status_code == 422
-        objection = expect(await registry.post(f"/applications/{app_id}/objections", headers=city, json={
-            "raised_on": published_on.isoformat(), "raised_by": "市民甲", "content": "考评员人数不实"}), 201)
+        objection = expect(
+            await registry.post(
+                f"/applications/{app_id}/objections",
+                headers=city,
+                json={"raised_on": published_on.isoformat(), "raised_by": "市民甲", "content": "考评员人数不实"},
+            ),
+            201,
+        )
         pending = await registry.post(f"/applications/{app_id}/file", headers=official)
         assert pending.status_code == 409
         assert "not resolved" in pending.json()["detail"]
-        expect(await registry.post(f"/applications/{app_id}/objections/{objection['id']}/resolve", headers=official,
-                                   json={"upheld": False, "resolution": "经核实考评员名单属实"}), 200)
+        expect(
+            await registry.post(
+                f"/applications/{app_id}/objections/{objection['id']}/resolve",
+                headers=official,
+                json={"upheld": False, "resolution": "经核实考评员名单属实"},
+            ),
+            200,
+        )
         filed = expect(await registry.post(f"/applications/{app_id}/file", headers=official), 200)
 
         assert filed["status"] == "filed"
         assert filed["filing_code"] == "S000033000001"
-        assert date.fromisoformat(filed["valid_until"]).year == date.today().year + 3
+        assert date.fromisoformat(filed["valid_until"]).year == Clock().today().year + 3
         assert [step["action"] for step in filed["trail"]] == [
-            "submit", "accept", "pass_preliminary_review", "pass_technical_assessment", "publish", "file"]
-        assert {step["actor_role"] for step in filed["trail"]} == {"org_operator", "city_official",
-                                                                    "province_official"}
+            "submit",
+            "accept",
+            "pass_preliminary_review",
+            "pass_technical_assessment",
+            "publish",
+            "file",
+        ]
+        assert {step["actor_role"] for step in filed["trail"]} == {"org_operator", "city_official", "province_official"}
         entry = expect(await registry.get(f"/organizations/{filed['filing_code']}"), 200)
         assert entry["occupations"][0]["levels"] == ["三级/高级工", "四级/中级工", "五级/初级工"]
-        found = expect(await registry.get("/organizations", params={"occupation_code": "6-18-01-01", "level": 3,
-                                                                    "city": "杭州市"}), 200)
+        found = expect(
+            await registry.get(
+                "/organizations", params={"occupation_code": "6-18-01-01", "level": 3, "city": "杭州市"}
+            ),
+            200,
+        )
         assert [o["filing_code"] for o in found["data"]] == ["S000033000001"]
         assert expect(await registry.get("/organizations", params={"level": 1}), 200)["count"] == 0
         # Renewal opens only in the window before expiry.
@@ -102,35 +140,45 @@ async def test_application_through_review_and_publicity_to_the_catalogue(env: En
 async def test_rejected_assessment_ends_the_application(env: Environment, token: Any) -> None:
     official, city = token("33", "province_official"), token("33", "city_official")
     async with serve(registry_app(env, "33")) as registry:
-        app_id = expect(await registry.post("/applications", json=organization_application("33", 6),
-                                            headers=official), 201)["id"]
+        app_id = expect(
+            await registry.post("/applications", json=organization_application("33", 6), headers=official), 201
+        )["id"]
         expect(await registry.post(f"/applications/{app_id}/accept", headers=city), 200)
-        refused = await registry.post(f"/applications/{app_id}/preliminary-review", json={"passed": False},
-                                      headers=city)
+        refused = await registry.post(
+            f"/applications/{app_id}/preliminary-review", json={"passed": False}, headers=city
+        )
         assert refused.status_code == 422  # a refusal needs its reason
-        expect(await registry.post(f"/applications/{app_id}/preliminary-review", headers=city,
-                                   json={"passed": False, "reason": "场地证明缺失"}), 200)
+        expect(
+            await registry.post(
+                f"/applications/{app_id}/preliminary-review",
+                headers=city,
+                json={"passed": False, "reason": "场地证明缺失"},
+            ),
+            200,
+        )
         final = expect(await registry.get(f"/applications/{app_id}", headers=official), 200)
         assert final["status"] == "rejected"
         assert final["trail"][-1]["reason"] == "场地证明缺失"
         assert (await registry.post(f"/applications/{app_id}/accept", headers=city)).status_code == 409
 
 
-async def review_and_file(registry: httpx.AsyncClient, application_id: int, *, city: dict[str, str],
-                          official: dict[str, str]) -> dict[str, Any]:
+async def review_and_file(
+    registry: httpx.AsyncClient, application_id: int, *, city: dict[str, str], official: dict[str, str]
+) -> dict[str, Any]:
     """Takes a submitted application through every step to filing, with no objection."""
     at = f"/applications/{application_id}"
     expect(await registry.post(f"{at}/accept", headers=city), 200)
     expect(await registry.post(f"{at}/preliminary-review", json={"passed": True}, headers=city), 200)
     expect(await registry.post(f"{at}/technical-assessment", json={"opinions": OPINIONS}, headers=official), 200)
-    published_on = (date.today() - timedelta(days=30)).isoformat()
+    published_on = (Clock().today() - timedelta(days=30)).isoformat()
     expect(await registry.post(f"{at}/publicity", json={"published_on": published_on}, headers=official), 200)
     return expect(await registry.post(f"{at}/file", headers=official), 200)
 
 
 def recognition_app(env: Environment, province: str):  # type: ignore[no-untyped-def]
-    return create_recognition(RecognitionSettings(**env.common(province),
-                                                  database_url=env.database_url(f"rec{province}")))
+    return create_recognition(
+        RecognitionSettings(**env.common(province), database_url=env.database_url(f"rec{province}"))
+    )
 
 
 async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files_special_technician(
@@ -138,17 +186,29 @@ async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files
 ) -> None:
     """Two provinces, two policies, the whole workflow over HTTP, and each filing reaching its province's
     recognition service over Kafka."""
-    lathe = {"occupation_code": "6-18-01-01", "occupation_name": "车工", "standard": "车工国家职业技能标准",
-             "person_times": 6000}
-    city_scope = organization_application("45", 1, evaluation_scope="city", years_of_evaluation=4,
-                                          occupations=[{**lathe, "levels": [3, 2]}])
+    lathe = {
+        "occupation_code": "6-18-01-01",
+        "occupation_name": "车工",
+        "standard": "车工国家职业技能标准",
+        "person_times": 6000,
+    }
+    city_scope = organization_application(
+        "45", 1, evaluation_scope="city", years_of_evaluation=4, occupations=[{**lathe, "levels": [3, 2]}]
+    )
     special = organization_application(
-        "33", 7, kind="enterprise", admin_level=None, self_evaluation_scope=["6-18-01-01"],
+        "33",
+        7,
+        kind="enterprise",
+        admin_level=None,
+        self_evaluation_scope=["6-18-01-01"],
         occupations=[{**lathe, "levels": [3, 2, 1, 0], "standard": "企业技能人才评价规范(车工)"}],
     )
-    async with serve(registry_app(env, "45")) as guangxi, serve(registry_app(env, "33")) as zhejiang, \
-            serve(recognition_app(env, "45")) as guangxi_recognition, \
-            serve(recognition_app(env, "33")) as zhejiang_recognition:
+    async with (
+        serve(registry_app(env, "45")) as guangxi,
+        serve(registry_app(env, "33")) as zhejiang,
+        serve(recognition_app(env, "45")) as guangxi_recognition,
+        serve(recognition_app(env, "33")) as zhejiang_recognition,
+    ):
         applicant = token("45", "org_operator", city_scope["credit_code"])
         refused = await guangxi.post("/applications", json=city_scope, headers=applicant)
         assert refused.status_code == 422
@@ -158,22 +218,29 @@ async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files
 
         city_scope["occupations"][0]["levels"] = [5, 4, 3]
         submitted = expect(await guangxi.post("/applications", json=city_scope, headers=applicant), 201)
-        guangxi_filed = await review_and_file(guangxi, submitted["id"], city=token("45", "city_official"),
-                                              official=token("45", "province_official"))
+        guangxi_filed = await review_and_file(
+            guangxi, submitted["id"], city=token("45", "city_official"), official=token("45", "province_official")
+        )
         assert guangxi_filed["filing_code"] == "S000045000001"
 
-        submitted = expect(await zhejiang.post("/applications", json=special,
-                                               headers=token("33", "org_operator", special["credit_code"])), 201)
-        zhejiang_filed = await review_and_file(zhejiang, submitted["id"], city=token("33", "city_official"),
-                                               official=token("33", "province_official"))
+        submitted = expect(
+            await zhejiang.post(
+                "/applications", json=special, headers=token("33", "org_operator", special["credit_code"])
+            ),
+            201,
+        )
+        zhejiang_filed = await review_and_file(
+            zhejiang, submitted["id"], city=token("33", "city_official"), official=token("33", "province_official")
+        )
         assert zhejiang_filed["filing_code"] == "Y000033000001"
         entry = expect(await zhejiang.get("/organizations/Y000033000001"), 200)
         assert "特级技师" in entry["occupations"][0]["levels"]
 
         # Each province's recognition learns of its own filing only, and applies that policy's scope.
         async def plan(recognition: httpx.AsyncClient, code: str, province: str, level: int) -> int:
-            response = await recognition.post("/batches", json=batch_plan(code, province, level=level),
-                                              headers=token(province, "org_operator", code))
+            response = await recognition.post(
+                "/batches", json=batch_plan(code, province, level=level), headers=token(province, "org_operator", code)
+            )
             return response.status_code
 
         async def guangxi_level_3_accepted() -> bool:
@@ -193,8 +260,9 @@ async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, t
     province = "33"
     official = token(province, "province_official")
     async with serve(registry_app(env, province)) as registry, serve(recognition_app(env, province)) as recognition:
-        code = expect(await registry.post("/organizations", json=organization_application(province, 8),
-                                          headers=official), 201)["filing_code"]
+        code = expect(
+            await registry.post("/organizations", json=organization_application(province, 8), headers=official), 201
+        )["filing_code"]
         operator = token(province, "org_operator", code)
 
         async def plan_status(plan: dict[str, Any]) -> httpx.Response:
@@ -206,20 +274,39 @@ async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, t
         await eventually(accepted, what="recognition learns of the filing")
 
         # Scope change: adding 中式面点师 beyond the authority is refused; within it, approved.
-        pastry = {"occupation_code": "4-03-02-02", "occupation_name": "中式面点师", "standard": "标准",
-                  "person_times": 800}
-        too_high = await registry.post(f"/organizations/{code}/scope-changes", headers=operator,
-                                       json={"add": [{**pastry, "levels": [5, 4]}]})
+        pastry = {
+            "occupation_code": "4-03-02-02",
+            "occupation_name": "中式面点师",
+            "standard": "标准",
+            "person_times": 800,
+        }
+        too_high = await registry.post(
+            f"/organizations/{code}/scope-changes", headers=operator, json={"add": [{**pastry, "levels": [5, 4]}]}
+        )
         assert too_high.status_code == 422  # not the industry organization's main business
         assert too_high.json()["detail"][0]["field"] == "scope.2.occupation_code"
-        change = expect(await registry.post(f"/organizations/{code}/scope-changes", headers=operator,
-                                            json={"delete": ["4-03-02-01"],
-                                                  "modify": [{"occupation_code": "6-18-01-01",
-                                                              "occupation_name": "车工",
-                                                              "levels": [5, 4, 3, 2], "standard": "车工标准",
-                                                              "person_times": 1500}]}), 201)
-        expect(await registry.post(f"/organizations/{code}/scope-changes/{change['id']}/approve",
-                                   headers=official), 200)
+        change = expect(
+            await registry.post(
+                f"/organizations/{code}/scope-changes",
+                headers=operator,
+                json={
+                    "delete": ["4-03-02-01"],
+                    "modify": [
+                        {
+                            "occupation_code": "6-18-01-01",
+                            "occupation_name": "车工",
+                            "levels": [5, 4, 3, 2],
+                            "standard": "车工标准",
+                            "person_times": 1500,
+                        }
+                    ],
+                },
+            ),
+            201,
+        )
+        expect(
+            await registry.post(f"/organizations/{code}/scope-changes/{change['id']}/approve", headers=official), 200
+        )
         level_2 = {**batch_plan(code, province), "level": 2}
 
         async def level_2_accepted() -> bool:
@@ -231,10 +318,16 @@ async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, t
         producer = AIOKafkaProducer(bootstrap_servers=env.kafka_bootstrap)
         await producer.start()
         try:
-            sanction = SANCTION_IMPOSED.make(province=province, subject=code, payload=SanctionImposed(
-                filing_code=code, measure="suspension", reason="考务记录缺失", decided_on=date.today()))
-            await producer.send_and_wait(SANCTION_IMPOSED.topic(province, env.topic_root),
-                                         sanction.model_dump_json().encode(), key=code.encode())
+            sanction = SANCTION_IMPOSED.make(
+                province=province,
+                subject=code,
+                payload=SanctionImposed(
+                    filing_code=code, measure="suspension", reason="考务记录缺失", decided_on=Clock().today()
+                ),
+            )
+            await producer.send_and_wait(
+                SANCTION_IMPOSED.topic(province, env.topic_root), sanction.model_dump_json().encode(), key=code.encode()
+            )
         finally:
             await producer.stop()
 
@@ -245,8 +338,9 @@ async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, t
         await eventually(refused_while_suspended, what="recognition refuses a suspended organization")
         entry = expect(await registry.get(f"/organizations/{code}"), 200)
         assert entry["status"] == "suspended"
-        expect(await registry.post(f"/organizations/{code}/revoke", headers=official,
-                                   json={"reason": "整改不到位"}), 200)
+        expect(
+            await registry.post(f"/organizations/{code}/revoke", headers=official, json={"reason": "整改不到位"}), 200
+        )
         assert (await registry.get(f"/organizations/{code}")).status_code == 404  # removed from the catalogue
 
 
@@ -258,17 +352,22 @@ def test_filings_expire_after_three_years(tmp_path) -> None:  # type: ignore[no-
     migrate(engine, MIGRATIONS)
     policy = policy_for("33")
     actor = Actor("official", "province_official")
-    four_years_ago = date.today() - timedelta(days=4 * 366)
+    four_years_ago = Clock().today() - timedelta(days=4 * 366)
     with Session(engine) as session:
         application = ApplicationCreate.model_validate(organization_application("33"))
-        organization = service.submit_application(session=session, application=application, policy=policy,
-                                                  actor=actor, today=four_years_ago)
-        service.file(session=session, organization=organization, policy=policy, actor=actor, today=four_years_ago,
-                     action="register_filed")
-        assert service.expire_due(session=session, province="33") == [organization.filing_code]
+        organization = service.submit_application(
+            unit=as_unit(session, today=four_years_ago, policy=policy), application=application, actor=actor
+        )
+        service.file(
+            unit=as_unit(session, today=four_years_ago, policy=policy),
+            organization=organization,
+            actor=actor,
+            action="register_filed",
+        )
+        assert service.expire_due(unit=as_unit(session)) == [organization.filing_code]
         session.refresh(organization)
         assert organization.status is OrganizationStatus.EXPIRED
-        assert service.search_catalogue(session=session)[1] == 0
+        assert service.search_catalogue(unit=as_unit(session))[1] == 0
         events = session.exec(select(OutboxEvent.event_type).order_by(col(OutboxEvent.seq))).all()
         assert events[-1] == "registry.organization-status-changed"
-        assert service.expire_due(session=session, province="33") == []  # nothing twice
+        assert service.expire_due(unit=as_unit(session)) == []  # nothing twice

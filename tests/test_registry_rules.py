@@ -22,8 +22,13 @@ PROVINCES = ("21", "31", "32", "33", "37", "45")
 
 
 def occupation(code: str, name: str, levels: list[int], person_times: int = 2500) -> dict[str, Any]:
-    return {"occupation_code": code, "occupation_name": name, "levels": levels, "standard": f"{name}国家职业技能标准",
-            "person_times": person_times}
+    return {
+        "occupation_code": code,
+        "occupation_name": name,
+        "levels": levels,
+        "standard": f"{name}国家职业技能标准",
+        "person_times": person_times,
+    }
 
 
 LATHE = occupation("6-18-01-01", "车工", [5, 4, 3])
@@ -36,8 +41,7 @@ def errors_for(province: str, **changes: Any) -> list[tuple[str, str]]:
 def errors_among(province: str, peers: list[PeerInstitution], **changes: Any) -> list[tuple[str, str]]:
     """The refusals of an application, given the training institutions already filed."""
     application = ApplicationCreate.model_validate(organization_application(province, **changes))
-    found = check_application(application, policy=policy_for(province), catalogue=occupation_catalogue(),
-                              peers=peers)
+    found = check_application(application, policy=policy_for(province), catalogue=occupation_catalogue(), peers=peers)
     return [(e.field, e.reason) for e in found]
 
 
@@ -75,8 +79,10 @@ def test_a_policy_for_another_province_is_refused(tmp_path: Path) -> None:
 
 
 def test_only_zhejiang_employers_have_the_eight_level_ladder() -> None:
-    assert [level.title for level in policy_for("33").ladder_for(OrgKind.ENTERPRISE).levels][-2:] == ["特级技师",
-                                                                                                   "首席技师"]
+    assert [level.title for level in policy_for("33").ladder_for(OrgKind.ENTERPRISE).levels][-2:] == [
+        "特级技师",
+        "首席技师",
+    ]
     assert len(policy_for("33").ladder_for(OrgKind.INDUSTRY_ORGANIZATION).levels) == 5
     assert len(policy_for("21").ladder_for(OrgKind.ENTERPRISE).levels) == 5
 
@@ -92,8 +98,9 @@ def test_access_type_occupations_are_refused() -> None:
 
 
 def test_occupations_outside_the_catalogue_are_refused() -> None:
-    errors = errors_for("33", occupations=[occupation("9-99-99-99", "不存在", [5])],
-                        main_business_occupations=["9-99-99-99"])
+    errors = errors_for(
+        "33", occupations=[occupation("9-99-99-99", "不存在", [5])], main_business_occupations=["9-99-99-99"]
+    )
     assert fields(errors) == ["occupations.0.occupation_code"]
 
 
@@ -129,8 +136,12 @@ def test_industry_organizations_need_their_administrative_level() -> None:
 
 
 def school(kind: str, levels: list[int], *, enrolling: bool = True) -> dict[str, Any]:
-    return {"kind": kind, "admin_level": None, "occupations": [occupation("6-18-01-01", "车工", levels)],
-            "majors": [{"name": "机械加工技术", "occupation_codes": ["6-18-01-01"], "enrolling": enrolling}]}
+    return {
+        "kind": kind,
+        "admin_level": None,
+        "occupations": [occupation("6-18-01-01", "车工", levels)],
+        "majors": [{"name": "机械加工技术", "occupation_codes": ["6-18-01-01"], "enrolling": enrolling}],
+    }
 
 
 def test_technical_school_cannot_get_level_1_but_a_technician_college_can() -> None:
@@ -152,8 +163,12 @@ def test_employers_only_within_their_self_evaluation_scope() -> None:
 
 
 def test_zhejiang_employer_may_file_special_technician_but_not_elsewhere() -> None:
-    special = {"kind": "enterprise", "admin_level": None, "self_evaluation_scope": ["6-18-01-01"],
-               "occupations": [occupation("6-18-01-01", "车工", [2, 1, 0])]}
+    special = {
+        "kind": "enterprise",
+        "admin_level": None,
+        "self_evaluation_scope": ["6-18-01-01"],
+        "occupations": [occupation("6-18-01-01", "车工", [2, 1, 0])],
+    }
     assert errors_for("33", **special) == []
     errors = errors_for("21", **special)
     assert fields(errors) == ["occupations.0.levels"]
@@ -164,13 +179,24 @@ def test_zhejiang_employer_may_file_special_technician_but_not_elsewhere() -> No
 
 
 def institution(**changes: Any) -> dict[str, Any]:
-    return {"kind": "training_institution", "admin_level": None, "county": "西湖区",
-            "occupations": [occupation("4-03-02-01", "中式烹调师", [5, 4, 3], 2500)], **changes}
+    return {
+        "kind": "training_institution",
+        "admin_level": None,
+        "county": "西湖区",
+        "occupations": [occupation("4-03-02-01", "中式烹调师", [5, 4, 3], 2500)],
+        **changes,
+    }
 
 
 def test_training_institution_caps_occupations_and_levels() -> None:
-    codes = [("4-03-02-01", "中式烹调师"), ("4-03-02-02", "中式面点师"), ("4-03-02-03", "西式烹调师"),
-             ("4-03-02-04", "西式面点师"), ("4-10-03-01", "美容师"), ("4-10-03-02", "美发师")]
+    codes = [
+        ("4-03-02-01", "中式烹调师"),
+        ("4-03-02-02", "中式面点师"),
+        ("4-03-02-03", "西式烹调师"),
+        ("4-03-02-04", "西式面点师"),
+        ("4-10-03-01", "美容师"),
+        ("4-10-03-02", "美发师"),
+    ]
     six = [occupation(code, name, [5], 400) for code, name in codes]
     assert "occupations" in fields(errors_for("33", **institution(occupations=six)))
     assert errors_for("33", **institution(occupations=six[:5])) == []
@@ -201,19 +227,29 @@ def test_liaoning_needs_2000_person_times() -> None:
 
 
 def test_guangxi_city_scope_thresholds_and_level_3_and_below() -> None:
-    city_scope = {"evaluation_scope": "city", "years_of_evaluation": 3,
-                  "occupations": [occupation("6-18-01-01", "车工", [5, 4, 3], 3000),
-                                  occupation("4-03-02-01", "中式烹调师", [5, 4], 2000)]}
+    city_scope = {
+        "evaluation_scope": "city",
+        "years_of_evaluation": 3,
+        "occupations": [
+            occupation("6-18-01-01", "车工", [5, 4, 3], 3000),
+            occupation("4-03-02-01", "中式烹调师", [5, 4], 2000),
+        ],
+    }
     assert errors_for("45", **city_scope) == []
     level_2 = {**city_scope, "occupations": [occupation("6-18-01-01", "车工", [3, 2], 5000)]}
     errors = errors_for("45", **level_2)
     assert fields(errors) == ["occupations.0.levels"]
     assert "G一(二)" in errors[0][1]
-    small = {**city_scope, "years_of_evaluation": 2,
-             "occupations": [occupation("6-18-01-01", "车工", [5], 900),
-                             occupation("4-03-02-01", "中式烹调师", [5], 900)]}
+    small = {
+        **city_scope,
+        "years_of_evaluation": 2,
+        "occupations": [occupation("6-18-01-01", "车工", [5], 900), occupation("4-03-02-01", "中式烹调师", [5], 900)],
+    }
     assert sorted(fields(errors_for("45", **small))) == [
-        "occupations", "occupations.0.person_times", "occupations.1.person_times", "years_of_evaluation",
+        "occupations",
+        "occupations.0.person_times",
+        "occupations.1.person_times",
+        "years_of_evaluation",
     ]
 
 

@@ -38,8 +38,9 @@ async def test_registry_write_needs_a_province_official(env: Environment, token:
         assert forbidden.status_code == 403
         assert "org_operator" in forbidden.json()["detail"]
         # A token signed with another province's key is not accepted here.
-        other_province = await registry.post("/organizations", json=application,
-                                             headers=token("32", "province_official"))
+        other_province = await registry.post(
+            "/organizations", json=application, headers=token("32", "province_official")
+        )
         assert other_province.status_code == 401
         assert expect(await registry.get("/organizations"), 200)["count"] == 0
 
@@ -62,8 +63,9 @@ async def test_bad_application_is_422_with_field_and_stores_nothing(env: Environ
         assert response.status_code == 422
         assert response.json()["detail"][0]["field"] == "scope"
         assert expect(await registry.get("/organizations"), 200)["count"] == 0
-        filed = expect(await registry.post("/organizations", json=organization_application("33"),
-                                           headers=official), 201)
+        filed = expect(
+            await registry.post("/organizations", json=organization_application("33"), headers=official), 201
+        )
         # Refusals did not consume filing sequence numbers.
         assert filed["filing_code"] == "S000033000001"
 

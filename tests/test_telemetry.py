@@ -60,7 +60,8 @@ async def test_every_request_is_traced_at_ratio_one() -> None:
 
 
 async def test_an_untraced_request_records_nothing_with_a_global_provider_either(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # A deployment that also sets the global provider (opentelemetry-instrument does): FastAPI's own telemetry
     # would trace every request there, beside the sampling.
     global_exporter = InMemorySpanExporter()

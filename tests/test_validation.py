@@ -12,8 +12,13 @@ from services.recognition.models import BatchCreate
 from services.registry.models import ApplicationCreate
 from shared.kernel.privacy import mask_id_number
 
-LATHE = {"occupation_code": "6-18-01-01", "occupation_name": "车工", "levels": [5], "standard": "车工标准",
-         "person_times": 100}
+LATHE = {
+    "occupation_code": "6-18-01-01",
+    "occupation_name": "车工",
+    "levels": [5],
+    "standard": "车工标准",
+    "person_times": 100,
+}
 
 
 def application(**changes: Any) -> dict[str, Any]:
@@ -27,8 +32,7 @@ def test_valid_application_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"credit_code": credit_code("33", 1)[:-1] + ("0" if credit_code("33", 1)[-1] != "0" else "1")},
-         "credit_code"),
+        ({"credit_code": credit_code("33", 1)[:-1] + ("0" if credit_code("33", 1)[-1] != "0" else "1")}, "credit_code"),
         ({"kind": "guild"}, "kind"),
         ({"contact_phone": "call me"}, "contact_phone"),
         ({"national_code": "12"}, "national_code"),

@@ -3,11 +3,6 @@ revocations and organizations' filing history of every province (to verify any p
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from sqlmodel import Session
-
 from shared.kernel.events import (
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
@@ -16,45 +11,56 @@ from shared.kernel.events import (
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
     SIGNING_KEY_PUBLISHED,
+    BatchResultCorrected,
+    BatchResultsApproved,
+    CertificateRevoked,
     Envelope,
-    EventContract,
+    OrganizationFiled,
+    OrganizationScopeChanged,
+    OrganizationStatusChanged,
+    SigningKeyPublished,
 )
-from shared.platform.app import Runtime
+from shared.platform.bus import Consumer
+from shared.platform.unit import Unit
 
 from . import service
 from .settings import CertificatesSettings
 
-CONSUMER = "certificates"
-def register(runtime: Runtime, settings: CertificatesSettings) -> None:
-    province = settings.province
+consumer: Consumer[Unit[CertificatesSettings]] = Consumer("certificates")
 
-    appliers: dict[str, Callable[[Session, Envelope[Any]], object]] = {
-        BATCH_RESULTS_APPROVED.type: lambda session, envelope: service.receive_batch_part(
-            session=session, approved=envelope.payload, settings=settings, today=runtime.clock.today()),
-        BATCH_RESULT_CORRECTED.type: lambda session, envelope: service.apply_correction(
-            session=session, correction=envelope.payload, settings=settings, today=runtime.clock.today()),
-        SIGNING_KEY_PUBLISHED.type: lambda session, envelope: service.record_signing_key(
-            session=session, published=envelope.payload),
-        CERTIFICATE_REVOKED.type: lambda session, envelope: service.record_revocation(
-            session=session, revoked=envelope.payload),
-        ORGANIZATION_FILED.type: lambda session, envelope: service.record_filing(
-            session=session, filed=envelope.payload),
-        ORGANIZATION_STATUS_CHANGED.type: lambda session, envelope: service.record_status_change(
-            session=session, changed=envelope.payload, on=envelope.occurred_on),
-        ORGANIZATION_SCOPE_CHANGED.type: lambda session, envelope: service.record_scope_change(
-            session=session, changed=envelope.payload, on=envelope.occurred_on),
-    }
 
-    async def on_event(envelope: Envelope[Any]) -> None:
-        apply = appliers[envelope.type]
-        await runtime.apply_once(CONSUMER, envelope, lambda session: apply(session, envelope))
+@consumer.on(BATCH_RESULTS_APPROVED)
+def on_batch_results_approved(unit: Unit[CertificatesSettings], event: Envelope[BatchResultsApproved]) -> None:
+    service.receive_batch_part(unit=unit, approved=event.payload, settings=unit.settings)
 
-    own: tuple[EventContract[Any], ...] = (BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED)
-    every_province: tuple[EventContract[Any], ...] = (
-        SIGNING_KEY_PUBLISHED, CERTIFICATE_REVOKED, ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED,
-        ORGANIZATION_SCOPE_CHANGED,
-    )
-    for contract in (*own, *every_province):
-        # One group per topic: each topic's offsets and rebalances stay independent.
-        runtime.subscribe(contract, consumer=CONSUMER, group_id=f"skillcert-{province}-certificates-{contract.name}",
-                          handler=on_event, all_provinces=contract in every_province)
+
+@consumer.on(BATCH_RESULT_CORRECTED)
+def on_batch_result_corrected(unit: Unit[CertificatesSettings], event: Envelope[BatchResultCorrected]) -> None:
+    service.apply_correction(unit=unit, correction=event.payload, settings=unit.settings)
+
+
+@consumer.on(SIGNING_KEY_PUBLISHED, all_provinces=True)
+def on_signing_key_published(unit: Unit[CertificatesSettings], event: Envelope[SigningKeyPublished]) -> None:
+    service.record_signing_key(unit=unit, published=event.payload)
+
+
+@consumer.on(CERTIFICATE_REVOKED, all_provinces=True)
+def on_certificate_revoked(unit: Unit[CertificatesSettings], event: Envelope[CertificateRevoked]) -> None:
+    service.record_revocation(unit=unit, revoked=event.payload)
+
+
+@consumer.on(ORGANIZATION_FILED, all_provinces=True)
+def on_organization_filed(unit: Unit[CertificatesSettings], event: Envelope[OrganizationFiled]) -> None:
+    service.record_filing(unit=unit, filed=event.payload)
+
+
+@consumer.on(ORGANIZATION_STATUS_CHANGED, all_provinces=True)
+def on_organization_status_changed(
+    unit: Unit[CertificatesSettings], event: Envelope[OrganizationStatusChanged]
+) -> None:
+    service.record_status_change(unit=unit, changed=event.payload, on=event.occurred_on)
+
+
+@consumer.on(ORGANIZATION_SCOPE_CHANGED, all_provinces=True)
+def on_organization_scope_changed(unit: Unit[CertificatesSettings], event: Envelope[OrganizationScopeChanged]) -> None:
+    service.record_scope_change(unit=unit, changed=event.payload, on=event.occurred_on)

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import StringConstraints
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 
-from shared.platform.outbox import OutboxEvent, ProcessedEvent, utcnow
+from shared.kernel.clock import utcnow
+from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.sequences import SequenceCounter
 
 
@@ -105,7 +106,7 @@ class SigningKey(SQLModel, table=True):
 RevocationReason = Literal["fraud", "error"]
 
 
-class RevocationIn(SQLModel):
+class RevocationCreate(SQLModel):
     reason: RevocationReason = Field(description="fraud (obtained by deception) or error (issued by mistake)")
     detail: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=2000)]
     revoked_on: date | None = Field(default=None, description="defaults to today; not before the issue date")
@@ -166,7 +167,16 @@ class RetentionPublic(SQLModel):
 
 
 # What this service's database holds (its alembic migrations create exactly these).
-TABLES = (Certificate, SignedBatch, BatchIssue, SigningKey, CertificateRevocation, OrganizationRecord,
-          OutboxEvent, ProcessedEvent, SequenceCounter)
+TABLES = (
+    Certificate,
+    SignedBatch,
+    BatchIssue,
+    SigningKey,
+    CertificateRevocation,
+    OrganizationRecord,
+    OutboxEvent,
+    ProcessedEvent,
+    SequenceCounter,
+)
 # Never deleted, enforced by the database [L23].
 KEPT_TABLES = ("certificate", "signed_batch", "signing_key", "certificate_revocation", "organization_record")

@@ -50,8 +50,15 @@ def render(certificate: Certificate, *, revoked_on: date | None = None) -> bytes
     page.setStrokeColor(black)
     page.rect(photo_x, photo_y, photo_w, photo_h)
     if certificate.photo:
-        page.drawImage(ImageReader(io.BytesIO(certificate.photo)), photo_x, photo_y, photo_w, photo_h,
-                       preserveAspectRatio=True, anchor="c")
+        page.drawImage(
+            ImageReader(io.BytesIO(certificate.photo)),
+            photo_x,
+            photo_y,
+            photo_w,
+            photo_h,
+            preserveAspectRatio=True,
+            anchor="c",
+        )
     else:
         page.setFont(FONT, 10)
         page.drawCentredString(photo_x + photo_w / 2, photo_y + photo_h / 2, "照片")

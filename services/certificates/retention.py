@@ -9,8 +9,10 @@ from __future__ import annotations
 from .models import KEPT_TABLES
 
 MINIMUM_YEARS = 5
-POLICY = ("Electronic certificate records are kept at least 5 years [L23]; skillcert keeps them for good. "
-          "A revoked certificate stays on record with its revocation.")
+POLICY = (
+    "Electronic certificate records are kept at least 5 years [L23]; skillcert keeps them for good. "
+    "A revoked certificate stays on record with its revocation."
+)
 
 
 def protect_statements(dialect: str) -> list[str]:
@@ -37,6 +39,9 @@ def protect_statements(dialect: str) -> list[str]:
 
 def unprotect_statements(dialect: str) -> list[str]:
     if dialect == "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {table}_{suffix} ON {table}" for table in KEPT_TABLES
-                for suffix in ("kept", "kept_whole")] + ["DROP FUNCTION IF EXISTS skillcert_refuse_delete()"]
+        return [
+            f"DROP TRIGGER IF EXISTS {table}_{suffix} ON {table}"
+            for table in KEPT_TABLES
+            for suffix in ("kept", "kept_whole")
+        ] + ["DROP FUNCTION IF EXISTS skillcert_refuse_delete()"]
     return [f"DROP TRIGGER IF EXISTS {table}_kept" for table in KEPT_TABLES]

@@ -9,14 +9,17 @@ carrying its credential. Work is done in chunks, so memory stays flat however la
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+from PIL import Image, UnidentifiedImageError
 from sqlalchemy import bindparam, insert, update
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
-from shared.kernel import credentials
+from shared.kernel import credentials, filing
+from shared.kernel.clock import utcnow
 from shared.kernel.credentials import RevocationStatus, StatusEntry, TrustedKey, TrustList
 from shared.kernel.errors import Conflict, FieldError, NotFound
 from shared.kernel.events import (
@@ -34,24 +37,28 @@ from shared.kernel.events import (
 )
 from shared.kernel.numbering import MAX_SERIAL, CertificateNumber, FilingCode, Level
 from shared.kernel.privacy import mask_id_number
-from shared.platform import replicas
 from shared.platform.auth import Actor
-from shared.platform.outbox import record_event, utcnow
 from shared.platform.sequences import next_values
+from shared.platform.unit import Unit
 
 from . import signing
 from .models import (
+    KEPT_TABLES,
     BatchIssue,
     Certificate,
     CertificatePublic,
     CertificateRevocation,
     CertificateStatus,
     OrganizationRecord,
-    RevocationIn,
+    RetentionPublic,
+    RevocationCreate,
     SignedBatch,
     SigningKey,
 )
+from .retention import MINIMUM_YEARS, POLICY
 from .settings import CertificatesSettings
+
+MAX_PHOTO_BYTES = 2 * 1024 * 1024
 
 CHUNK = 2000  # certificates per step while signing: bounds memory, whatever the batch size
 NO_WORK_TYPE = "--"  # 人社鉴发〔2021〕1号: a certificate without work type or direction shows --
@@ -79,45 +86,68 @@ def lookup_url(settings: CertificatesSettings, number: str) -> str:
 
 
 def receive_batch_part(
-    *, session: Session, approved: BatchResultsApproved, settings: CertificatesSettings, today: date,
+    *,
+    unit: Unit[CertificatesSettings],
+    approved: BatchResultsApproved,
+    settings: CertificatesSettings,
 ) -> list[str]:
     """Numbers this part's passing candidates; signs and announces the batch once all its parts are in."""
-    progress = session.get(BatchIssue, approved.batch_id) or BatchIssue(batch_id=approved.batch_id,
-                                                                        parts=approved.parts)
+    progress = unit.session.get(BatchIssue, approved.batch_id) or BatchIssue(
+        batch_id=approved.batch_id, parts=approved.parts
+    )
     if approved.part in progress.received_parts:
         return []  # the same part again (a new event id for a resent part): nothing twice
-    details = approved.model_dump(include={"batch_id", "organization_code", "organization_name", "occupation_code",
-                                           "occupation_name", "work_type", "level"})
-    numbers = _allocate(session=session, details=details, candidates=approved.passed, settings=settings, today=today)
+    details = approved.model_dump(
+        include={
+            "batch_id",
+            "organization_code",
+            "organization_name",
+            "occupation_code",
+            "occupation_name",
+            "work_type",
+            "level",
+        }
+    )
+    numbers = _allocate(unit=unit, details=details, candidates=approved.passed, settings=settings)
     progress.received_parts = sorted([*progress.received_parts, approved.part])
-    session.add(progress)
-    session.flush()
+    unit.session.add(progress)
+    unit.session.flush()
     if len(progress.received_parts) == progress.parts and progress.signed_batch_id is None:
         progress.signed_batch_id = sign_and_announce(
-            session=session, signed_id=approved.batch_id, batch_id=approved.batch_id, settings=settings, today=today)
-        session.add(progress)
+            unit=unit, signed_id=approved.batch_id, batch_id=approved.batch_id, settings=settings
+        )
+        unit.session.add(progress)
     return numbers
 
 
 def _allocate(
-    *, session: Session, details: dict[str, Any], candidates: list[PassedCandidate], settings: CertificatesSettings,
-    today: date,
+    *,
+    unit: Unit[CertificatesSettings],
+    details: dict[str, Any],
+    candidates: list[PassedCandidate],
+    settings: CertificatesSettings,
 ) -> list[str]:
     """Allocates numbers and status bits for the candidates not yet certified, and stores each certificate's
     salted claims (unsigned yet). One block of serials and one of status bits per call; rows inserted in bulk."""
     batch_id = details["batch_id"]
-    already = set(session.exec(select(Certificate.candidate_id).where(
-        Certificate.batch_id == batch_id,
-        col(Certificate.candidate_id).in_([c.candidate_id for c in candidates]))))
+    already = set(
+        unit.session.exec(
+            select(Certificate.candidate_id).where(
+                Certificate.batch_id == batch_id,
+                col(Certificate.candidate_id).in_([c.candidate_id for c in candidates]),
+            )
+        )
+    )
     candidates = [c for c in candidates if c.candidate_id not in already]
     if not candidates:
         return []
     organization = FilingCode.parse(details["organization_code"])
     level = Level(details["level"])
-    year = today.year % 100
-    serials = next_values(session, serial_counter(str(organization), year, level), len(candidates),
-                          maximum=MAX_SERIAL)
-    positions = next_values(session, status_counter(settings.province), len(candidates), maximum=2**31 - 1)
+    year = unit.today.year % 100
+    serials = next_values(
+        unit.session, serial_counter(str(organization), year, level), len(candidates), maximum=MAX_SERIAL
+    )
+    positions = next_values(unit.session, status_counter(settings.province), len(candidates), maximum=2**31 - 1)
     base = settings.public_base_url.rstrip("/")
     rows: list[dict[str, Any]] = []
     for candidate, serial, position in zip(candidates, serials, positions, strict=True):
@@ -139,126 +169,202 @@ def _allocate(
             "organizationCode": details["organization_code"],
             "organizationName": details["organization_name"],
             "province": settings.province,
-            "issuedOn": today.isoformat(),
+            "issuedOn": unit.today.isoformat(),
             "lookupUrl": lookup_url(settings, number),
             "organizationLookupUrl": f"{base}/organizations/{details['organization_code']}",
             "statusListCredential": status_list,
             "statusListIndex": index,
         }
         salts = {name: credentials.new_salt() for name in claims}
-        rows.append({
-            "number": number, "holder_name": candidate.name, "id_type": candidate.id_type,
-            "id_number": candidate.id_number, "occupation_code": details["occupation_code"],
-            "occupation_name": details["occupation_name"], "work_type": details["work_type"], "level": int(level),
-            "level_title": level.title, "organization_code": details["organization_code"],
-            "organization_name": details["organization_name"], "province": settings.province, "issued_on": today,
-            "status": CertificateStatus.VALID.name, "batch_id": batch_id, "candidate_id": candidate.candidate_id,
-            "status_list": status_list, "status_index": index, "claims": claims, "salts": salts,
-            "target_hash": credentials.salted_target_hash(claims, salts), "merkle_proof": [], "signed_batch_id": None,
-            "photo": None, "created_at": utcnow(),
-        })
-    session.flush()
-    session.connection().execute(insert(Certificate.__table__), rows)  # type: ignore[attr-defined]
+        rows.append(
+            {
+                "number": number,
+                "holder_name": candidate.name,
+                "id_type": candidate.id_type,
+                "id_number": candidate.id_number,
+                "occupation_code": details["occupation_code"],
+                "occupation_name": details["occupation_name"],
+                "work_type": details["work_type"],
+                "level": int(level),
+                "level_title": level.title,
+                "organization_code": details["organization_code"],
+                "organization_name": details["organization_name"],
+                "province": settings.province,
+                "issued_on": unit.today,
+                "status": CertificateStatus.VALID.name,
+                "batch_id": batch_id,
+                "candidate_id": candidate.candidate_id,
+                "status_list": status_list,
+                "status_index": index,
+                "claims": claims,
+                "salts": salts,
+                "target_hash": credentials.salted_target_hash(claims, salts),
+                "merkle_proof": [],
+                "signed_batch_id": None,
+                "photo": None,
+                "created_at": utcnow(),
+            }
+        )
+    unit.session.flush()
+    unit.session.connection().execute(insert(Certificate.__table__), rows)  # type: ignore[attr-defined]
     return [row["number"] for row in rows]
 
 
 def sign_and_announce(
-    *, session: Session, signed_id: str, batch_id: str, settings: CertificatesSettings, today: date,
+    *,
+    unit: Unit[CertificatesSettings],
+    signed_id: str,
+    batch_id: str,
+    settings: CertificatesSettings,
     numbers: list[str] | None = None,
 ) -> str:
     """Signs the batch's unsigned certificates (or just `numbers`) with one signature; records their events."""
     statement = select(Certificate.number, Certificate.target_hash).where(
-        Certificate.batch_id == batch_id, col(Certificate.signed_batch_id).is_(None))
+        Certificate.batch_id == batch_id, col(Certificate.signed_batch_id).is_(None)
+    )
     if numbers is not None:
         statement = statement.where(col(Certificate.number).in_(numbers))
-    leaves = list(session.exec(statement.order_by(col(Certificate.number))))
+    leaves = list(unit.session.exec(statement.order_by(col(Certificate.number))))
     if not leaves:
         return signed_id  # nobody passed: nothing to sign
-    key = signing.current_key(session=session, settings=settings, today=today)
+    key = signing.current_key(unit=unit, settings=settings)
     tree = credentials.MerkleTree([bytes.fromhex(target) for _number, target in leaves])
     signed = SignedBatch(
-        id=signed_id, batch_id=batch_id, merkle_root=tree.root.hex(), key_id=key.key_id,
+        id=signed_id,
+        batch_id=batch_id,
+        merkle_root=tree.root.hex(),
+        key_id=key.key_id,
         signature=credentials.sign_root(signing.private_key(settings, key.key_id), tree.root),
-        certificates=len(leaves), signed_at=datetime.now(UTC).replace(microsecond=0),
+        certificates=len(leaves),
+        signed_at=datetime.now(UTC).replace(microsecond=0),
     )
-    session.add(signed)
-    session.flush()
+    unit.session.add(signed)
+    unit.session.flush()
     table = Certificate.__table__  # type: ignore[attr-defined]
-    set_proof = (update(table).where(table.c.number == bindparam("certificate_number"))
-                 .values(merkle_proof=bindparam("path"), signed_batch_id=signed_id))
+    set_proof = (
+        update(table)
+        .where(table.c.number == bindparam("certificate_number"))
+        .values(merkle_proof=bindparam("path"), signed_batch_id=signed_id)
+    )
     for start in range(0, len(leaves), CHUNK):
-        session.connection().execute(set_proof, [
-            {"certificate_number": number, "path": tree.proof(start + offset)}
-            for offset, (number, _target) in enumerate(leaves[start:start + CHUNK])
-        ])
+        unit.session.connection().execute(
+            set_proof,
+            [
+                {"certificate_number": number, "path": tree.proof(start + offset)}
+                for offset, (number, _target) in enumerate(leaves[start : start + CHUNK])
+            ],
+        )
     del tree, leaves
-    for certificate in _signed_in_chunks(session, signed_id):
+    for certificate in _signed_in_chunks(unit, signed_id):
         payload = CertificateIssued(
-            certificate_number=certificate.number, holder_name=certificate.holder_name, id_type=certificate.id_type,
-            id_number=certificate.id_number, occupation_code=certificate.occupation_code,
-            occupation_name=certificate.occupation_name, work_type=certificate.work_type,
-            level=certificate.level, level_title=certificate.level_title,
-            organization_code=certificate.organization_code, organization_name=certificate.organization_name,
-            province=certificate.province, issued_on=certificate.issued_on, batch_id=certificate.batch_id,
-            status_list=certificate.status_list, status_index=certificate.status_index,
+            certificate_number=certificate.number,
+            holder_name=certificate.holder_name,
+            id_type=certificate.id_type,
+            id_number=certificate.id_number,
+            occupation_code=certificate.occupation_code,
+            occupation_name=certificate.occupation_name,
+            work_type=certificate.work_type,
+            level=certificate.level,
+            level_title=certificate.level_title,
+            organization_code=certificate.organization_code,
+            organization_name=certificate.organization_name,
+            province=certificate.province,
+            issued_on=certificate.issued_on,
+            batch_id=certificate.batch_id,
+            status_list=certificate.status_list,
+            status_index=certificate.status_index,
             credential=credential_of(certificate, signed, settings),
         )
-        event = CERTIFICATE_ISSUED.make(province=settings.province, subject=certificate.number, payload=payload)
-        record_event(session, CERTIFICATE_ISSUED, event, key=certificate.number)
+        unit.emit(CERTIFICATE_ISSUED, subject=certificate.number, payload=payload)
     return signed_id
 
 
-def _signed_in_chunks(session: Session, signed_id: str) -> Iterator[Certificate]:
+def _signed_in_chunks(unit: Unit[CertificatesSettings], signed_id: str) -> Iterator[Certificate]:
     """Each certificate of a signing, CHUNK rows at a time (keyset), letting go of each chunk when done."""
     last = ""
     while True:
-        chunk = list(session.exec(
-            select(Certificate).where(Certificate.signed_batch_id == signed_id, Certificate.number > last)
-            .order_by(col(Certificate.number)).limit(CHUNK)
-            .execution_options(populate_existing=True)))  # the proofs were set by a bulk UPDATE
+        chunk = list(
+            unit.session.exec(
+                select(Certificate)
+                .where(Certificate.signed_batch_id == signed_id, Certificate.number > last)
+                .order_by(col(Certificate.number))
+                .limit(CHUNK)
+                .execution_options(populate_existing=True)
+            )
+        )  # the proofs were set by a bulk UPDATE
         if not chunk:
             return
         yield from chunk
         last = chunk[-1].number
-        session.flush()
+        unit.session.flush()
         for certificate in chunk:
-            session.expunge(certificate)
+            unit.session.expunge(certificate)
 
 
 def credential_of(certificate: Certificate, signed: SignedBatch, settings: CertificatesSettings) -> dict[str, Any]:
     return credentials.credential_document(
-        claims=certificate.claims, salts=certificate.salts, target=certificate.target_hash,
+        claims=certificate.claims,
+        salts=certificate.salts,
+        target=certificate.target_hash,
         status=StatusEntry(certificate.status_list, certificate.status_index),
-        issuer_name=settings.policy.department, key_id=signed.key_id, merkle_root=signed.merkle_root,
-        merkle_proof=certificate.merkle_proof, signature=signed.signature,
+        issuer_name=settings.policy.department,
+        key_id=signed.key_id,
+        merkle_root=signed.merkle_root,
+        merkle_proof=certificate.merkle_proof,
+        signature=signed.signature,
         signed_at=signed.signed_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
     )
 
 
 def apply_correction(
-    *, session: Session, correction: BatchResultCorrected, settings: CertificatesSettings, today: date,
+    *,
+    unit: Unit[CertificatesSettings],
+    correction: BatchResultCorrected,
+    settings: CertificatesSettings,
 ) -> Certificate | None:
     """A result corrected after approval: a newly passing candidate is certified (signed alone); one who no
     longer passes has the certificate revoked for error. Both keep the full record."""
-    existing = session.exec(select(Certificate).where(
-        Certificate.batch_id == correction.batch_id,
-        Certificate.candidate_id == correction.candidate.candidate_id)).first()
+    existing = unit.session.exec(
+        select(Certificate).where(
+            Certificate.batch_id == correction.batch_id, Certificate.candidate_id == correction.candidate.candidate_id
+        )
+    ).first()
     if correction.passed_now and existing is None:
-        sibling = session.exec(select(Certificate).where(Certificate.batch_id == correction.batch_id)).first()
+        sibling = unit.session.exec(select(Certificate).where(Certificate.batch_id == correction.batch_id)).first()
         if sibling is None:
             raise NotFound(f"batch {correction.batch_id} has no certificates here to take the details from")
-        details = sibling.model_dump(include={"batch_id", "organization_code", "organization_name",
-                                              "occupation_code", "occupation_name", "work_type", "level"})
-        [number] = _allocate(session=session, details=details, candidates=[correction.candidate],
-                             settings=settings, today=today)
-        sign_and_announce(session=session, signed_id=f"{correction.batch_id}/correction-{correction.correction_id}",
-                          batch_id=correction.batch_id, settings=settings, today=today, numbers=[number])
-        return session.get(Certificate, number)
+        details = sibling.model_dump(
+            include={
+                "batch_id",
+                "organization_code",
+                "organization_name",
+                "occupation_code",
+                "occupation_name",
+                "work_type",
+                "level",
+            }
+        )
+        [number] = _allocate(unit=unit, details=details, candidates=[correction.candidate], settings=settings)
+        sign_and_announce(
+            unit=unit,
+            signed_id=f"{correction.batch_id}/correction-{correction.correction_id}",
+            batch_id=correction.batch_id,
+            settings=settings,
+            numbers=[number],
+        )
+        return unit.session.get(Certificate, number)
     if not correction.passed_now and existing is not None and existing.status is CertificateStatus.VALID:
-        revoke(session=session, number=existing.number, settings=settings, today=today,
-               actor=Actor(correction.corrected_by, "province_official"),
-               revocation=RevocationIn(reason="error", detail=f"result corrected (correction "
-                                       f"{correction.correction_id}): {correction.reason}", revoked_on=today))
+        revoke(
+            unit=unit,
+            number=existing.number,
+            settings=settings,
+            actor=Actor(correction.corrected_by, "province_official"),
+            revocation=RevocationCreate(
+                reason="error",
+                detail=f"result corrected (correction {correction.correction_id}): {correction.reason}",
+                revoked_on=unit.today,
+            ),
+        )
         return existing
     return None
 
@@ -267,75 +373,97 @@ def apply_correction(
 
 
 def revoke(
-    *, session: Session, number: str, revocation: RevocationIn, actor: Actor, settings: CertificatesSettings,
-    today: date,
+    *,
+    unit: Unit[CertificatesSettings],
+    number: str,
+    revocation: RevocationCreate,
+    actor: Actor,
+    settings: CertificatesSettings,
 ) -> CertificateRevocation:
-    certificate = session.get(Certificate, number)
+    certificate = unit.session.get(Certificate, number)
     if certificate is None or certificate.province != settings.province:
         raise NotFound(f"no certificate {number} issued in province {settings.province}")
     if certificate.status is CertificateStatus.REVOKED:
         raise Conflict(f"certificate {number} is already revoked")
-    revoked_on = revocation.revoked_on or today
-    if revoked_on > today:
-        raise FieldError("revoked_on", f"{revoked_on} is in the future (today is {today})")
+    revoked_on = revocation.revoked_on or unit.today
+    if revoked_on > unit.today:
+        raise FieldError("revoked_on", f"{revoked_on} is in the future (today is {unit.today})")
     if revoked_on < certificate.issued_on:
         raise FieldError("revoked_on", f"{revoked_on} is before the issue date {certificate.issued_on}")
     certificate.status = CertificateStatus.REVOKED
-    session.add(certificate)
+    unit.session.add(certificate)
     payload = CertificateRevoked(
-        certificate_number=number, province=settings.province, reason=revocation.reason, detail=revocation.detail,
-        revoked_on=revoked_on, revoked_by=actor.subject, status_list=certificate.status_list,
+        certificate_number=number,
+        province=settings.province,
+        reason=revocation.reason,
+        detail=revocation.detail,
+        revoked_on=revoked_on,
+        revoked_by=actor.subject,
+        status_list=certificate.status_list,
         status_index=certificate.status_index,
     )
-    record = record_revocation(session=session, revoked=payload)
-    record_event(session, CERTIFICATE_REVOKED, CERTIFICATE_REVOKED.make(
-        province=settings.province, subject=number, payload=payload), key=number)
+    record = record_revocation(unit=unit, revoked=payload)
+    unit.emit(CERTIFICATE_REVOKED, subject=number, payload=payload)
     return record
 
 
-def record_revocation(*, session: Session, revoked: CertificateRevoked) -> CertificateRevocation:
+def record_revocation(*, unit: Unit[CertificatesSettings], revoked: CertificateRevoked) -> CertificateRevocation:
     """Keeps a revocation of any province; a repeated announcement changes nothing."""
-    existing = session.get(CertificateRevocation, revoked.certificate_number)
+    existing = unit.session.get(CertificateRevocation, revoked.certificate_number)
     if existing is not None:
         return existing
     record = CertificateRevocation(
-        certificate_number=revoked.certificate_number, province=revoked.province, reason=revoked.reason,
-        detail=revoked.detail, revoked_on=revoked.revoked_on, revoked_by=revoked.revoked_by,
-        status_list=revoked.status_list, status_index=revoked.status_index,
+        certificate_number=revoked.certificate_number,
+        province=revoked.province,
+        reason=revoked.reason,
+        detail=revoked.detail,
+        revoked_on=revoked.revoked_on,
+        revoked_by=revoked.revoked_by,
+        status_list=revoked.status_list,
+        status_index=revoked.status_index,
     )
-    session.add(record)
+    unit.session.add(record)
     return record
 
 
 def status_list_credential(
-    *, session: Session, settings: CertificatesSettings, list_number: int, today: date,
+    *,
+    unit: Unit[CertificatesSettings],
+    settings: CertificatesSettings,
+    list_number: int,
 ) -> dict[str, Any]:
     """This province's W3C Bitstring Status List, signed with its current key."""
     url = status_list_url(settings, list_number)
-    indexes = session.exec(select(CertificateRevocation.status_index).where(CertificateRevocation.status_list == url))
-    key = signing.current_key(session=session, settings=settings, today=today)
+    indexes = unit.session.exec(
+        select(CertificateRevocation.status_index).where(CertificateRevocation.status_list == url)
+    )
+    key = signing.current_key(unit=unit, settings=settings)
     document: dict[str, Any] = {
         "@context": [credentials.VC_CONTEXT],
         "id": url,
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": {"id": f"urn:skillcert:province:{settings.province}", "name": settings.policy.department},
         "validFrom": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": "revocation",
-                              "encodedList": credentials.encode_status_list(indexes)},
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": "revocation",
+            "encodedList": credentials.encode_status_list(indexes),
+        },
     }
     document["proof"] = signing.sign_document(settings, key, document)
     return document
 
 
-def status_of(*, session: Session, number: str, entry: StatusEntry) -> RevocationStatus | None:
+def status_of(*, unit: Unit[CertificatesSettings], number: str, entry: StatusEntry) -> RevocationStatus | None:
     """From this service's records: its own certificates, and every province's announced revocations."""
-    revoked = session.get(CertificateRevocation, number)
+    revoked = unit.session.get(CertificateRevocation, number)
     if revoked is not None:
         if (revoked.status_list, revoked.status_index) != (entry.list_url, entry.index):
             return RevocationStatus(True, revoked.revoked_on, "revoked (the credential points at another status bit)")
         return RevocationStatus(True, revoked.revoked_on, f"{revoked.reason}: {revoked.detail}")
-    own = session.get(Certificate, number)
-    if own is not None or session.exec(select(SigningKey).where(SigningKey.province == number[5:7])).first():
+    own = unit.session.get(Certificate, number)
+    if own is not None or unit.session.exec(select(SigningKey).where(SigningKey.province == number[5:7])).first():
         return RevocationStatus(False)
     return None
 
@@ -343,96 +471,175 @@ def status_of(*, session: Session, number: str, entry: StatusEntry) -> Revocatio
 # --- filing records ------------------------------------------------------------------------------
 
 
-def record_filing(*, session: Session, filed: OrganizationFiled) -> None:
-    session.add(OrganizationRecord(
-        filing_code=filed.filing_code, effective_on=filed.filed_on, kind="filed", status="filed",
-        scope=[item.model_dump() for item in filed.scope], filed_on=filed.filed_on, valid_until=filed.valid_until))
+def record_filing(*, unit: Unit[CertificatesSettings], filed: OrganizationFiled) -> None:
+    unit.session.add(
+        OrganizationRecord(
+            filing_code=filed.filing_code,
+            effective_on=filed.filed_on,
+            kind="filed",
+            status="filed",
+            scope=[item.model_dump() for item in filed.scope],
+            filed_on=filed.filed_on,
+            valid_until=filed.valid_until,
+        )
+    )
 
 
-def record_status_change(*, session: Session, changed: OrganizationStatusChanged, on: date) -> None:
+def record_status_change(*, unit: Unit[CertificatesSettings], changed: OrganizationStatusChanged, on: date) -> None:
     if changed.filing_code is None:
         return  # an application before filing
-    session.add(OrganizationRecord(filing_code=changed.filing_code, effective_on=on, kind="status",
-                                   status=changed.to_status, valid_until=changed.valid_until))
+    unit.session.add(
+        OrganizationRecord(
+            filing_code=changed.filing_code,
+            effective_on=on,
+            kind="status",
+            status=changed.to_status,
+            valid_until=changed.valid_until,
+        )
+    )
 
 
-def record_scope_change(*, session: Session, changed: OrganizationScopeChanged, on: date) -> None:
-    session.add(OrganizationRecord(filing_code=changed.filing_code, effective_on=on, kind="scope",
-                                   scope=[item.model_dump() for item in changed.scope]))
+def record_scope_change(*, unit: Unit[CertificatesSettings], changed: OrganizationScopeChanged, on: date) -> None:
+    unit.session.add(
+        OrganizationRecord(
+            filing_code=changed.filing_code,
+            effective_on=on,
+            kind="scope",
+            scope=[item.model_dump() for item in changed.scope],
+        )
+    )
 
 
 def filing_check(
-    *, session: Session, organization_code: str, occupation_code: str, level: int, on: date,
+    *,
+    unit: Unit[CertificatesSettings],
+    organization_code: str,
+    occupation_code: str,
+    level: int,
+    on: date,
 ) -> tuple[bool, str] | None:
     """Was the organization filed for this occupation and level on that day? None: no records of it here."""
-    records = session.exec(select(OrganizationRecord).where(OrganizationRecord.filing_code == organization_code)
-                           .order_by(col(OrganizationRecord.effective_on), col(OrganizationRecord.id)))
-    return replicas.filing_check(records, organization_code=organization_code, occupation_code=occupation_code,
-                                 level=level, on=on)
+    records = unit.session.exec(
+        select(OrganizationRecord)
+        .where(OrganizationRecord.filing_code == organization_code)
+        .order_by(col(OrganizationRecord.effective_on), col(OrganizationRecord.id))
+    )
+    return filing.filing_check(
+        records, organization_code=organization_code, occupation_code=occupation_code, level=level, on=on
+    )
 
 
 # --- verification and reading --------------------------------------------------------------------
 
 
-def trust_list(*, session: Session) -> TrustList:
-    keys = session.exec(select(SigningKey).order_by(col(SigningKey.province), col(SigningKey.valid_from)))
+def trust_list(*, unit: Unit[CertificatesSettings]) -> TrustList:
+    keys = unit.session.exec(select(SigningKey).order_by(col(SigningKey.province), col(SigningKey.valid_from)))
     return TrustList(keys=[TrustedKey.model_validate(key, from_attributes=True) for key in keys])
 
 
-def verify(*, session: Session, credential: dict[str, Any]) -> credentials.Verification:
+def verify(*, unit: Unit[CertificatesSettings], credential: dict[str, Any]) -> credentials.Verification:
     return credentials.verify(
-        credential, trust=trust_list(session=session),
-        status=lambda number, entry: status_of(session=session, number=number, entry=entry),
+        credential,
+        trust=trust_list(unit=unit),
+        status=lambda number, entry: status_of(unit=unit, number=number, entry=entry),
         organization=lambda code, occupation, level, on: filing_check(
-            session=session, organization_code=code, occupation_code=occupation, level=level, on=on),
+            unit=unit, organization_code=code, occupation_code=occupation, level=level, on=on
+        ),
     )
 
 
-def record_signing_key(*, session: Session, published: SigningKeyPublished) -> None:
-    key = session.get(SigningKey, published.key_id) or SigningKey(
-        key_id=published.key_id, province=published.province, public_key=published.public_key,
-        valid_from=published.valid_from)
+def record_signing_key(*, unit: Unit[CertificatesSettings], published: SigningKeyPublished) -> None:
+    key = unit.session.get(SigningKey, published.key_id) or SigningKey(
+        key_id=published.key_id,
+        province=published.province,
+        public_key=published.public_key,
+        valid_from=published.valid_from,
+    )
     if key.public_key != published.public_key or key.province != published.province:
         raise Conflict(f"key {published.key_id} was published before with another public key or province")
     key.valid_until = published.valid_until
     key.updated_at = utcnow()
-    session.add(key)
+    unit.session.add(key)
 
 
-def get_signed(*, session: Session, number: str) -> tuple[Certificate, SignedBatch]:
+def get_signed(*, unit: Unit[CertificatesSettings], number: str) -> tuple[Certificate, SignedBatch]:
     """A certificate of this province whose batch is signed (before that it is not issued yet)."""
-    certificate = session.get(Certificate, number)
+    certificate = unit.session.get(Certificate, number)
     if certificate is None or certificate.signed_batch_id is None:
         raise NotFound(f"no certificate {number} issued in this province")
-    signed = session.get(SignedBatch, certificate.signed_batch_id)
+    signed = unit.session.get(SignedBatch, certificate.signed_batch_id)
     assert signed is not None
     return certificate, signed
 
 
 def list_certificates(
-    *, session: Session, batch_id: str | None = None, organization_code: str | None = None,
-    skip: int = 0, limit: int = 100,
+    *,
+    unit: Unit[CertificatesSettings],
+    batch_id: str | None = None,
+    organization_code: str | None = None,
+    skip: int = 0,
+    limit: int = 100,
 ) -> tuple[list[Certificate], int]:
     statement = select(Certificate).where(col(Certificate.signed_batch_id).is_not(None))
     if batch_id:
         statement = statement.where(Certificate.batch_id == batch_id)
     if organization_code:
         statement = statement.where(Certificate.organization_code == organization_code)
-    count = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(statement.order_by(col(Certificate.number)).offset(skip).limit(limit))
+    count = unit.session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = unit.session.exec(statement.order_by(col(Certificate.number)).offset(skip).limit(limit))
     return list(rows), int(count)
 
 
 def to_public(
-    certificate: Certificate, settings: CertificatesSettings, revoked_on: date | None = None,
+    certificate: Certificate,
+    settings: CertificatesSettings,
+    revoked_on: date | None = None,
 ) -> CertificatePublic:
     return CertificatePublic.model_validate(
         certificate,
-        update={"id_number_masked": mask_id_number(certificate.id_number),
-                "lookup_url": lookup_url(settings, certificate.number), "revoked_on": revoked_on},
+        update={
+            "id_number_masked": mask_id_number(certificate.id_number),
+            "lookup_url": lookup_url(settings, certificate.number),
+            "revoked_on": revoked_on,
+        },
     )
 
 
-def revoked_on(*, session: Session, number: str) -> date | None:
-    record = session.get(CertificateRevocation, number)
+def revoked_on(*, unit: Unit[CertificatesSettings], number: str) -> date | None:
+    record = unit.session.get(CertificateRevocation, number)
     return record.revoked_on if record else None
+
+
+# --- the holder's photo and the records kept ---------------------------------------------------------
+
+
+def set_photo(*, unit: Unit[CertificatesSettings], certificate: Certificate, photo: bytes) -> None:
+    """The holder's photo (JPEG or PNG, at most MAX_PHOTO_BYTES), set once: nothing accepted is replaced."""
+    if not photo or len(photo) > MAX_PHOTO_BYTES:
+        raise FieldError("photo", f"send the image as the request body, 1 byte to {MAX_PHOTO_BYTES} bytes")
+    try:
+        with Image.open(io.BytesIO(photo)) as image:
+            image.verify()
+            kind = image.format
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise FieldError("photo", f"not a readable image: {error}") from error
+    if kind not in ("JPEG", "PNG"):
+        raise FieldError("photo", f"{kind} images are not accepted: JPEG or PNG")
+    if certificate.photo is not None:
+        raise Conflict(f"certificate {certificate.number} already has a photo; nothing accepted is replaced")
+    certificate.photo = photo
+    unit.session.add(certificate)
+
+
+def retention_summary(*, unit: Unit[CertificatesSettings]) -> RetentionPublic:
+    """What is kept and how the database enforces it."""
+    session = unit.session
+    return RetentionPublic(
+        policy=POLICY,
+        minimum_years=MINIMUM_YEARS,
+        enforced_by="database triggers refuse DELETE (and TRUNCATE)",
+        protected_tables=list(KEPT_TABLES),
+        certificates=session.exec(select(func.count()).select_from(Certificate)).one(),
+        revocations=session.exec(select(func.count()).select_from(CertificateRevocation)).one(),
+        oldest_issue=session.exec(select(func.min(Certificate.issued_on))).one(),
+    )

@@ -11,8 +11,9 @@ class CertificatesSettings(ServiceSettings):
 
     service_name: str = "certificates"
     signing_keys_dir: Path | None = Field(
-        default=None, description="where the province's certificate signing keys are kept (writable, backed up); "
-        "empty: KEYS_DIR")
+        default=None,
+        description="where the province's certificate signing keys are kept (writable, backed up); empty: KEYS_DIR",
+    )
 
     @property
     def signing_keys_path(self) -> Path:

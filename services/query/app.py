@@ -9,7 +9,8 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from redis.asyncio import Redis
 
-from shared.platform.app import build_runtime, create_app
+from shared.platform.app import create_app
+from shared.platform.runtime import build_runtime
 
 from . import flows
 from .fair_use import FairUse
@@ -21,23 +22,26 @@ from .views import router
 log = logging.getLogger(__name__)
 
 
-def create(settings: QuerySettings | None = None, tracer_provider: TracerProvider | None = None, *,
-           read_model_id: str | None = None) -> FastAPI:
+def create(
+    settings: QuerySettings | None = None,
+    tracer_provider: TracerProvider | None = None,
+    *,
+    read_model_id: str | None = None,
+) -> FastAPI:
     """`read_model_id` fixes the consumer groups up front (documentation); by default they come from Redis."""
-    settings = settings or QuerySettings()  # type: ignore[call-arg]
+    settings = settings or QuerySettings()
     runtime = build_runtime(settings, with_database=False, tracer_provider=tracer_provider)
     redis = Redis.from_url(settings.redis_url)
     RedisInstrumentor().instrument_client(redis, tracer_provider=runtime.tracer_provider)
     store = CertificateStore(redis, settings.id_hash_key.get_secret_value().encode(), settings.redis_prefix)
     watch: list[RebuildWatch] = []
     if read_model_id is not None:
-        flows.register(runtime, store, flows.group_ids(settings.consumer_group, read_model_id))
+        runtime.consume_into(flows.consumer, store, instance=read_model_id)
 
     async def subscribe_for_this_read_model() -> None:
         # Before the broker starts: the groups are named after the read model this Redis holds.
         model_id, _ = await store.model_id()
-        groups = flows.group_ids(settings.consumer_group, model_id)
-        flows.register(runtime, store, groups)
+        groups = runtime.consume_into(flows.consumer, store, instance=model_id)
         info = await store.model_info()
         if "rebuilt_in_seconds" not in info:
             log.info("read model %s is new or unfinished: reading the log from the start", model_id)
@@ -61,10 +65,14 @@ def create(settings: QuerySettings | None = None, tracer_provider: TracerProvide
         runtime.on_start.append(subscribe_for_this_read_model)
     runtime.readiness_checks += [redis_answers, read_model_caught_up]
     runtime.on_stop += [stop_watch, redis.aclose]
-    app = create_app(runtime, title="skillcert public query", routers=[router], accepts_tokens=False)
+    app = create_app(runtime, title="skillcert public query", routers=[router], accepts_tokens=False, hot_path=True)
     app.state.certificate_store = store
-    app.state.max_upload_bytes = settings.max_upload_bytes
     app.state.fair_use = FairUse(
-        redis, settings.redis_url, prefix=settings.redis_prefix, lookups=settings.lookup_limits,
-        misses=settings.miss_limits, partner_keys=[key.get_secret_value() for key in settings.partner_keys])
+        redis,
+        settings.redis_url,
+        prefix=settings.redis_prefix,
+        lookups=settings.lookup_limits,
+        misses=settings.miss_limits,
+        partner_keys=[key.get_secret_value() for key in settings.partner_keys],
+    )
     return app

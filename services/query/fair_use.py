@@ -56,11 +56,13 @@ class Lease:
 
 
 class FairUse:
-    def __init__(self, redis: Redis, redis_url: str, *, prefix: str, lookups: str, misses: str,
-                 partner_keys: list[str]):
+    def __init__(
+        self, redis: Redis, redis_url: str, *, prefix: str, lookups: str, misses: str, partner_keys: list[str]
+    ):
         self.redis = redis
-        self.storage = RedisStorage(redis_url.replace("redis://", "async+redis://", 1), implementation="redispy",
-                                    key_prefix=f"{prefix}fair-use")
+        self.storage = RedisStorage(
+            redis_url.replace("redis://", "async+redis://", 1), implementation="redispy", key_prefix=f"{prefix}fair-use"
+        )
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         self.lookups: list[RateLimitItem] = parse_many(lookups)
         self.misses: list[RateLimitItem] = parse_many(misses)
@@ -134,6 +136,7 @@ class FairUse:
             # fills the dropped lease, which nothing takes from any more.
             self.leases.pop(client, None)
             raise too_many(f"more than {item} lookups that found nothing from this address", until)
+
 
 def too_many(reason: str, until: float) -> HTTPException:
     retry_after = max(1, math.ceil(until - time.time()))

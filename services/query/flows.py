@@ -1,9 +1,9 @@
 """The query service's consumers: every province's certificates, revocations, signing keys, organizations and
-batch plans, by topic pattern (local topics and MirrorMaker 2 copies `<alias>.<topic>` alike)."""
+batch plans, by topic pattern (local topics and MirrorMaker 2 copies `<alias>.<topic>` alike), into the read
+model in Redis. The store's writes are idempotent, so these need no apply-once record."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.kernel.events import (
@@ -14,52 +14,56 @@ from shared.kernel.events import (
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
     SIGNING_KEY_PUBLISHED,
+    BatchPlanApproved,
+    CertificateIssued,
+    CertificateRevoked,
     Envelope,
     EventContract,
+    OrganizationFiled,
+    OrganizationScopeChanged,
+    OrganizationStatusChanged,
+    SigningKeyPublished,
 )
-from shared.platform.app import Runtime
+from shared.platform.bus import Consumer
 
 from .store import CertificateStore
 
-CONSUMER = "query"
-CONTRACTS: tuple[EventContract[Any], ...] = (
-    CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, SIGNING_KEY_PUBLISHED, ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED,
-    ORGANIZATION_SCOPE_CHANGED, BATCH_PLAN_APPROVED,
-)
+consumer: Consumer[CertificateStore] = Consumer("query")
 
 
-def handlers(store: CertificateStore) -> dict[str, Callable[[Envelope[Any]], Awaitable[None]]]:
-    """By event type."""
-    async def issued(envelope: Envelope[Any]) -> None:
-        await store.apply_issued(envelope.payload)
-
-    async def revoked(envelope: Envelope[Any]) -> None:
-        await store.apply_revoked(envelope.payload)
-
-    async def key_published(envelope: Envelope[Any]) -> None:
-        await store.apply_signing_key(envelope.payload)
-
-    async def plan_approved(envelope: Envelope[Any]) -> None:
-        await store.apply_batch_plan(envelope.payload, envelope.province)
-
-    return {
-        CERTIFICATE_ISSUED.type: issued,
-        CERTIFICATE_REVOKED.type: revoked,
-        SIGNING_KEY_PUBLISHED.type: key_published,
-        ORGANIZATION_FILED.type: store.apply_filed,
-        ORGANIZATION_STATUS_CHANGED.type: store.apply_status_changed,
-        ORGANIZATION_SCOPE_CHANGED.type: store.apply_scope_changed,
-        BATCH_PLAN_APPROVED.type: plan_approved,
-    }
+@consumer.on(CERTIFICATE_ISSUED, all_provinces=True)
+async def on_certificate_issued(store: CertificateStore, event: Envelope[CertificateIssued]) -> None:
+    await store.apply_issued(event.payload)
 
 
-def group_ids(base: str, model_id: str) -> dict[str, str]:
-    """One consumer group per event kind and read model: a new Redis starts new groups, which read from the start."""
-    return {contract.type: f"{base}-{model_id}-{contract.name}" for contract in CONTRACTS}
+@consumer.on(CERTIFICATE_REVOKED, all_provinces=True)
+async def on_certificate_revoked(store: CertificateStore, event: Envelope[CertificateRevoked]) -> None:
+    await store.apply_revoked(event.payload)
 
 
-def register(runtime: Runtime, store: CertificateStore, groups: dict[str, str]) -> None:
-    by_type = handlers(store)
-    for contract in CONTRACTS:
-        runtime.subscribe(contract, consumer=CONSUMER, group_id=groups[contract.type], handler=by_type[contract.type],
-                          all_provinces=True)
+@consumer.on(SIGNING_KEY_PUBLISHED, all_provinces=True)
+async def on_signing_key_published(store: CertificateStore, event: Envelope[SigningKeyPublished]) -> None:
+    await store.apply_signing_key(event.payload)
+
+
+@consumer.on(ORGANIZATION_FILED, all_provinces=True)
+async def on_organization_filed(store: CertificateStore, event: Envelope[OrganizationFiled]) -> None:
+    await store.apply_filed(event)
+
+
+@consumer.on(ORGANIZATION_STATUS_CHANGED, all_provinces=True)
+async def on_organization_status_changed(store: CertificateStore, event: Envelope[OrganizationStatusChanged]) -> None:
+    await store.apply_status_changed(event)
+
+
+@consumer.on(ORGANIZATION_SCOPE_CHANGED, all_provinces=True)
+async def on_organization_scope_changed(store: CertificateStore, event: Envelope[OrganizationScopeChanged]) -> None:
+    await store.apply_scope_changed(event)
+
+
+@consumer.on(BATCH_PLAN_APPROVED, all_provinces=True)
+async def on_batch_plan_approved(store: CertificateStore, event: Envelope[BatchPlanApproved]) -> None:
+    await store.apply_batch_plan(event.payload, event.province)
+
+
+CONTRACTS: tuple[EventContract[Any], ...] = tuple(consumer.contracts)

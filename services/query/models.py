@@ -15,8 +15,9 @@ class Check(BaseModel):
 
 
 class Verification(BaseModel):
-    verified: bool | None = Field(description="True when every check passed; False when one failed; None when "
-                                              "one could not be checked yet")
+    verified: bool | None = Field(
+        description="True when every check passed; False when one failed; None when one could not be checked yet"
+    )
     checks: list[Check]
 
 

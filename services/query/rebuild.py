@@ -54,14 +54,17 @@ class RebuildWatch:
         await admin.start()
         try:
             topics = await admin.list_topics()
-            wanted = {contract.type: [t for t in sorted(topics) if re.match(contract.pattern(self.root), t)]
-                      for contract in self.contracts}
+            wanted = {
+                contract.type: [t for t in sorted(topics) if re.match(contract.pattern(self.root), t)]
+                for contract in self.contracts
+            }
             names = sorted({t for matched in wanted.values() for t in matched})
             described = await admin.describe_topics(names) if names else []
         finally:
             await admin.close()
-        partitions = {d["topic"]: [TopicPartition(d["topic"], p["partition"]) for p in d["partitions"]]
-                      for d in described}
+        partitions = {
+            d["topic"]: [TopicPartition(d["topic"], p["partition"]) for p in d["partitions"]] for d in described
+        }
         every = [tp for tps in partitions.values() for tp in tps]
         ends: dict[TopicPartition, int] = {}
         if every:
@@ -72,8 +75,10 @@ class RebuildWatch:
                 ends = await consumer.end_offsets(every)
             finally:
                 await consumer.stop()
-        return {self.groups[kind]: {tp: ends[tp] for t in matched for tp in partitions.get(t, []) if ends[tp] > 0}
-                for kind, matched in wanted.items()}
+        return {
+            self.groups[kind]: {tp: ends[tp] for t in matched for tp in partitions.get(t, []) if ends[tp] > 0}
+            for kind, matched in wanted.items()
+        }
 
     async def _watch(self, created_at: float, targets: dict[str, dict[TopicPartition, int]]) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)

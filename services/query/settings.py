@@ -13,15 +13,14 @@ class QuerySettings(ServiceSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     id_hash_key: SecretStr = Field(description="HMAC key for ID numbers; ID numbers are never stored in clear")
     redis_prefix: str = Field(default="", description="prefix of every Redis key, to share one Redis safely")
-    consumer_group: str = Field(
-        default="skillcert-query",
-        description="base of the consumer groups; each read model (Redis) adds its own id, so a new Redis "
-                    "reads the log from the start while replicas sharing one Redis share the partitions",
+    lookup_limits: str = Field(
+        default="60/minute;1000/day", description="per client address, every lookup (limits' notation)"
     )
-    lookup_limits: str = Field(default="60/minute;1000/day",
-                               description="per client address, every lookup (limits' notation)")
-    miss_limits: str = Field(default="10 per 10 minutes;30/day",
-                             description="per client address, lookups that found nothing; past them it waits")
+    miss_limits: str = Field(
+        default="10 per 10 minutes;30/day",
+        description="per client address, lookups that found nothing; past them it waits",
+    )
     partner_keys: list[SecretStr] = Field(
-        default_factory=list, description="keys of partner systems (recognition services) that are not limited")
+        default_factory=list, description="keys of partner systems (recognition services) that are not limited"
+    )
     max_upload_bytes: int = Field(default=256 * 1024, description="largest electronic certificate to verify")

@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from shared.kernel import credentials
+from shared.kernel import credentials, filing
 from shared.kernel.credentials import TrustedKey, TrustList
 from shared.kernel.events import (
     BatchPlanApproved,
@@ -51,7 +51,6 @@ from shared.kernel.events import (
     SigningKeyPublished,
 )
 from shared.kernel.privacy import mask_id_number
-from shared.platform import replicas
 
 from .models import CertificateView, summary
 
@@ -99,7 +98,7 @@ def _text(value: bytes | str) -> str:
 
 
 class FilingStepRecord(BaseModel):
-    """A step of an organization's filing history as kept in Redis (shared.platform.replicas.FilingStep)."""
+    """A step of an organization's filing history as kept in Redis (shared.kernel.filing.FilingStep)."""
 
     effective_on: date
     kind: str
@@ -114,8 +113,11 @@ def status_check(view: dict[str, Any] | None) -> dict[str, Any]:
     if view is None:
         return {"name": "status", "passed": None, "detail": "not in the public record of any province (yet)"}
     if view["status"] == "revoked":
-        return {"name": "status", "passed": False,
-                "detail": f"revoked on {view['revoked_on']} ({view.get('revocation_reason')})"}
+        return {
+            "name": "status",
+            "passed": False,
+            "detail": f"revoked on {view['revoked_on']} ({view.get('revocation_reason')})",
+        }
     return {"name": "status", "passed": True, "detail": "on record and not revoked"}
 
 
@@ -156,8 +158,14 @@ class CertificateStore:
         return {_text(k): _text(v) for k, v in raw.items()} | {"format": READ_MODEL_FORMAT}
 
     async def record_rebuild(self, seconds: float, events: int) -> None:
-        await self.redis.hset(self.key("model"), mapping={
-            "rebuilt_in_seconds": f"{seconds:.3f}", "rebuilt_events": str(events), "rebuilt_at": str(time.time())})
+        await self.redis.hset(
+            self.key("model"),
+            mapping={
+                "rebuilt_in_seconds": f"{seconds:.3f}",
+                "rebuilt_events": str(events),
+                "rebuilt_at": str(time.time()),
+            },
+        )
 
     # --- certificates ---------------------------------------------------------------------------
 
@@ -190,8 +198,13 @@ class CertificateStore:
         return bool(await self._known_filing_history(name))
 
     async def _write_certificate(
-        self, number: str, *, view: dict[str, Any] | None = None, checks: list[dict[str, Any]] | None = None,
-        revocation: bytes | None = None, also: Callable[[Pipeline], None] = lambda pipe: None,
+        self,
+        number: str,
+        *,
+        view: dict[str, Any] | None = None,
+        checks: list[dict[str, Any]] | None = None,
+        revocation: bytes | None = None,
+        also: Callable[[Pipeline], None] = lambda pipe: None,
     ) -> None:
         """Writes the certificate's served document from what changed (its view and checks, or a revocation) and
         what is stored, with `also`'s commands, in one transaction: retried if either key changed meanwhile."""
@@ -203,7 +216,7 @@ class CertificateStore:
             stored_view, stored_checks = lasting_checks(stored) if stored is not None else (None, None)
             new_view = view if view is not None else stored_view
             new_checks = checks if checks is not None else stored_checks
-            pipe.multi()
+            pipe.multi()  # type: ignore[no-untyped-call]
             if revocation is not None:
                 pipe.set(revoked, revocation)
             if new_view is not None and new_checks is not None:  # else the certificate has not arrived yet
@@ -234,12 +247,14 @@ class CertificateStore:
         history = await self._known_filing_history(code)
 
         def filed(organization: str, occupation: str, level: int, on: date) -> tuple[bool, str] | None:
-            return replicas.filing_check(history, organization_code=organization, occupation_code=occupation,
-                                         level=level, on=on)
+            return filing.filing_check(
+                history, organization_code=organization, occupation_code=occupation, level=level, on=on
+            )
 
         result = credentials.verify(credential, trust=trust, organization=filed)
-        checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks
-                  if c.name != "status"]  # status comes from the revocation, if any
+        checks = [
+            {"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks if c.name != "status"
+        ]  # status comes from the revocation, if any
         # Unless the organization passed, each later step of its history verifies the certificate again: a scope
         # change that covers it may still be on its way.
         organization_passed = next((c["passed"] for c in checks if c["name"] == "organization"), True)
@@ -264,8 +279,9 @@ class CertificateStore:
             hidden = json.loads(raw)
             checks, waits_for = await self._verify(hidden, arriving=True)
 
-            def also(pipe: Pipeline, number: str = number, hidden: dict[str, Any] = hidden,
-                     waits_for: list[str] = waits_for) -> None:
+            def also(
+                pipe: Pipeline, number: str = number, hidden: dict[str, Any] = hidden, waits_for: list[str] = waits_for
+            ) -> None:
                 pipe.srem(self.key("awaiting", awaited), number)
                 self._wait(pipe, number, hidden, waits_for)
 
@@ -309,8 +325,9 @@ class CertificateStore:
         await self.redis.hset(self.key("keys"), published.key_id, key.model_dump_json())
         await self._reverify(f"key:{published.key_id}")
 
-    async def apply_filing_step(self, envelope: Envelope[Any], code: str, step: dict[str, Any],
-                                catalogue_entry: dict[str, Any] | None = None) -> None:
+    async def apply_filing_step(
+        self, envelope: Envelope[Any], code: str, step: dict[str, Any], catalogue_entry: dict[str, Any] | None = None
+    ) -> None:
         """Adds a step to the organization's history and refreshes its catalogue entry."""
         step = {"kind": "filed", "status": None, "scope": None, "filed_on": None, "valid_until": None, **step}
         # Topics are not ordered among each other: a filing goes first on its day, the rest as they happened.
@@ -319,7 +336,7 @@ class CertificateStore:
         await self.redis.hsetnx(self.key("filing", code), event_id, json.dumps(step, ensure_ascii=False))
         raw_entry = await self.redis.hget(self.key("organizations"), code)
         entry = {**(json.loads(raw_entry) if raw_entry else {}), **(catalogue_entry or {})}
-        state = replicas.replay_filing(await self._filing_history(code), code)
+        state = filing.replay_filing(await self._filing_history(code), code)
         if entry and state is not None:
             entry.update(status=state.status, scope=state.scope, valid_until=state.valid_until.isoformat())
             await self._put_catalogue("organizations", code, entry)
@@ -339,23 +356,46 @@ class CertificateStore:
     async def apply_filed(self, envelope: Envelope[OrganizationFiled]) -> None:
         filed = envelope.payload
         entry = filed.model_dump(mode="json", exclude={"credit_code", "address"})
-        await self.apply_filing_step(envelope, filed.filing_code, {
-            "effective_on": filed.filed_on.isoformat(), "kind": "filed", "status": "filed", "scope": entry["scope"],
-            "filed_on": filed.filed_on.isoformat(), "valid_until": filed.valid_until.isoformat()}, entry)
+        await self.apply_filing_step(
+            envelope,
+            filed.filing_code,
+            {
+                "effective_on": filed.filed_on.isoformat(),
+                "kind": "filed",
+                "status": "filed",
+                "scope": entry["scope"],
+                "filed_on": filed.filed_on.isoformat(),
+                "valid_until": filed.valid_until.isoformat(),
+            },
+            entry,
+        )
 
     async def apply_status_changed(self, envelope: Envelope[OrganizationStatusChanged]) -> None:
         changed = envelope.payload
         if changed.filing_code is None:
             return  # an application before filing: not public
-        await self.apply_filing_step(envelope, changed.filing_code, {
-            "effective_on": envelope.occurred_on.isoformat(), "kind": "status", "status": changed.to_status,
-            "valid_until": changed.valid_until and changed.valid_until.isoformat()})
+        await self.apply_filing_step(
+            envelope,
+            changed.filing_code,
+            {
+                "effective_on": envelope.occurred_on.isoformat(),
+                "kind": "status",
+                "status": changed.to_status,
+                "valid_until": changed.valid_until and changed.valid_until.isoformat(),
+            },
+        )
 
     async def apply_scope_changed(self, envelope: Envelope[OrganizationScopeChanged]) -> None:
         changed = envelope.payload
-        await self.apply_filing_step(envelope, changed.filing_code, {
-            "effective_on": envelope.occurred_on.isoformat(), "kind": "scope",
-            "scope": [item.model_dump(mode="json") for item in changed.scope]})
+        await self.apply_filing_step(
+            envelope,
+            changed.filing_code,
+            {
+                "effective_on": envelope.occurred_on.isoformat(),
+                "kind": "scope",
+                "scope": [item.model_dump(mode="json") for item in changed.scope],
+            },
+        )
 
     async def apply_batch_plan(self, plan: BatchPlanApproved, province: str) -> None:
         await self._put_catalogue("batch-plans", plan.batch_id, {**plan.model_dump(mode="json"), "province": province})

@@ -4,29 +4,19 @@ verification of an electronic certificate, and the web page that uses them. Serv
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from shared.platform.app import lookup_number
+from shared.platform.deps import TodayDep, lookup_number
 
-from .fair_use import FairUse
+from .deps import SettingsDep, StoreDep, fair_use_of, store_of
 from .models import CertificateView, LookupResult, Page, Verification, summary
-from .store import CertificateStore
 
 router = APIRouter(tags=["public lookup"])
 PAGE = Path(__file__).parent / "page" / "index.html"
-
-
-def store_of(request: Request) -> CertificateStore:
-    return request.app.state.certificate_store  # type: ignore[no-any-return]
-
-
-def fair_use_of(request: Request) -> FairUse:
-    return request.app.state.fair_use  # type: ignore[no-any-return]
 
 
 async def admitted_client(request: Request) -> str | None:
@@ -81,21 +71,30 @@ async def by_holder(
 
 
 @router.post("/verifications", response_model=Verification)
-async def verify_credential(request: Request, _client: Client) -> Verification:
+async def verify_credential(request: Request, store: StoreDep, settings: SettingsDep, _client: Client) -> Verification:
     """Verifies an uploaded electronic certificate (the W3C credential JSON the holder received)."""
     body = await request.body()
-    if len(body) > request.app.state.max_upload_bytes:
+    if len(body) > settings.max_upload_bytes:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "an electronic certificate is far smaller than this")
     try:
         credential = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-            "loc": ["body"], "msg": f"not JSON: {error}", "type": "json_invalid"}]) from error
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"loc": ["body"], "msg": f"not JSON: {error}", "type": "json_invalid"}],
+        ) from error
     if not isinstance(credential, dict) or "credentialSubject" not in credential:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-            "loc": ["body", "credentialSubject"], "msg": "not an electronic skill certificate (no credentialSubject)",
-            "type": "missing"}])
-    return Verification.model_validate(summary(await store_of(request).verify_uploaded(credential)))
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [
+                {
+                    "loc": ["body", "credentialSubject"],
+                    "msg": "not an electronic skill certificate (no credentialSubject)",
+                    "type": "missing",
+                }
+            ],
+        )
+    return Verification.model_validate(summary(await store.verify_uploaded(credential)))
 
 
 def _matches(entry: dict[str, Any], text: str | None, *fields: str) -> bool:
@@ -103,7 +102,7 @@ def _matches(entry: dict[str, Any], text: str | None, *fields: str) -> bool:
 
 
 def _page(entries: list[dict[str, Any]], offset: int, limit: int) -> Page:
-    return Page(data=entries[offset:offset + limit], count=len(entries))
+    return Page(data=entries[offset : offset + limit], count=len(entries))
 
 
 Offset = Annotated[int, Query(ge=0, le=100_000)]
@@ -114,17 +113,28 @@ Text = Annotated[str | None, Query(max_length=60)]
 
 @router.get("/organizations", response_model=Page)
 async def organizations(
-    request: Request, _client: Client, q: Annotated[Text, Query(description="part of the name or filing code")] = None,
-    province: Province = None, occupation: Annotated[Text, Query(description="occupation code or name")] = None,
-    filed_only: bool = True, offset: Offset = 0, limit: Limit = 20,
+    store: StoreDep,
+    _client: Client,
+    q: Annotated[Text, Query(description="part of the name or filing code")] = None,
+    province: Province = None,
+    occupation: Annotated[Text, Query(description="occupation code or name")] = None,
+    filed_only: bool = True,
+    offset: Offset = 0,
+    limit: Limit = 20,
 ) -> Page:
     """The catalogue of filed evaluation organizations of every province, their occupations and levels."""
     entries = [
-        entry for entry in await store_of(request).catalogue("organizations")
-        if (not province or entry.get("province") == province) and _matches(entry, q, "name", "filing_code")
+        entry
+        for entry in await store.catalogue("organizations")
+        if (not province or entry.get("province") == province)
+        and _matches(entry, q, "name", "filing_code")
         and (not filed_only or entry.get("status") == "filed")
-        and (not occupation or any(_matches(item, occupation, "occupation_code", "occupation_name")
-                                   for item in entry.get("scope") or []))
+        and (
+            not occupation
+            or any(
+                _matches(item, occupation, "occupation_code", "occupation_name") for item in entry.get("scope") or []
+            )
+        )
     ]
     entries.sort(key=lambda e: (e.get("province", ""), e.get("filing_code", "")))
     return _page(entries, offset, limit)
@@ -132,17 +142,25 @@ async def organizations(
 
 @router.get("/batch-plans", response_model=Page)
 async def batch_plans(
-    request: Request, _client: Client, year: Annotated[int | None, Query(ge=2019, le=2100)] = None,
-    province: Province = None, q: Annotated[Text, Query(description="organization, occupation or city")] = None,
-    offset: Offset = 0, limit: Limit = 20,
+    store: StoreDep,
+    today: TodayDep,
+    _client: Client,
+    year: Annotated[int | None, Query(ge=2019, le=2100)] = None,
+    province: Province = None,
+    q: Annotated[Text, Query(description="organization, occupation or city")] = None,
+    offset: Offset = 0,
+    limit: Limit = 20,
 ) -> Page:
     """The year's approved recognition batches of every province (this year unless `year` says otherwise)."""
-    year = year or date.today().year
+    year = year or today.year
     entries = [
-        plan for plan in await store_of(request).catalogue("batch-plans")
-        if plan["exam_starts_on"].startswith(str(year)) and (not province or plan.get("province") == province)
-        and _matches(plan, q, "organization_name", "organization_code", "occupation_name", "occupation_code",
-                     "site_city")
+        plan
+        for plan in await store.catalogue("batch-plans")
+        if plan["exam_starts_on"].startswith(str(year))
+        and (not province or plan.get("province") == province)
+        and _matches(
+            plan, q, "organization_name", "organization_code", "occupation_name", "occupation_code", "site_city"
+        )
     ]
     entries.sort(key=lambda p: (p["exam_starts_on"], p["batch_id"]))
     return _page(entries, offset, limit)
@@ -155,6 +173,6 @@ async def page() -> HTMLResponse:
 
 
 @router.get("/read-model", tags=["operations"])
-async def read_model(request: Request) -> dict[str, str]:
+async def read_model(store: StoreDep) -> dict[str, str]:
     """This replica's read model: its id and how long its rebuild from the log took."""
-    return await store_of(request).model_info()
+    return await store.model_info()

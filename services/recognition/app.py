@@ -9,28 +9,32 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from shared.kernel.events import BATCH_PLAN_APPROVED, BATCH_RESULT_CORRECTED, BATCH_RESULTS_APPROVED
-from shared.platform.app import build_runtime, create_app
+from shared.platform.app import create_app
 from shared.platform.auth import PARTNER_HEADER
+from shared.platform.runtime import build_runtime
 
-from . import flows
+from . import flows, scheduled
 from .prior_certificates import PriorCertificates
 from .settings import RecognitionSettings
 from .views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PRODUCES = (BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED)
 
 
-def create(settings: RecognitionSettings | None = None, tracer_provider: TracerProvider | None = None,
-           query_client: httpx.AsyncClient | None = None) -> FastAPI:
+def create(
+    settings: RecognitionSettings | None = None,
+    tracer_provider: TracerProvider | None = None,
+    query_client: httpx.AsyncClient | None = None,
+) -> FastAPI:
     """`query_client` reaches the shared query service; by default one for `settings.query_url`."""
     settings = settings or RecognitionSettings()
-    settings.policy  # noqa: B018 - load and validate the province's policy now: refuse to start without it
-    runtime = build_runtime(settings, produces=[BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED],
-                            tracer_provider=tracer_provider)
-    flows.register(runtime)
+    runtime = build_runtime(settings, produces=PRODUCES, consumer=flows.consumer, tracer_provider=tracer_provider)
+    scheduled.start(runtime)
     partner = {PARTNER_HEADER: settings.query_partner_key.get_secret_value()} if settings.query_partner_key else {}
-    client = query_client or httpx.AsyncClient(base_url=settings.query_url, timeout=settings.query_timeout_seconds,
-                                               headers=partner)
+    client = query_client or httpx.AsyncClient(
+        base_url=settings.query_url, timeout=settings.query_timeout_seconds, headers=partner
+    )
     runtime.on_stop.append(client.aclose)
     app = create_app(runtime, title="skillcert recognition", routers=[router], migrations_dir=MIGRATIONS)
     app.state.prior_certificates = PriorCertificates(client)

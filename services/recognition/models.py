@@ -14,13 +14,22 @@ from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validat
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 from stdnum.cn import ric
 
-from shared.kernel.workflow import AuditFields, ObjectionFields, ObjectionIn
-from shared.platform.outbox import OutboxEvent, ProcessedEvent, utcnow
+from shared.kernel.clock import utcnow
+from shared.kernel.workflow import ObjectionCreate
+from shared.platform.audit import AuditFields, ObjectionFields
+from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.replicas import FiledOrganization
 
 RESIDENT_ID_CARD = "居民身份证"
-ID_TYPES = (RESIDENT_ID_CARD, "港澳居民居住证", "台湾居民居住证", "外国人永久居留身份证", "护照",
-            "港澳居民来往内地通行证", "台湾居民来往大陆通行证")
+ID_TYPES = (
+    RESIDENT_ID_CARD,
+    "港澳居民居住证",
+    "台湾居民居住证",
+    "外国人永久居留身份证",
+    "护照",
+    "港澳居民来往内地通行证",
+    "台湾居民来往大陆通行证",
+)
 
 
 class Method(StrEnum):
@@ -84,7 +93,7 @@ class Person(BaseModel):
         return valid_id_number(info.data.get("id_type", RESIDENT_ID_CARD), value)
 
 
-class StaffIn(Person):
+class StaffCreate(Person):
     """An examiner, invigilator or internal quality supervisor of the batch, with what they must declare."""
 
     role: StaffRole
@@ -101,8 +110,9 @@ class ExamSite(BaseModel):
 class CandidateCreate(Person):
     photo_ref: str | None = Field(default=None, max_length=200, description="key of the photo in the document store")
     years_of_work: int = Field(default=0, ge=0, le=60, description="years working in the occupation")
-    prior_certificate_number: str | None = Field(default=None, max_length=22,
-                                                 description="the next lower level's certificate, any province")
+    prior_certificate_number: str | None = Field(
+        default=None, max_length=22, description="the next lower level's certificate, any province"
+    )
     competition_award: str | None = Field(default=None, max_length=200, description="竞赛选拔: the award won")
     completed_teaching_plan: bool = Field(default=False, description="技工院校学生: completed the plan of this level")
 
@@ -171,7 +181,7 @@ class BatchBase(SQLModel):
 
 class BatchCreate(BatchBase):
     site: ExamSite
-    staff: list[StaffIn] = Field(min_length=1)
+    staff: list[StaffCreate] = Field(min_length=1)
     candidates: list[CandidateCreate] = Field(default_factory=list, description="or upload them as CSV / JSON lines")
 
     @model_validator(mode="after")
@@ -271,18 +281,18 @@ class CandidatesPublic(BaseModel):
     count: int
 
 
-class Decision(BaseModel):
+class ApprovalDecision(BaseModel):
     approve: bool
     reason: str | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
-    def _reason_when_refused(self) -> Decision:
+    def _reason_when_refused(self) -> ApprovalDecision:
         if not self.approve and not self.reason:
             raise ValueError("a return or refusal needs its reason")
         return self
 
 
-class ScoreIn(BaseModel):
+class ScoreCreate(BaseModel):
     """One candidate's scores out of 100 per component, or a direct recognition."""
 
     candidate_id: str
@@ -293,22 +303,45 @@ class ScoreIn(BaseModel):
     absent: bool = False
 
 
-class ResultsIn(BaseModel):
-    results: list[ScoreIn] = Field(min_length=1)
+class ResultsCreate(BaseModel):
+    results: list[ScoreCreate] = Field(min_length=1)
 
 
-class PublicityIn(BaseModel):
+class PublicityCreate(BaseModel):
     published_on: date = Field(description="the day the results were published on the portal")
 
 
-class ResultObjectionIn(ObjectionIn):
+class ResultObjectionCreate(ObjectionCreate):
     candidate_id: str | None = Field(default=None, description="the candidate whose result is objected to, if one")
 
 
-class CorrectionIn(BaseModel):
+class CorrectionCreate(BaseModel):
     candidate_id: str
     passed: bool
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class ResultObjectionPublic(BaseModel):
+    id: int
+    batch_id: str
+    candidate_id: str | None
+    raised_on: date
+    raised_by: str
+    content: str
+    upheld: bool | None
+    resolution: str | None
+    resolved_on: date | None
+
+
+class ResultCorrectionPublic(BaseModel):
+    id: int
+    batch_id: str
+    candidate_id: str
+    passed_before: bool
+    passed_now: bool
+    reason: str
+    corrected_by: str
+    corrected_on: date
 
 
 class UploadReport(BaseModel):
@@ -318,5 +351,14 @@ class UploadReport(BaseModel):
 
 
 # What this service's database holds (its alembic migrations create exactly these).
-TABLES = (FiledOrganization, Batch, BatchStaff, Candidate, BatchTransition, ResultObjection, ResultCorrection,
-          OutboxEvent, ProcessedEvent)
+TABLES = (
+    FiledOrganization,
+    Batch,
+    BatchStaff,
+    Candidate,
+    BatchTransition,
+    ResultObjection,
+    ResultCorrection,
+    OutboxEvent,
+    ProcessedEvent,
+)

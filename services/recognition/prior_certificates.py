@@ -11,7 +11,7 @@ import httpx
 
 from shared.kernel.numbering import CertificateNumber, NumberError
 
-from .eligibility import PriorCertificate
+from .rules import PriorCertificate
 
 
 class QueryUnavailable(RuntimeError):
@@ -48,8 +48,7 @@ class PriorCertificates:
         except NumberError:
             return PriorCertificate(number, found=False)
         try:
-            response = await self.client.get("/certificates", params={"name": claim.name,
-                                                                      "id_number": claim.id_number})
+            response = await self.client.get("/certificates", params={"name": claim.name, "id_number": claim.id_number})
             response.raise_for_status()
             held = {view["certificate_number"]: view for view in response.json()["data"]}
             if number not in held:
@@ -60,5 +59,11 @@ class PriorCertificates:
         except httpx.HTTPError as error:
             raise QueryUnavailable(f"the query service did not answer: {error!r}") from error
         view = held[number]
-        return PriorCertificate(number, found=True, held_by_candidate=True, level=view["level"],
-                                occupation_code=view["occupation_code"], status=view["status"])
+        return PriorCertificate(
+            number,
+            found=True,
+            held_by_candidate=True,
+            level=view["level"],
+            occupation_code=view["occupation_code"],
+            status=view["status"],
+        )

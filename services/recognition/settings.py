@@ -9,8 +9,11 @@ class RecognitionSettings(ServiceSettings):
 
     service_name: str = "recognition"
     approved_event_part_size: int = 500
-    query_url: str = Field(default="http://127.0.0.1:8000",
-                           description="the shared query service, to check prior certificates from any province")
+    query_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the shared query service, to check prior certificates from any province",
+    )
     query_timeout_seconds: float = 10.0
     query_partner_key: SecretStr | None = Field(
-        default=None, description="the query service's partner key: a batch's checks are not rate limited")
+        default=None, description="the query service's partner key: a batch's checks are not rate limited"
+    )

@@ -16,10 +16,11 @@ from sqlmodel import JSON, Column, Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 from stdnum.cn import uscc
 
+from shared.kernel.clock import utcnow
 from shared.kernel.events import ScopeItem
 from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind
-from shared.kernel.workflow import AuditFields, ObjectionFields
-from shared.platform.outbox import OutboxEvent, ProcessedEvent, utcnow
+from shared.platform.audit import AuditFields, ObjectionFields
+from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.sequences import SequenceCounter
 
 
@@ -50,7 +51,10 @@ class MaterialKind(StrEnum):
 
 
 REQUIRED_MATERIALS = (
-    MaterialKind.REGISTRATION, MaterialKind.SITE_PROOF, MaterialKind.STAFF_ROSTER, MaterialKind.INTEGRITY_PLEDGE,
+    MaterialKind.REGISTRATION,
+    MaterialKind.SITE_PROOF,
+    MaterialKind.STAFF_ROSTER,
+    MaterialKind.INTEGRITY_PLEDGE,
 )
 
 
@@ -107,7 +111,7 @@ class OrganizationBase(SQLModel):
 
 class ApplicationCreate(OrganizationBase):
     # A misspelt field is an error, not silently dropped data.
-    model_config = SQLModelConfig(extra="forbid")  # type: ignore[assignment]
+    model_config = SQLModelConfig(extra="forbid")
 
     national_code: str = "0000"
     occupations: list[OccupationApplied] = PydanticField(min_length=1)
@@ -212,12 +216,12 @@ class ScopeChange(SQLModel, table=True):
 # --- request and response models --------------------------------------------------------------
 
 
-class Decision(BaseModel):
+class StepDecision(BaseModel):
     passed: bool
     reason: str | None = PydanticField(default=None, max_length=500)
 
     @model_validator(mode="after")
-    def _reason_when_refused(self) -> Decision:
+    def _reason_when_refused(self) -> StepDecision:
         if not self.passed and not self.reason:
             raise ValueError("reason is required when the step is not passed")
         return self
@@ -227,28 +231,28 @@ class Reason(BaseModel):
     reason: str = PydanticField(min_length=2, max_length=500)
 
 
-class OpinionIn(BaseModel):
+class OpinionCreate(BaseModel):
     expert: str = PydanticField(min_length=1)
     kind: Literal["material_check", "argument", "on_site"]
     passed: bool
     note: str | None = None
 
 
-class AssessmentIn(BaseModel):
-    opinions: list[OpinionIn] = PydanticField(min_length=1)
+class AssessmentCreate(BaseModel):
+    opinions: list[OpinionCreate] = PydanticField(min_length=1)
 
 
-class PublicityIn(BaseModel):
+class PublicityCreate(BaseModel):
     published_on: date = PydanticField(description="date of the notice on the province and city portals")
 
 
-class ScopeChangeIn(BaseModel):
+class ScopeChangeCreate(BaseModel):
     add: list[OccupationApplied] = PydanticField(default_factory=list)
     modify: list[OccupationApplied] = PydanticField(default_factory=list)
     delete: list[str] = PydanticField(default_factory=list)
 
     @model_validator(mode="after")
-    def _something_changes(self) -> ScopeChangeIn:
+    def _something_changes(self) -> ScopeChangeCreate:
         if not (self.add or self.modify or self.delete):
             raise ValueError("a scope change must add, modify or delete at least one occupation")
         return self
@@ -330,5 +334,4 @@ class ScopeChangePublic(BaseModel):
 ApplicationPublic.model_rebuild()
 
 # What this service's database holds (its alembic migrations create exactly these).
-TABLES = (Organization, Transition, ExpertOpinion, Objection, ScopeChange, OutboxEvent, ProcessedEvent,
-          SequenceCounter)
+TABLES = (Organization, Transition, ExpertOpinion, Objection, ScopeChange, OutboxEvent, ProcessedEvent, SequenceCounter)

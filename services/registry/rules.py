@@ -31,9 +31,16 @@ class Applicant:
 
     @classmethod
     def of(cls, application: ApplicationCreate) -> Applicant:
-        return cls(application.kind, application.admin_level, application.evaluation_scope, application.city,
-                   application.county, application.main_business_occupations, application.majors,
-                   application.self_evaluation_scope)
+        return cls(
+            application.kind,
+            application.admin_level,
+            application.evaluation_scope,
+            application.city,
+            application.county,
+            application.main_business_occupations,
+            application.majors,
+            application.self_evaluation_scope,
+        )
 
 
 @dataclass(frozen=True)
@@ -46,21 +53,28 @@ class PeerInstitution:
 
 
 def check_application(
-    application: ApplicationCreate, *, policy: Policy, catalogue: dict[str, Occupation],
+    application: ApplicationCreate,
+    *,
+    policy: Policy,
+    catalogue: dict[str, Occupation],
     peers: Iterable[PeerInstitution],
 ) -> list[FieldError]:
     applicant = Applicant.of(application)
     return [
-        *check_occupations(application.occupations, applicant, policy=policy, catalogue=catalogue,
-                           peers=list(peers)),
+        *check_occupations(application.occupations, applicant, policy=policy, catalogue=catalogue, peers=list(peers)),
         *check_thresholds(application, policy=policy),
         *check_materials(application.materials, application.sites, application.full_time_staff, policy=policy),
     ]
 
 
 def check_occupations(
-    occupations: Sequence[OccupationApplied], applicant: Applicant, *, policy: Policy,
-    catalogue: dict[str, Occupation], peers: Sequence[PeerInstitution], field: str = "occupations",
+    occupations: Sequence[OccupationApplied],
+    applicant: Applicant,
+    *,
+    policy: Policy,
+    catalogue: dict[str, Occupation],
+    peers: Sequence[PeerInstitution],
+    field: str = "occupations",
 ) -> list[FieldError]:
     errors: list[FieldError] = []
     ladder = policy.ladder_for(applicant.kind)
@@ -68,23 +82,42 @@ def check_occupations(
     scope_threshold = policy.threshold_for(applicant.evaluation_scope)
     caps = policy.training_institution
     if applicant.kind is OrgKind.INDUSTRY_ORGANIZATION and applicant.admin_level is None:
-        errors.append(FieldError("admin_level", "county, city, province or national is required for an industry "
-                                 "organization: its authority depends on it [L16(一)]"))
+        errors.append(
+            FieldError(
+                "admin_level",
+                "county, city, province or national is required for an industry "
+                "organization: its authority depends on it [L16(一)]",
+            )
+        )
     elif authority is None:
         errors.append(FieldError("kind", f"the policy of {policy.name} grants no authority to {applicant.kind.value}"))
     if applicant.kind is OrgKind.TRAINING_INSTITUTION and len(occupations) > caps.max_occupations:
-        errors.append(FieldError(field, f"a training institution may hold at most {caps.max_occupations} "
-                                        f"occupations, not {len(occupations)} [{caps.source}]"))
+        errors.append(
+            FieldError(
+                field,
+                f"a training institution may hold at most {caps.max_occupations} "
+                f"occupations, not {len(occupations)} [{caps.source}]",
+            )
+        )
     for index, item in enumerate(occupations):
         at = f"{field}.{index}"
         occupation = catalogue.get(item.occupation_code)
         if occupation is None:
-            errors.append(FieldError(f"{at}.occupation_code", f"{item.occupation_code} is not in the catalogue "
-                                     "of skill-type occupations (职业分类大典)"))
+            errors.append(
+                FieldError(
+                    f"{at}.occupation_code",
+                    f"{item.occupation_code} is not in the catalogue of skill-type occupations (职业分类大典)",
+                )
+            )
             continue
         if occupation.kind == "access":
-            errors.append(FieldError(f"{at}.occupation_code", f"{item.occupation_code} {occupation.name} is an "
-                                     "access-type (准入类) occupation and cannot be recognised [L12, G一(二)]"))
+            errors.append(
+                FieldError(
+                    f"{at}.occupation_code",
+                    f"{item.occupation_code} {occupation.name} is an "
+                    "access-type (准入类) occupation and cannot be recognised [L12, G一(二)]",
+                )
+            )
             continue
         if item.work_type and occupation.work_types and item.work_type not in occupation.work_types:
             errors.append(FieldError(f"{at}.work_type", f"{item.work_type} is not a work type of {occupation.name}"))
@@ -92,19 +125,27 @@ def check_occupations(
             reason = _level_refusal(rank, occupation, ladder_ranks=ladder.ranks(), ladder_source=ladder.source)
             if reason is None and authority is not None and not authority.highest_rank <= rank <= authority.lowest_rank:
                 who = applicant.kind.value + (f" ({applicant.admin_level})" if applicant.admin_level else "")
-                reason = (f"level {rank} is beyond the authority of a {who}: levels "
-                          f"{authority.lowest_rank}-{authority.highest_rank} [{authority.source}]")
-            if (reason is None and applicant.kind is OrgKind.TRAINING_INSTITUTION
-                    and rank < caps.highest_rank):
+                reason = (
+                    f"level {rank} is beyond the authority of a {who}: levels "
+                    f"{authority.lowest_rank}-{authority.highest_rank} [{authority.source}]"
+                )
+            if reason is None and applicant.kind is OrgKind.TRAINING_INSTITUTION and rank < caps.highest_rank:
                 reason = f"a training institution may recognise level {caps.highest_rank} and below [{caps.source}]"
-            if reason is None and scope_threshold and scope_threshold.highest_rank is not None \
-                    and rank < scope_threshold.highest_rank:
-                reason = (f"{applicant.evaluation_scope} scope covers level {scope_threshold.highest_rank} and "
-                          f"below [{scope_threshold.source}]")
+            if (
+                reason is None
+                and scope_threshold
+                and scope_threshold.highest_rank is not None
+                and rank < scope_threshold.highest_rank
+            ):
+                reason = (
+                    f"{applicant.evaluation_scope} scope covers level {scope_threshold.highest_rank} and "
+                    f"below [{scope_threshold.source}]"
+                )
             if reason:
                 errors.append(FieldError(f"{at}.levels", reason))
-        errors += _kind_specific(item, at, applicant, authority_main_business=bool(authority and
-                                 authority.main_business_only))
+        errors += _kind_specific(
+            item, at, applicant, authority_main_business=bool(authority and authority.main_business_only)
+        )
         if applicant.kind is OrgKind.TRAINING_INSTITUTION:
             errors += _institution_caps(item.occupation_code, at, applicant, peers, policy)
     return errors
@@ -118,17 +159,26 @@ def _level_refusal(rank: int, occupation: Occupation, *, ladder_ranks: set[int],
     return None
 
 
-def _kind_specific(item: OccupationApplied, at: str, applicant: Applicant, *,
-                   authority_main_business: bool) -> list[FieldError]:
+def _kind_specific(
+    item: OccupationApplied, at: str, applicant: Applicant, *, authority_main_business: bool
+) -> list[FieldError]:
     code = item.occupation_code
     if applicant.kind is OrgKind.ENTERPRISE and code not in applicant.self_evaluation_scope:
-        return [FieldError(f"{at}.occupation_code", f"{code} is outside the employer's filed self-evaluation "
-                           "scope [L16(三)]")]
+        return [
+            FieldError(
+                f"{at}.occupation_code", f"{code} is outside the employer's filed self-evaluation scope [L16(三)]"
+            )
+        ]
     if authority_main_business and code not in applicant.main_business_occupations:
-        return [FieldError(f"{at}.occupation_code", f"{code} is not the industry organization's main business "
-                           "[L16(一)]")]
-    if applicant.kind in (OrgKind.TECHNICAL_SCHOOL, OrgKind.SENIOR_TECHNICAL_SCHOOL, OrgKind.HIGHER_VOCATIONAL,
-                          OrgKind.UNDERGRADUATE):
+        return [
+            FieldError(f"{at}.occupation_code", f"{code} is not the industry organization's main business [L16(一)]")
+        ]
+    if applicant.kind in (
+        OrgKind.TECHNICAL_SCHOOL,
+        OrgKind.SENIOR_TECHNICAL_SCHOOL,
+        OrgKind.HIGHER_VOCATIONAL,
+        OrgKind.UNDERGRADUATE,
+    ):
         majors = [m for m in applicant.majors if code in m.occupation_codes]
         if not majors:
             return [FieldError(f"{at}.occupation_code", f"{code} is not within the school's majors [L16(二)]")]
@@ -137,19 +187,30 @@ def _kind_specific(item: OccupationApplied, at: str, applicant: Applicant, *,
     return []
 
 
-def _institution_caps(code: str, at: str, applicant: Applicant, peers: Sequence[PeerInstitution],
-                      policy: Policy) -> list[FieldError]:
+def _institution_caps(
+    code: str, at: str, applicant: Applicant, peers: Sequence[PeerInstitution], policy: Policy
+) -> list[FieldError]:
     caps = policy.training_institution
     in_city = [p for p in peers if p.city == applicant.city and code in p.occupation_codes]
     errors = []
     if len(in_city) >= caps.max_per_occupation_per_city:
-        errors.append(FieldError(f"{at}.occupation_code", f"{applicant.city} already has "
-                                 f"{len(in_city)} training institutions for {code}; at most "
-                                 f"{caps.max_per_occupation_per_city} per city [{caps.source}]"))
+        errors.append(
+            FieldError(
+                f"{at}.occupation_code",
+                f"{applicant.city} already has "
+                f"{len(in_city)} training institutions for {code}; at most "
+                f"{caps.max_per_occupation_per_city} per city [{caps.source}]",
+            )
+        )
     if applicant.county and sum(p.county == applicant.county for p in in_city) >= caps.max_per_occupation_per_county:
-        errors.append(FieldError(f"{at}.occupation_code", f"{applicant.county} already has a training institution "
-                                 f"for {code}; at most {caps.max_per_occupation_per_county} per county "
-                                 f"[{caps.source}]"))
+        errors.append(
+            FieldError(
+                f"{at}.occupation_code",
+                f"{applicant.county} already has a training institution "
+                f"for {code}; at most {caps.max_per_occupation_per_county} per county "
+                f"[{caps.source}]",
+            )
+        )
     return errors
 
 
@@ -158,26 +219,46 @@ def check_thresholds(application: ApplicationCreate, *, policy: Policy) -> list[
     total = sum(item.person_times for item in application.occupations)
     thresholds = policy.thresholds
     if thresholds.min_total_person_times is not None and total < thresholds.min_total_person_times:
-        errors.append(FieldError("occupations", f"{total} person-times evaluated in the occupations applied for; "
-                                 f"at least {thresholds.min_total_person_times} [{thresholds.min_total_source}]"))
+        errors.append(
+            FieldError(
+                "occupations",
+                f"{total} person-times evaluated in the occupations applied for; "
+                f"at least {thresholds.min_total_person_times} [{thresholds.min_total_source}]",
+            )
+        )
     scope = policy.threshold_for(application.evaluation_scope)
     if scope is not None:
         if application.years_of_evaluation < scope.min_years:
-            errors.append(FieldError("years_of_evaluation", f"{scope.scope} scope needs {scope.min_years}+ years "
-                                     f"of evaluation, not {application.years_of_evaluation} [{scope.source}]"))
+            errors.append(
+                FieldError(
+                    "years_of_evaluation",
+                    f"{scope.scope} scope needs {scope.min_years}+ years "
+                    f"of evaluation, not {application.years_of_evaluation} [{scope.source}]",
+                )
+            )
         if total < scope.min_total_person_times:
-            errors.append(FieldError("occupations", f"{scope.scope} scope needs {scope.min_total_person_times}+ "
-                                     f"person-times in all, not {total} [{scope.source}]"))
+            errors.append(
+                FieldError(
+                    "occupations",
+                    f"{scope.scope} scope needs {scope.min_total_person_times}+ "
+                    f"person-times in all, not {total} [{scope.source}]",
+                )
+            )
         for index, item in enumerate(application.occupations):
             if item.person_times < scope.min_per_occupation_person_times:
-                errors.append(FieldError(f"occupations.{index}.person_times",
-                                         f"{scope.scope} scope needs {scope.min_per_occupation_person_times}+ "
-                                         f"person-times per occupation, not {item.person_times} [{scope.source}]"))
+                errors.append(
+                    FieldError(
+                        f"occupations.{index}.person_times",
+                        f"{scope.scope} scope needs {scope.min_per_occupation_person_times}+ "
+                        f"person-times per occupation, not {item.person_times} [{scope.source}]",
+                    )
+                )
     return errors
 
 
-def check_materials(materials: Sequence[Material], sites: Sequence[Site], full_time_staff: int, *,
-                    policy: Policy) -> list[FieldError]:
+def check_materials(
+    materials: Sequence[Material], sites: Sequence[Site], full_time_staff: int, *, policy: Policy
+) -> list[FieldError]:
     rules = policy.materials
     errors = []
     present = {m.kind for m in materials}
@@ -185,10 +266,19 @@ def check_materials(materials: Sequence[Material], sites: Sequence[Site], full_t
         if kind not in present:
             errors.append(FieldError("materials", f"{kind.value} is required [{rules.source}]"))
     if full_time_staff < rules.min_full_time_staff:
-        errors.append(FieldError("full_time_staff", f"at least {rules.min_full_time_staff} full-time staff, "
-                                 f"not {full_time_staff} [{rules.source}]"))
+        errors.append(
+            FieldError(
+                "full_time_staff",
+                f"at least {rules.min_full_time_staff} full-time staff, not {full_time_staff} [{rules.source}]",
+            )
+        )
     for index, site in enumerate(sites):
         if site.ownership == "leased" and (site.lease_years or 0) < rules.min_lease_years:
-            errors.append(FieldError(f"sites.{index}.lease_years", f"a leased site needs a lease of "
-                                     f"{rules.min_lease_years}+ years, not {site.lease_years or 0} [{rules.source}]"))
+            errors.append(
+                FieldError(
+                    f"sites.{index}.lease_years",
+                    f"a leased site needs a lease of "
+                    f"{rules.min_lease_years}+ years, not {site.lease_years or 0} [{rules.source}]",
+                )
+            )
     return errors

@@ -1,16 +1,16 @@
 """The registry workflow: application → acceptance → preliminary review → technical assessment → publicity
 → filing → catalogue; then scope changes, renewal, expiry, suspension and revocation.
 
-Plain keyword-only functions over a session. Every state change goes through `_transition`, which
-checks it is allowed, writes the audit row and records `organization status changed` in the same
-transaction.
+Keyword-only functions over a unit of work (shared.platform.unit): they flush and emit, and the edge that
+made the unit commits. Every state change goes through `_transition`, which checks it is allowed, writes the
+audit row and emits `organization status changed` in the same transaction.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
 from shared.kernel.events import (
@@ -27,7 +27,7 @@ from shared.kernel.numbering import MAX_SEQUENCE, FilingCode
 from shared.kernel.policy import OrgKind, Policy
 from shared.kernel.workdays import add_working_days, publicity_end
 from shared.kernel.workflow import (
-    ObjectionIn,
+    ObjectionCreate,
     ObjectionResolution,
     check_cleared,
     check_within_publicity,
@@ -35,24 +35,31 @@ from shared.kernel.workflow import (
     resolve,
 )
 from shared.platform.auth import Actor
-from shared.platform.outbox import record_event
 from shared.platform.sequences import next_value
+from shared.platform.unit import Unit
 
 from . import rules
 from .models import (
     IN_CATALOGUE,
     ApplicationCreate,
-    AssessmentIn,
+    ApplicationPublic,
+    AssessmentCreate,
+    CatalogueOccupation,
     ExpertOpinion,
+    Major,
     Objection,
+    ObjectionPublic,
     OccupationApplied,
     Organization,
+    OrganizationPublic,
     OrganizationStatus,
     ScopeChange,
-    ScopeChangeIn,
+    ScopeChangeCreate,
     Transition,
+    TransitionPublic,
 )
 from .occupations import occupation_catalogue
+from .settings import RegistrySettings
 
 S = OrganizationStatus
 
@@ -92,65 +99,82 @@ def _applied(organization: Organization) -> list[OccupationApplied]:
     return [OccupationApplied.model_validate(item) for item in organization.scope]
 
 
-def get_organization(*, session: Session, organization_id: int) -> Organization:
-    organization = session.get(Organization, organization_id)
+def get_organization(*, unit: Unit[RegistrySettings], organization_id: int) -> Organization:
+    organization = unit.session.get(Organization, organization_id)
     if organization is None:
         raise NotFound(f"no application or organization {organization_id}")
     return organization
 
 
-def get_filed(*, session: Session, filing_code: str) -> Organization:
-    organization = session.exec(select(Organization).where(Organization.filing_code == filing_code)).first()
+def get_filed(*, unit: Unit[RegistrySettings], filing_code: str) -> Organization:
+    organization = unit.session.exec(select(Organization).where(Organization.filing_code == filing_code)).first()
     if organization is None:
         raise NotFound(f"no organization filed with code {filing_code}")
     return organization
 
 
-def peer_institutions(session: Session, *, exclude_id: int | None = None) -> list[rules.PeerInstitution]:
+def peer_institutions(*, unit: Unit[RegistrySettings], exclude_id: int | None = None) -> list[rules.PeerInstitution]:
     statement = select(Organization).where(
         Organization.kind == OrgKind.TRAINING_INSTITUTION, col(Organization.status).in_(IN_CATALOGUE)
     )
     return [
         rules.PeerInstitution(o.city, o.county, frozenset(str(item["occupation_code"]) for item in o.scope))
-        for o in session.exec(statement)
+        for o in unit.session.exec(statement)
         if o.id != exclude_id
     ]
 
 
 def _transition(
-    session: Session, organization: Organization, action: str, actor: Actor, *, province: str,
-    reason: str | None = None,
+    unit: Unit[RegistrySettings], organization: Organization, action: str, actor: Actor, *, reason: str | None = None
 ) -> None:
     target = next_status(ALLOWED, action, organization.status, f"organization {organization.id}")
     previous = organization.status
     organization.status = target
-    session.add(organization)
-    session.flush()
+    unit.session.add(organization)
+    unit.session.flush()
     assert organization.id is not None
-    session.add(Transition(organization_id=organization.id, from_status=previous, to_status=target, action=action,
-                           reason=reason, actor=actor.subject, actor_role=actor.role))
-    payload = OrganizationStatusChanged(
-        application_id=organization.id, filing_code=organization.filing_code, name=organization.name,
-        from_status=previous.value, to_status=target.value, action=action, reason=reason, actor=actor.subject,
-        actor_role=actor.role, valid_until=organization.valid_until,
+    unit.session.add(
+        Transition(
+            organization_id=organization.id,
+            from_status=previous,
+            to_status=target,
+            action=action,
+            reason=reason,
+            actor=actor.subject,
+            actor_role=actor.role,
+        )
     )
-    subject = organization.filing_code or f"application-{organization.id}"
-    event = ORGANIZATION_STATUS_CHANGED.make(province=province, subject=subject, payload=payload)
-    record_event(session, ORGANIZATION_STATUS_CHANGED, event, key=subject)
+    payload = OrganizationStatusChanged(
+        application_id=organization.id,
+        filing_code=organization.filing_code,
+        name=organization.name,
+        from_status=previous.value,
+        to_status=target.value,
+        action=action,
+        reason=reason,
+        actor=actor.subject,
+        actor_role=actor.role,
+        valid_until=organization.valid_until,
+    )
+    unit.emit(
+        ORGANIZATION_STATUS_CHANGED,
+        subject=organization.filing_code or f"application-{organization.id}",
+        payload=payload,
+    )
 
 
 # --- application to filing -------------------------------------------------------------------------
 
 
-def submit_application(
-    *, session: Session, application: ApplicationCreate, policy: Policy, actor: Actor, today: date | None = None
-) -> Organization:
+def submit_application(*, unit: Unit[RegistrySettings], application: ApplicationCreate, actor: Actor) -> Organization:
     """Checks every rule of the province's policy; stores nothing if any fails (422 with all of them)."""
-    errors = rules.check_application(application, policy=policy, catalogue=occupation_catalogue(),
-                                     peers=peer_institutions(session))
+    policy = unit.policy
+    errors = rules.check_application(
+        application, policy=policy, catalogue=occupation_catalogue(), peers=peer_institutions(unit=unit)
+    )
     if errors:
         raise FieldErrors(errors)
-    submitted_on = today or date.today()
+    submitted_on = unit.today
     organization = Organization.model_validate(
         application,
         update={
@@ -165,213 +189,276 @@ def submit_application(
             "acceptance_due_on": add_working_days(submitted_on, policy.periods.acceptance_working_days),
         },
     )
-    session.add(organization)
-    session.flush()
+    unit.session.add(organization)
+    unit.session.flush()
     assert organization.id is not None
-    session.add(Transition(organization_id=organization.id, from_status=None, to_status=S.SUBMITTED,
-                           action="submit", actor=actor.subject, actor_role=actor.role))
-    payload = OrganizationStatusChanged(
-        application_id=organization.id, name=organization.name, from_status=None, to_status=S.SUBMITTED.value,
-        action="submit", actor=actor.subject, actor_role=actor.role,
+    unit.session.add(
+        Transition(
+            organization_id=organization.id,
+            from_status=None,
+            to_status=S.SUBMITTED,
+            action="submit",
+            actor=actor.subject,
+            actor_role=actor.role,
+        )
     )
-    event = ORGANIZATION_STATUS_CHANGED.make(province=policy.code, subject=f"application-{organization.id}",
-                                             payload=payload)
-    record_event(session, ORGANIZATION_STATUS_CHANGED, event, key=f"application-{organization.id}")
-    session.commit()
-    session.refresh(organization)
+    payload = OrganizationStatusChanged(
+        application_id=organization.id,
+        name=organization.name,
+        from_status=None,
+        to_status=S.SUBMITTED.value,
+        action="submit",
+        actor=actor.subject,
+        actor_role=actor.role,
+    )
+    unit.emit(ORGANIZATION_STATUS_CHANGED, subject=f"application-{organization.id}", payload=payload)
     return organization
 
 
-def accept(*, session: Session, organization: Organization, actor: Actor, province: str,
-           today: date | None = None) -> Organization:
-    organization.accepted_on = today or date.today()
-    _transition(session, organization, "accept", actor, province=province)
-    return _commit(session, organization)
+def accept(*, unit: Unit[RegistrySettings], organization: Organization, actor: Actor) -> Organization:
+    organization.accepted_on = unit.today
+    _transition(unit, organization, "accept", actor)
+    return organization
 
 
-def preliminary_review(*, session: Session, organization: Organization, passed: bool, reason: str | None,
-                       actor: Actor, province: str) -> Organization:
+def preliminary_review(
+    *, unit: Unit[RegistrySettings], organization: Organization, passed: bool, reason: str | None, actor: Actor
+) -> Organization:
     action = "pass_preliminary_review" if passed else "reject"
     if not passed and organization.status is not S.ACCEPTED:
         raise Conflict(f"organization {organization.id} is {organization.status.value}, not under preliminary review")
-    _transition(session, organization, action, actor, province=province, reason=reason)
-    return _commit(session, organization)
+    _transition(unit, organization, action, actor, reason=reason)
+    return organization
 
 
-def technical_assessment(*, session: Session, organization: Organization, assessment: AssessmentIn, actor: Actor,
-                         province: str) -> Organization:
+def technical_assessment(
+    *, unit: Unit[RegistrySettings], organization: Organization, assessment: AssessmentCreate, actor: Actor
+) -> Organization:
     """Expert opinions: material check, expert argument and on-site visit are all required [L8]."""
     kinds = {opinion.kind for opinion in assessment.opinions}
     missing = {"material_check", "argument", "on_site"} - kinds
     if missing:
-        raise FieldError("opinions", f"the technical assessment needs opinions of every kind; missing: "
-                                     f"{', '.join(sorted(missing))} [L8]")
+        raise FieldError(
+            "opinions",
+            f"the technical assessment needs opinions of every kind; missing: {', '.join(sorted(missing))} [L8]",
+        )
     if organization.status is not S.PRELIMINARY_REVIEWED:
         raise Conflict(f"organization {organization.id} is {organization.status.value}, not awaiting assessment")
     assert organization.id is not None
     for opinion in assessment.opinions:
-        session.add(ExpertOpinion(organization_id=organization.id, **opinion.model_dump()))
+        unit.session.add(ExpertOpinion(organization_id=organization.id, **opinion.model_dump()))
     failed = [o for o in assessment.opinions if not o.passed]
     if failed:
         reason = "; ".join(f"{o.kind} by {o.expert}: {o.note or 'not passed'}" for o in failed)
-        _transition(session, organization, "reject", actor, province=province, reason=reason)
+        _transition(unit, organization, "reject", actor, reason=reason)
     else:
-        _transition(session, organization, "pass_technical_assessment", actor, province=province)
-    return _commit(session, organization)
+        _transition(unit, organization, "pass_technical_assessment", actor)
+    return organization
 
 
-def publish(*, session: Session, organization: Organization, published_on: date, policy: Policy,
-            actor: Actor) -> Organization:
+def publish(
+    *, unit: Unit[RegistrySettings], organization: Organization, published_on: date, actor: Actor
+) -> Organization:
     organization.publicity_from = published_on
-    organization.publicity_until = publicity_end(published_on, policy.periods.publicity_min_working_days)
-    _transition(session, organization, "publish", actor, province=policy.code,
-                reason=f"publicity {published_on} to {organization.publicity_until}")
-    return _commit(session, organization)
+    organization.publicity_until = publicity_end(published_on, unit.policy.periods.publicity_min_working_days)
+    _transition(
+        unit, organization, "publish", actor, reason=f"publicity {published_on} to {organization.publicity_until}"
+    )
+    return organization
 
 
-def raise_objection(*, session: Session, organization: Organization, objection_in: ObjectionIn) -> Objection:
+def raise_objection(
+    *, unit: Unit[RegistrySettings], organization: Organization, objection_in: ObjectionCreate
+) -> Objection:
     if organization.status is not S.IN_PUBLICITY:
-        raise Conflict(f"organization {organization.id} is {organization.status.value}; objections are taken "
-                       "during publicity")
+        raise Conflict(
+            f"organization {organization.id} is {organization.status.value}; objections are taken during publicity"
+        )
     assert organization.id is not None and organization.publicity_from and organization.publicity_until
     check_within_publicity(objection_in.raised_on, organization.publicity_from, organization.publicity_until)
     objection = Objection(organization_id=organization.id, **objection_in.model_dump())
-    session.add(objection)
-    session.commit()
-    session.refresh(objection)
+    unit.session.add(objection)
+    unit.session.flush()
     return objection
 
 
-def resolve_objection(*, session: Session, organization: Organization, objection_id: int,
-                      resolution: ObjectionResolution, today: date | None = None) -> Objection:
-    objection = session.get(Objection, objection_id)
+def resolve_objection(
+    *, unit: Unit[RegistrySettings], organization: Organization, objection_id: int, resolution: ObjectionResolution
+) -> Objection:
+    objection = unit.session.get(Objection, objection_id)
     if objection is None or objection.organization_id != organization.id:
         raise NotFound(f"no objection {objection_id} on organization {organization.id}")
-    resolve(objection, objection_id, resolution, today or date.today())
-    session.add(objection)
-    session.commit()
-    session.refresh(objection)
+    resolve(objection, objection_id, resolution, unit.today)
+    unit.session.add(objection)
+    unit.session.flush()
     return objection
 
 
-def objections_of(session: Session, organization_id: int) -> list[Objection]:
-    return list(session.exec(select(Objection).where(Objection.organization_id == organization_id)
-                             .order_by(col(Objection.id))))
+def objections_of(*, unit: Unit[RegistrySettings], organization_id: int) -> list[Objection]:
+    return list(
+        unit.session.exec(
+            select(Objection).where(Objection.organization_id == organization_id).order_by(col(Objection.id))
+        )
+    )
 
 
-def file(*, session: Session, organization: Organization, policy: Policy, actor: Actor,
-         today: date | None = None, action: str = "file") -> Organization:
+def file(
+    *, unit: Unit[RegistrySettings], organization: Organization, actor: Actor, action: str = "file"
+) -> Organization:
     """Files the organization after a completed publicity with every objection resolved and none upheld."""
-    today = today or date.today()
+    today, policy = unit.today, unit.policy
     if organization.status is S.IN_PUBLICITY:
         assert organization.publicity_until is not None and organization.id is not None
         if today <= organization.publicity_until:
             raise Conflict(f"the publicity runs until {organization.publicity_until}; file after it [L9]")
-        check_cleared([(o.id, o.upheld) for o in objections_of(session, organization.id)],
-                      if_upheld="reject the application instead", article="L9")
-    sequence = next_value(session, f"filing:{policy.code}", maximum=MAX_SEQUENCE)
+        check_cleared(
+            [(o.id, o.upheld) for o in objections_of(unit=unit, organization_id=organization.id)],
+            if_upheld="reject the application instead",
+            article="L9",
+        )
+    sequence = next_value(unit.session, f"filing:{policy.code}", maximum=MAX_SEQUENCE)
     organization.sequence = sequence
-    organization.filing_code = str(FilingCode(organization.org_type, organization.national_code, policy.code,
-                                              sequence))
+    organization.filing_code = str(FilingCode(organization.org_type, organization.national_code, policy.code, sequence))
     organization.filed_on = today
     organization.valid_until = add_years(today, policy.filing.validity_years)
-    _transition(session, organization, action, actor, province=policy.code)
-    _record_filed(session, organization, policy.code)
-    return _commit(session, organization)
+    _transition(unit, organization, action, actor)
+    _emit_filed(unit, organization)
+    return organization
 
 
-def _record_filed(session: Session, organization: Organization, province: str) -> None:
+def _emit_filed(unit: Unit[RegistrySettings], organization: Organization) -> None:
     assert organization.filing_code and organization.filed_on and organization.valid_until
     payload = OrganizationFiled(
-        filing_code=organization.filing_code, name=organization.name, credit_code=organization.credit_code,
-        org_type=organization.org_type, province=province, city=organization.city, address=organization.address,
-        scope=scope_of(organization), filed_on=organization.filed_on, valid_until=organization.valid_until,
+        filing_code=organization.filing_code,
+        name=organization.name,
+        credit_code=organization.credit_code,
+        org_type=organization.org_type,
+        province=unit.province,
+        city=organization.city,
+        address=organization.address,
+        scope=scope_of(organization),
+        filed_on=organization.filed_on,
+        valid_until=organization.valid_until,
         evaluation_scope=organization.evaluation_scope.value,
         sites=[FiledSite.model_validate(site) for site in organization.sites],
     )
-    event = ORGANIZATION_FILED.make(province=province, subject=organization.filing_code, payload=payload)
-    record_event(session, ORGANIZATION_FILED, event, key=organization.filing_code)
+    unit.emit(ORGANIZATION_FILED, subject=organization.filing_code, payload=payload)
 
 
-def reject(*, session: Session, organization: Organization, reason: str, actor: Actor,
-           province: str) -> Organization:
-    _transition(session, organization, "reject", actor, province=province, reason=reason)
-    return _commit(session, organization)
+def register_filed(*, unit: Unit[RegistrySettings], application: ApplicationCreate, actor: Actor) -> Organization:
+    """An organization the province filed before this system ran: every rule is checked, then it is filed, in
+    one transaction (a refused filing leaves no application behind)."""
+    organization = submit_application(unit=unit, application=application, actor=actor)
+    return file(unit=unit, organization=organization, actor=actor, action="register_filed")
 
 
-def _commit(session: Session, organization: Organization) -> Organization:
-    session.commit()
-    session.refresh(organization)
+def reject(*, unit: Unit[RegistrySettings], organization: Organization, reason: str, actor: Actor) -> Organization:
+    _transition(unit, organization, "reject", actor, reason=reason)
     return organization
 
 
 # --- after filing ----------------------------------------------------------------------------------
 
 
-def renew(*, session: Session, organization: Organization, policy: Policy, actor: Actor,
-          today: date | None = None) -> Organization:
+def renew(*, unit: Unit[RegistrySettings], organization: Organization, actor: Actor) -> Organization:
     """Renewal on evaluation, within the window before expiry; validity runs on from the old end [L9]."""
-    today = today or date.today()
+    today, policy = unit.today, unit.policy
     assert organization.valid_until is not None
     opens = organization.valid_until.toordinal() - policy.filing.renewal_window_days
     if today.toordinal() < opens:
-        raise Conflict(f"renewal opens {policy.filing.renewal_window_days} days before expiry "
-                       f"({date.fromordinal(opens)}) [{policy.filing.source}]")
+        raise Conflict(
+            f"renewal opens {policy.filing.renewal_window_days} days before expiry "
+            f"({date.fromordinal(opens)}) [{policy.filing.source}]"
+        )
     organization.valid_until = add_years(organization.valid_until, policy.filing.validity_years)
-    _transition(session, organization, "renew", actor, province=policy.code,
-                reason=f"valid until {organization.valid_until}")
-    return _commit(session, organization)
+    _transition(unit, organization, "renew", actor, reason=f"valid until {organization.valid_until}")
+    return organization
 
 
-def sanction(*, session: Session, organization: Organization, action: str, reason: str, actor: Actor,
-             province: str) -> Organization:
+def sanction(
+    *, unit: Unit[RegistrySettings], organization: Organization, action: str, reason: str, actor: Actor
+) -> Organization:
     """Suspension, reinstatement or revocation (revocation removes it from the catalogue) [L28]."""
-    _transition(session, organization, action, actor, province=province, reason=reason)
-    return _commit(session, organization)
+    _transition(unit, organization, action, actor, reason=reason)
+    return organization
 
 
-def expire_due(*, session: Session, province: str, today: date | None = None) -> list[str]:
+def record_measure(
+    *, unit: Unit[RegistrySettings], organization: Organization, measure: str, reason: str, actor: Actor
+) -> None:
+    """A measure that changes no state (rectification, or anything on a revoked organization): on the trail."""
+    assert organization.id is not None
+    unit.session.add(
+        Transition(
+            organization_id=organization.id,
+            from_status=organization.status,
+            to_status=organization.status,
+            action=measure,
+            reason=reason,
+            actor=actor.subject,
+            actor_role=actor.role,
+        )
+    )
+
+
+def expire_due(*, unit: Unit[RegistrySettings]) -> list[str]:
     """Expires every filing whose 3-year validity has passed without renewal; returns their codes."""
-    today = today or date.today()
-    due = session.exec(select(Organization).where(
-        col(Organization.status).in_(IN_CATALOGUE), col(Organization.valid_until) < today
-    )).all()
+    due = unit.session.exec(
+        select(Organization).where(
+            col(Organization.status).in_(IN_CATALOGUE), col(Organization.valid_until) < unit.today
+        )
+    ).all()
     for organization in due:
-        _transition(session, organization, "expire", SYSTEM, province=province,
-                    reason=f"filing validity ended {organization.valid_until}")
-    session.commit()
+        _transition(unit, organization, "expire", SYSTEM, reason=f"filing validity ended {organization.valid_until}")
     return [o.filing_code for o in due if o.filing_code]
 
 
 # --- scope changes -----------------------------------------------------------------------------------
 
 
-def request_scope_change(*, session: Session, organization: Organization, change: ScopeChangeIn, policy: Policy,
-                         actor: Actor) -> ScopeChange:
+def request_scope_change(
+    *, unit: Unit[RegistrySettings], organization: Organization, change: ScopeChangeCreate, actor: Actor
+) -> ScopeChange:
     if organization.status is not S.FILED:
-        raise Conflict(f"organization {organization.filing_code} is {organization.status.value}; only a filed "
-                       "organization may change its scope")
+        raise Conflict(
+            f"organization {organization.filing_code} is {organization.status.value}; only a filed "
+            "organization may change its scope"
+        )
     new_scope = _changed_scope(organization, change)
-    applicant = rules.Applicant(organization.kind, organization.admin_level, organization.evaluation_scope,
-                                organization.city, organization.county, organization.main_business_occupations,
-                                [rules.Major.model_validate(m) for m in organization.majors],
-                                organization.self_evaluation_scope)
-    errors = rules.check_occupations(new_scope, applicant, policy=policy, catalogue=occupation_catalogue(),
-                                     peers=peer_institutions(session, exclude_id=organization.id), field="scope")
+    applicant = rules.Applicant(
+        organization.kind,
+        organization.admin_level,
+        organization.evaluation_scope,
+        organization.city,
+        organization.county,
+        organization.main_business_occupations,
+        [Major.model_validate(m) for m in organization.majors],
+        organization.self_evaluation_scope,
+    )
+    errors = rules.check_occupations(
+        new_scope,
+        applicant,
+        policy=unit.policy,
+        catalogue=occupation_catalogue(),
+        peers=peer_institutions(unit=unit, exclude_id=organization.id),
+        field="scope",
+    )
     if errors:
         raise FieldErrors(errors)
     assert organization.id is not None
     scope_change = ScopeChange(
-        organization_id=organization.id, add=[i.model_dump() for i in change.add],
-        modify=[i.model_dump() for i in change.modify], delete=change.delete, submitted_by=actor.subject,
+        organization_id=organization.id,
+        add=[i.model_dump() for i in change.add],
+        modify=[i.model_dump() for i in change.modify],
+        delete=change.delete,
+        submitted_by=actor.subject,
     )
-    session.add(scope_change)
-    session.commit()
-    session.refresh(scope_change)
+    unit.session.add(scope_change)
+    unit.session.flush()
     return scope_change
 
 
-def _changed_scope(organization: Organization, change: ScopeChangeIn) -> list[OccupationApplied]:
+def _changed_scope(organization: Organization, change: ScopeChangeCreate) -> list[OccupationApplied]:
     current = {item.occupation_code: item for item in _applied(organization)}
     for index, item in enumerate(change.add):
         if item.occupation_code in current:
@@ -389,9 +476,16 @@ def _changed_scope(organization: Organization, change: ScopeChangeIn) -> list[Oc
     return list(current.values())
 
 
-def decide_scope_change(*, session: Session, organization: Organization, change_id: int, approve: bool,
-                        reason: str | None, actor: Actor, province: str) -> ScopeChange:
-    scope_change = session.get(ScopeChange, change_id)
+def decide_scope_change(
+    *,
+    unit: Unit[RegistrySettings],
+    organization: Organization,
+    change_id: int,
+    approve: bool,
+    reason: str | None,
+    actor: Actor,
+) -> ScopeChange:
+    scope_change = unit.session.get(ScopeChange, change_id)
     if scope_change is None or scope_change.organization_id != organization.id:
         raise NotFound(f"no scope change {change_id} for {organization.filing_code}")
     if scope_change.status != "submitted":
@@ -399,33 +493,45 @@ def decide_scope_change(*, session: Session, organization: Organization, change_
     scope_change.status = "approved" if approve else "rejected"
     scope_change.decided_by = actor.subject
     scope_change.reason = reason
-    session.add(scope_change)
+    unit.session.add(scope_change)
     if approve:
-        change = ScopeChangeIn(add=scope_change.add, modify=scope_change.modify,  # type: ignore[arg-type]
-                               delete=scope_change.delete)
+        change = ScopeChangeCreate(
+            add=scope_change.add,
+            modify=scope_change.modify,
+            delete=scope_change.delete,
+        )
         organization.scope = [item.model_dump() for item in _changed_scope(organization, change)]
-        session.add(organization)
+        unit.session.add(organization)
         assert organization.filing_code is not None and scope_change.id is not None
-        payload = OrganizationScopeChanged(filing_code=organization.filing_code, scope=scope_of(organization),
-                                           change_id=scope_change.id)
-        event = ORGANIZATION_SCOPE_CHANGED.make(province=province, subject=organization.filing_code, payload=payload)
-        record_event(session, ORGANIZATION_SCOPE_CHANGED, event, key=organization.filing_code)
-    session.commit()
-    session.refresh(scope_change)
+        payload = OrganizationScopeChanged(
+            filing_code=organization.filing_code, scope=scope_of(organization), change_id=scope_change.id
+        )
+        unit.emit(ORGANIZATION_SCOPE_CHANGED, subject=organization.filing_code, payload=payload)
+    unit.session.flush()
     return scope_change
 
 
 # --- reading -----------------------------------------------------------------------------------------
 
 
-def transitions_of(session: Session, organization_id: int) -> list[Transition]:
-    return list(session.exec(select(Transition).where(Transition.organization_id == organization_id)
-                             .order_by(col(Transition.id))))
+def transitions_of(*, unit: Unit[RegistrySettings], organization_id: int) -> list[Transition]:
+    return list(
+        unit.session.exec(
+            select(Transition).where(Transition.organization_id == organization_id).order_by(col(Transition.id))
+        )
+    )
 
 
 def search_catalogue(
-    *, session: Session, name: str | None = None, occupation_code: str | None = None, level: int | None = None,
-    city: str | None = None, status: OrganizationStatus | None = None, skip: int = 0, limit: int = 50,
+    *,
+    unit: Unit[RegistrySettings],
+    name: str | None = None,
+    occupation_code: str | None = None,
+    level: int | None = None,
+    city: str | None = None,
+    status: OrganizationStatus | None = None,
+    skip: int = 0,
+    limit: int = 50,
 ) -> tuple[list[Organization], int]:
     """The public catalogue: filed (and suspended) organizations; revoked and expired ones are removed."""
     statement = select(Organization).where(col(Organization.status).in_(IN_CATALOGUE))
@@ -435,11 +541,56 @@ def search_catalogue(
         statement = statement.where(col(Organization.name).contains(name))
     if city:
         statement = statement.where(Organization.city == city)
-    rows = list(session.exec(statement.order_by(col(Organization.filing_code))))
+    rows = list(unit.session.exec(statement.order_by(col(Organization.filing_code))))
     if occupation_code or level is not None:
-        rows = [o for o in rows if any(
-            (not occupation_code or item["occupation_code"] == occupation_code)
-            and (level is None or level in item["levels"])  # type: ignore[operator]
-            for item in o.scope)]
-    return rows[skip: skip + limit], len(rows)
+        rows = [
+            o
+            for o in rows
+            if any(
+                (not occupation_code or item["occupation_code"] == occupation_code)
+                and (level is None or level in item["levels"])  # type: ignore[operator]
+                for item in o.scope
+            )
+        ]
+    return rows[skip : skip + limit], len(rows)
 
+
+def to_public(organization: Organization, policy: Policy) -> OrganizationPublic:
+    """The catalogue entry, with level titles of the province's ladder for the organization's kind."""
+    ladder = policy.ladder_for(organization.kind)
+    occupations = [
+        CatalogueOccupation(
+            occupation_code=item.occupation_code,
+            occupation_name=item.occupation_name,
+            work_type=item.work_type,
+            levels=[ladder.title(r) for r in sorted(item.levels)],
+        )
+        for item in scope_of(organization)
+    ]
+    fields = {name: getattr(organization, name) for name in OrganizationPublic.model_fields if name != "occupations"}
+    return OrganizationPublic(**fields, occupations=occupations)
+
+
+def to_application(*, unit: Unit[RegistrySettings], organization: Organization) -> ApplicationPublic:
+    """What officials and the applicant see: the catalogue entry, the deadlines, the trail and objections."""
+    assert organization.id is not None
+    accepted_or_today = organization.accepted_on or unit.today
+    return ApplicationPublic(
+        **to_public(organization, unit.policy).model_dump(),
+        id=organization.id,
+        credit_code=organization.credit_code,
+        submitted_on=organization.submitted_on,
+        acceptance_due_on=organization.acceptance_due_on,
+        accepted_on=organization.accepted_on,
+        acceptance_overdue=accepted_or_today > organization.acceptance_due_on,
+        publicity_from=organization.publicity_from,
+        publicity_until=organization.publicity_until,
+        trail=[
+            TransitionPublic.model_validate(t, from_attributes=True)
+            for t in transitions_of(unit=unit, organization_id=organization.id)
+        ],
+        objections=[
+            ObjectionPublic.model_validate(o, from_attributes=True)
+            for o in objections_of(unit=unit, organization_id=organization.id)
+        ],
+    )

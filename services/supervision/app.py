@@ -7,9 +7,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.platform.app import build_runtime, create_app
+from shared.platform.app import create_app
+from shared.platform.runtime import build_runtime
 
-from . import flows
+from . import flows, scheduled
 from .settings import SupervisionSettings
 from .views import router
 
@@ -18,6 +19,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create(settings: SupervisionSettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
     settings = settings or SupervisionSettings()
-    runtime = build_runtime(settings, tracer_provider=tracer_provider)
-    flows.register(runtime)
+    runtime = build_runtime(settings, consumer=flows.consumer, tracer_provider=tracer_provider)
+    scheduled.start(runtime)
     return create_app(runtime, title="skillcert supervision", routers=[router], migrations_dir=MIGRATIONS)

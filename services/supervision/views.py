@@ -5,46 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlmodel import SQLModel, col, func, select
 
-from shared.kernel.events import ScopeItem
-from shared.platform.app import SessionDep
-from shared.platform.auth import Principal, Role, require_role
-from shared.platform.replicas import FiledOrganization
+from shared.platform.deps import UnitDep
+
+from . import service
+from .deps import SUPERVISORS
+from .models import InspectableOrganizationsPublic
 
 router = APIRouter(tags=["inspection targets"])
 
-Supervisor = Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL, Role.CITY_OFFICIAL, Role.INSPECTOR)]
 
-
-class InspectableOrganization(SQLModel):
-    filing_code: str
-    name: str
-    city: str | None
-    scope: list[ScopeItem]
-    valid_until: str
-
-
-class InspectableOrganizations(SQLModel):
-    data: list[InspectableOrganization]
-    count: int
-
-
-@router.get("/inspectable-organizations", response_model=InspectableOrganizations)
+@router.get("/inspectable-organizations", response_model=InspectableOrganizationsPublic, dependencies=[SUPERVISORS])
 def inspectable_organizations(
-    session: SessionDep,
-    principal: Supervisor,
+    unit: UnitDep,
     skip: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> InspectableOrganizations:
+) -> InspectableOrganizationsPublic:
     """Filed organizations of this province: the population random inspections are drawn from."""
-    count = session.exec(select(func.count()).select_from(FiledOrganization)).one()
-    rows = session.exec(
-        select(FiledOrganization).order_by(col(FiledOrganization.filing_code)).offset(skip).limit(limit)
-    )
-    data = [
-        InspectableOrganization(filing_code=o.filing_code, name=o.name, city=o.city, scope=o.scope_items(),
-                                valid_until=o.valid_until.isoformat())
-        for o in rows
-    ]
-    return InspectableOrganizations(data=data, count=int(count))
+    data, count = service.inspectable_organizations(unit=unit, skip=skip, limit=limit)
+    return InspectableOrganizationsPublic(data=data, count=count)

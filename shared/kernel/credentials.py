@@ -84,7 +84,7 @@ class MerkleTree:
         level = bytearray(b"".join(leaves))
         self.levels = [level]
         while len(level) > 32:
-            nodes = [bytes(level[i:i + 32]) for i in range(0, len(level), 32)]
+            nodes = [bytes(level[i : i + 32]) for i in range(0, len(level), 32)]
             parents = bytearray()
             for i in range(0, len(nodes), 2):
                 parents += _pair(nodes[i], nodes[i + 1]) if i + 1 < len(nodes) else nodes[i]
@@ -100,7 +100,7 @@ class MerkleTree:
         for level in self.levels[:-1]:
             sibling = index ^ 1
             if sibling * 32 < len(level):
-                path.append(level[sibling * 32:sibling * 32 + 32].hex())
+                path.append(level[sibling * 32 : sibling * 32 + 32].hex())
             index //= 2
         return path
 
@@ -148,7 +148,8 @@ def _root_signature_valid(public_key: str, signature: str, root: bytes) -> bool:
     # One signature covers a whole batch: a reader of many of its certificates checks it once.
     try:
         Ed25519PublicKey.from_public_bytes(from_b64url(public_key)).verify(
-            from_b64url(signature), _ROOT_SIGNING_CONTEXT + root)
+            from_b64url(signature), _ROOT_SIGNING_CONTEXT + root
+        )
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -187,7 +188,8 @@ def document_signature_valid(document: dict[str, Any], trust: TrustList) -> bool
     unsigned = {name: value for name, value in document.items() if name != "proof"}
     try:
         Ed25519PublicKey.from_public_bytes(from_b64url(key.public_key)).verify(
-            from_b64url(str(proof.get("proofValue"))), canonical_json(unsigned))
+            from_b64url(str(proof.get("proofValue"))), canonical_json(unsigned)
+        )
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -223,8 +225,17 @@ def status_list_position(sequence: int) -> tuple[int, int]:
 
 
 def credential_document(
-    *, claims: dict[str, Any], salts: dict[str, str], target: str, status: StatusEntry, issuer_name: str,
-    key_id: str, merkle_root: str, merkle_proof: list[str], signature: str, signed_at: str,
+    *,
+    claims: dict[str, Any],
+    salts: dict[str, str],
+    target: str,
+    status: StatusEntry,
+    issuer_name: str,
+    key_id: str,
+    merkle_root: str,
+    merkle_proof: list[str],
+    signature: str,
+    signed_at: str,
 ) -> dict[str, Any]:
     """The credential as handed to the holder: claims, salts, their target hash, Merkle path, root, signature."""
     number = claims["certificateNumber"]
@@ -299,8 +310,11 @@ class Verification:
     def verified(self) -> bool:
         """Nothing failed, and the document is intact and signed by a key the trust list names."""
         passed = {check.name: check.passed for check in self.checks}
-        return (passed.get("integrity") is True and passed.get("signature") is True
-                and all(value is not False for value in passed.values()))
+        return (
+            passed.get("integrity") is True
+            and passed.get("signature") is True
+            and all(value is not False for value in passed.values())
+        )
 
 
 # What a verifier may know besides the trust list: a certificate's status, and the organization's filing.
@@ -309,7 +323,10 @@ OrganizationLookup = Callable[[str, str, int, date], tuple[bool, str] | None]
 
 
 def verify(
-    credential: dict[str, Any], *, trust: TrustList, status: StatusLookup | None = None,
+    credential: dict[str, Any],
+    *,
+    trust: TrustList,
+    status: StatusLookup | None = None,
     organization: OrganizationLookup | None = None,
 ) -> Verification:
     try:
@@ -357,13 +374,18 @@ def _integrity(credential: dict[str, Any], subject: dict[str, Any], proof: dict[
     # The unsigned envelope must say what the signed claims say.
     status = credential.get("credentialStatus", {})
     mismatches = [
-        name for name, ok in (
+        name
+        for name, ok in (
             ("id", credential.get("id") == f"urn:skillcert:certificate:{subject['certificateNumber']}"),
             ("issuer", credential.get("issuer", {}).get("id") == f"urn:skillcert:province:{subject.get('province')}"),
             ("validFrom", str(credential.get("validFrom", "")).startswith(issued_on.isoformat())),
-            ("credentialStatus", status.get("statusListCredential") == subject.get("statusListCredential")
-             and str(status.get("statusListIndex")) == str(subject.get("statusListIndex"))),
-        ) if not ok
+            (
+                "credentialStatus",
+                status.get("statusListCredential") == subject.get("statusListCredential")
+                and str(status.get("statusListIndex")) == str(subject.get("statusListIndex")),
+            ),
+        )
+        if not ok
     ]
     if mismatches:
         return Check("integrity", False, f"unsigned fields contradict the signed claims: {', '.join(mismatches)}")
@@ -381,11 +403,13 @@ def _number_contradiction(subject: dict[str, Any], issued_on: date) -> str | Non
     except NumberError as error:
         return f"certificateNumber breaks the national rule: {error}"
     disagreements = [
-        name for name, ok in (
+        name
+        for name, ok in (
             ("organizationCode", str(number.organization) == subject.get("organizationCode")),
             ("level", int(number.level) == subject.get("level")),
             ("issuedOn", number.year == issued_on.year % 100),
-        ) if not ok
+        )
+        if not ok
     ]
     if disagreements:
         return f"the certificate number contradicts the claims: {', '.join(disagreements)}"
@@ -399,11 +423,17 @@ def _signature(proof: dict[str, Any], subject: dict[str, Any], issued_on: date, 
     if key is None:
         return Check("signature", False, f"key {proof.get('verificationMethod')} is not on the trust list")
     if key.province != subject.get("province"):
-        return Check("signature", False, f"key {key.key_id} belongs to province {key.province}, "
-                                         f"not the issuing province {subject.get('province')}")
+        return Check(
+            "signature",
+            False,
+            f"key {key.key_id} belongs to province {key.province}, not the issuing province {subject.get('province')}",
+        )
     if not key.signs_on(issued_on):
-        return Check("signature", False, f"key {key.key_id} did not sign on {issued_on} "
-                                         f"(valid {key.valid_from} to {key.valid_until or 'now'})")
+        return Check(
+            "signature",
+            False,
+            f"key {key.key_id} did not sign on {issued_on} (valid {key.valid_from} to {key.valid_until or 'now'})",
+        )
     try:
         root = merkle_root_of(proof["targetHash"], proof.get("merkleProof", []))
     except (KeyError, ValueError):

@@ -88,8 +88,9 @@ class OrganizationFiled(BaseModel):
     scope: list[ScopeItem]
     filed_on: date
     valid_until: date
-    evaluation_scope: str = Field(default="province", description="national, province or city: where it may "
-                                  "recognise [G四(二)]")
+    evaluation_scope: str = Field(
+        default="province", description="national, province or city: where it may recognise [G四(二)]"
+    )
     sites: list[FiledSite] = Field(default_factory=list)
 
 
@@ -198,7 +199,8 @@ class CertificateIssued(BaseModel):
     status_index: int | None = Field(default=None, description="this certificate's bit in that list")
     credential: dict[str, Any] | None = Field(
         default=None,
-        description="the signed W3C Verifiable Credential (shared.kernel.credentials), as its holder gets it")
+        description="the signed W3C Verifiable Credential (shared.kernel.credentials), as its holder gets it",
+    )
 
 
 class CertificateRevoked(BaseModel):
@@ -253,8 +255,10 @@ class EventContract(Generic[P]):
     def pattern(self, root: str = TOPIC_ROOT) -> str:
         """Regex for this event's topic in every province, local or mirrored (`<alias>.` prefix)."""
         # No {n} quantifiers: FastStream reads braces in a pattern as path parameters.
-        return (rf"^(?:[A-Za-z0-9_-]+\.)?{re.escape(root)}\.[0-9][0-9]\."
-                rf"{re.escape(self.service)}\.{re.escape(self.name)}$")
+        return (
+            rf"^(?:[A-Za-z0-9_-]+\.)?{re.escape(root)}\.[0-9][0-9]\."
+            rf"{re.escape(self.service)}\.{re.escape(self.name)}$"
+        )
 
     @property
     def envelope(self) -> builtins.type[Envelope[P]]:  # `type` is also a property of this class
@@ -262,8 +266,12 @@ class EventContract(Generic[P]):
 
     def make(self, *, province: str, subject: str, payload: P) -> Envelope[P]:
         return self.envelope(
-            type=self.type, version=self.version, province=province, service=self.service,
-            subject=subject, payload=payload,
+            type=self.type,
+            version=self.version,
+            province=province,
+            service=self.service,
+            subject=subject,
+            payload=payload,
         )
 
     def parse(self, raw: bytes | str) -> Envelope[P]:
@@ -279,53 +287,80 @@ class EventTypeMismatch(ValueError):
 
 
 ORGANIZATION_FILED = EventContract(
-    "registry", "organization-filed", OrganizationFiled,
+    "registry",
+    "organization-filed",
+    OrganizationFiled,
     "An evaluation organization was filed by the province and given its filing code and scope.",
 )
 BATCH_RESULTS_APPROVED = EventContract(
-    "recognition", "batch-results-approved", BatchResultsApproved,
+    "recognition",
+    "batch-results-approved",
+    BatchResultsApproved,
     "The province re-checked a batch's results summary; the passing candidates may be certified.",
 )
 BATCH_PLAN_APPROVED = EventContract(
-    "recognition", "batch-plan-approved", BatchPlanApproved,
+    "recognition",
+    "batch-plan-approved",
+    BatchPlanApproved,
     "The testing department approved a batch plan; it may run. Keyed by batch id.",
 )
 BATCH_RESULT_CORRECTED = EventContract(
-    "recognition", "batch-result-corrected", BatchResultCorrected,
+    "recognition",
+    "batch-result-corrected",
+    BatchResultCorrected,
     "A province official corrected one candidate's result after the batch was approved. Keyed by batch id.",
 )
 CERTIFICATE_ISSUED = EventContract(
-    "certificates", "certificate-issued", CertificateIssued,
+    "certificates",
+    "certificate-issued",
+    CertificateIssued,
     "A skill level certificate was issued. Keyed by certificate number.",
     compacted=True,
 )
 CERTIFICATE_REVOKED = EventContract(
-    "certificates", "certificate-revoked", CertificateRevoked,
+    "certificates",
+    "certificate-revoked",
+    CertificateRevoked,
     "A province official revoked a certificate (fraud or error). Keyed by certificate number.",
     compacted=True,
 )
 SIGNING_KEY_PUBLISHED = EventContract(
-    "certificates", "signing-key-published", SigningKeyPublished,
+    "certificates",
+    "signing-key-published",
+    SigningKeyPublished,
     "A province's certificate signing key entered or left service: the trust list. Keyed by key id.",
     compacted=True,
 )
 
 ORGANIZATION_STATUS_CHANGED = EventContract(
-    "registry", "organization-status-changed", OrganizationStatusChanged,
+    "registry",
+    "organization-status-changed",
+    OrganizationStatusChanged,
     "An application or a filed organization changed state (accepted, in publicity, suspended, expired ...).",
 )
 ORGANIZATION_SCOPE_CHANGED = EventContract(
-    "registry", "organization-scope-changed", OrganizationScopeChanged,
+    "registry",
+    "organization-scope-changed",
+    OrganizationScopeChanged,
     "An approved scope change replaced a filed organization's occupations and levels.",
 )
 SANCTION_IMPOSED = EventContract(
-    "supervision", "sanction-imposed", SanctionImposed,
+    "supervision",
+    "sanction-imposed",
+    SanctionImposed,
     "Supervision imposed rectification, suspension or revocation on a filed organization.",
 )
 
 ALL_CONTRACTS: tuple[EventContract[Any], ...] = (
-    ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED, ORGANIZATION_SCOPE_CHANGED, SANCTION_IMPOSED,
-    BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED, CERTIFICATE_ISSUED, CERTIFICATE_REVOKED,
+    ORGANIZATION_FILED,
+    ORGANIZATION_STATUS_CHANGED,
+    ORGANIZATION_SCOPE_CHANGED,
+    SANCTION_IMPOSED,
+    BATCH_PLAN_APPROVED,
+    BATCH_RESULTS_APPROVED,
+    BATCH_RESULT_CORRECTED,
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_REVOKED,
     SIGNING_KEY_PUBLISHED,
 )
 

@@ -12,13 +12,40 @@ from enum import IntEnum
 
 # GB/T 2260 province-level prefixes.
 PROVINCE_CODES: dict[str, str] = {
-    "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古",
-    "21": "辽宁", "22": "吉林", "23": "黑龙江",
-    "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽", "35": "福建", "36": "江西", "37": "山东",
-    "41": "河南", "42": "湖北", "43": "湖南", "44": "广东", "45": "广西", "46": "海南",
-    "50": "重庆", "51": "四川", "52": "贵州", "53": "云南", "54": "西藏",
-    "61": "陕西", "62": "甘肃", "63": "青海", "64": "宁夏", "65": "新疆",
-    "71": "台湾", "81": "香港", "82": "澳门",
+    "11": "北京",
+    "12": "天津",
+    "13": "河北",
+    "14": "山西",
+    "15": "内蒙古",
+    "21": "辽宁",
+    "22": "吉林",
+    "23": "黑龙江",
+    "31": "上海",
+    "32": "江苏",
+    "33": "浙江",
+    "34": "安徽",
+    "35": "福建",
+    "36": "江西",
+    "37": "山东",
+    "41": "河南",
+    "42": "湖北",
+    "43": "湖南",
+    "44": "广东",
+    "45": "广西",
+    "46": "海南",
+    "50": "重庆",
+    "51": "四川",
+    "52": "贵州",
+    "53": "云南",
+    "54": "西藏",
+    "61": "陕西",
+    "62": "甘肃",
+    "63": "青海",
+    "64": "宁夏",
+    "65": "新疆",
+    "71": "台湾",
+    "81": "香港",
+    "82": "澳门",
 }
 
 ORGANIZATION_TYPES = {"Y": "用人单位", "S": "社会培训评价组织"}
@@ -83,8 +110,9 @@ class FilingCode:
     def parse(cls, text: str) -> FilingCode:
         match = _FILING_CODE.match(text.strip().upper())
         if not match:
-            raise NumberError("a filing code is 13 characters: S or Y, 4-digit ministry code, 2-digit province, "
-                              "6-digit sequence")
+            raise NumberError(
+                "a filing code is 13 characters: S or Y, 4-digit ministry code, 2-digit province, 6-digit sequence"
+            )
         return cls(match["type"], match["national"], match["province"], int(match["sequence"]))
 
 
@@ -117,8 +145,9 @@ class CertificateNumber:
         org_type, national_code, province, sequence, year, level, serial = match.groups()
         if int(level) not in Level._value2member_map_:
             raise NumberError("position 16 (level) must be 1-5")
-        return cls(FilingCode(org_type, national_code, province, int(sequence)), int(year), Level(int(level)),
-                   int(serial))
+        return cls(
+            FilingCode(org_type, national_code, province, int(sequence)), int(year), Level(int(level)), int(serial)
+        )
 
 
 class LegacyNumber(NumberError):

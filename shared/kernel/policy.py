@@ -144,8 +144,10 @@ class Results(_Strict):
 class Policy(_Strict):
     code: str = Field(pattern=r"^\d{2}$")
     name: str
-    department: str = Field(description="the province's human resources and social security department: "
-                            "the issuer named on electronic certificates")
+    department: str = Field(
+        description="the province's human resources and social security department: "
+        "the issuer named on electronic certificates"
+    )
     sources: list[str] = Field(min_length=1)
     ladders: list[Ladder] = Field(min_length=1)
     authority: list[AuthorityLimit] = Field(min_length=1)

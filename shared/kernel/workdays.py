@@ -18,8 +18,11 @@ log = logging.getLogger(__name__)
 
 @cache
 def _warn_uncovered(year: int) -> None:
-    log.warning("chinesecalendar has no holiday arrangement for %s: counting Monday to Friday; "
-                "upgrade the pinned chinesecalendar", year)
+    log.warning(
+        "chinesecalendar has no holiday arrangement for %s: counting Monday to Friday; "
+        "upgrade the pinned chinesecalendar",
+        year,
+    )
 
 
 def is_working_day(day: date) -> bool:

@@ -4,16 +4,13 @@ publicity (公示) with its objections, which must all be resolved, none upheld,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from pydantic import BaseModel
-from pydantic import Field as PydanticField
-from sqlmodel import Field, SQLModel
+from pydantic import BaseModel, Field
 
 from shared.kernel.errors import Conflict, FieldError
-from shared.platform.outbox import utcnow
 
 S = TypeVar("S", bound=StrEnum)
 
@@ -22,41 +19,32 @@ def next_status(allowed: Mapping[str, tuple[tuple[S, ...], S]], action: str, cur
     """Where `action` takes `subject` from `current`, or 409 naming the states it is allowed from."""
     sources, target = allowed[action]
     if current not in sources:
-        raise Conflict(f"cannot {action.replace('_', ' ')} {subject}: it is {current.value}, and only "
-                       f"{', '.join(s.value for s in sources)} may")
+        raise Conflict(
+            f"cannot {action.replace('_', ' ')} {subject}: it is {current.value}, and only "
+            f"{', '.join(s.value for s in sources)} may"
+        )
     return target
 
 
-class AuditFields(SQLModel):
-    """Who moved something, how and why: the columns every transition row of an audit trail has."""
+class ObjectionCreate(BaseModel):
+    """An objection raised during a publicity: on which day, by whom, what it says."""
 
-    action: str
-    reason: str | None = None
-    actor: str
-    actor_role: str
-    at: datetime = Field(default_factory=utcnow)
-
-
-class ObjectionIn(BaseModel):
     raised_on: date
-    raised_by: str = PydanticField(min_length=1, max_length=100)
-    content: str = PydanticField(min_length=2, max_length=2000)
+    raised_by: str = Field(min_length=1, max_length=100)
+    content: str = Field(min_length=2, max_length=2000)
 
 
 class ObjectionResolution(BaseModel):
     upheld: bool
-    resolution: str = PydanticField(min_length=2, max_length=2000)
+    resolution: str = Field(min_length=2, max_length=2000)
 
 
-class ObjectionFields(SQLModel):
-    """An objection raised during a publicity, and how it was resolved."""
+class Resolvable(Protocol):
+    """What `resolve` changes on a stored objection (shared.platform.audit.ObjectionFields)."""
 
-    raised_on: date
-    raised_by: str
-    content: str
-    upheld: bool | None = None
-    resolution: str | None = None
-    resolved_on: date | None = None
+    upheld: bool | None
+    resolution: str | None
+    resolved_on: date | None
 
 
 def check_within_publicity(raised_on: date, published_on: date, until: date) -> None:
@@ -64,7 +52,7 @@ def check_within_publicity(raised_on: date, published_on: date, until: date) -> 
         raise FieldError("raised_on", f"the publicity ran {published_on} to {until}")
 
 
-def resolve(objection: ObjectionFields, objection_id: int, resolution: ObjectionResolution, today: date) -> None:
+def resolve(objection: Resolvable, objection_id: int, resolution: ObjectionResolution, today: date) -> None:
     if objection.upheld is not None:
         raise Conflict(f"objection {objection_id} was resolved on {objection.resolved_on}")
     objection.upheld, objection.resolution, objection.resolved_on = resolution.upheld, resolution.resolution, today

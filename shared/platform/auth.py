@@ -96,8 +96,12 @@ def mint_token(
     key = serialization.load_pem_private_key(private_key_path(keys_dir, province).read_bytes(), password=None)
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
-        "iss": issuer(province), "sub": subject, "role": role.value, "province": province,
-        "iat": now, "exp": now + lifetime,
+        "iss": issuer(province),
+        "sub": subject,
+        "role": role.value,
+        "province": province,
+        "iat": now,
+        "exp": now + lifetime,
     }
     if organization:
         claims["org"] = organization
@@ -121,7 +125,10 @@ class TokenVerifier:
     def verify(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
-                token, self.public_key, algorithms=[ALGORITHM], issuer=issuer(self.province),
+                token,
+                self.public_key,
+                algorithms=[ALGORITHM],
+                issuer=issuer(self.province),
                 options={"require": ["exp", "iss", "sub", "role"]},
             )
             role = Role(claims["role"])
@@ -129,8 +136,9 @@ class TokenVerifier:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, f"invalid token: {error}", headers={"WWW-Authenticate": "Bearer"}
             ) from error
-        return Principal(subject=claims["sub"], role=role, province=claims.get("province", ""),
-                         organization=claims.get("org"))
+        return Principal(
+            subject=claims["sub"], role=role, province=claims.get("province", ""), organization=claims.get("org")
+        )
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -173,8 +181,12 @@ def main(argv: list[str] | None = None) -> None:
     ensure_dev_keys(args.keys_dir, args.province)
     try:
         token = mint_token(
-            args.keys_dir, province=args.province, role=Role(args.role), subject=args.subject,
-            organization=args.org, lifetime=timedelta(hours=args.hours),
+            args.keys_dir,
+            province=args.province,
+            role=Role(args.role),
+            subject=args.subject,
+            organization=args.org,
+            lifetime=timedelta(hours=args.hours),
         )
     except ValueError as error:
         parser.error(str(error))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -22,16 +23,77 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.publisher.usecase import DefaultPublisher
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.kernel.events import Envelope, EventContract, EventTypeMismatch, dead_letter_topic
 from shared.platform.outbox import OutboxEvent
 
 log = logging.getLogger(__name__)
+C = TypeVar("C")
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R")
+
+
+def group_id(*, root: str, province: str, consumer: str, contract: EventContract[Any]) -> str:
+    """The one rule for consumer groups: one group per consumer and topic, so each topic's offsets and
+    rebalances stay independent, and a separate topic root (environment) gets groups of its own."""
+    return f"{root}-{province}-{consumer}-{contract.name}"
+
+
+@dataclass(frozen=True)
+class Handling(Generic[C]):
+    """One declared handler: the contract it consumes, from this province or from every province."""
+
+    contract: EventContract[Any]
+    handler: Callable[[C, Envelope[Any]], Any]
+    all_provinces: bool
+
+
+class Consumer(Generic[C]):
+    """A service's consumers, declared at module level in its flows.py (FastStream's style, with the
+    subscription details decided here once):
+
+        consumer: Consumer[Unit] = Consumer("registry")
+
+        @consumer.on(SANCTION_IMPOSED)
+        def on_sanction_imposed(unit: Unit, event: Envelope[SanctionImposed]) -> None: ...
+
+    `C` is what each handler gets besides the event: a `Unit` for a service with a database (the handler
+    runs in `apply_once`), the read model for the query service.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.handlings: list[Handling[C]] = []
+
+    def on(
+        self, contract: EventContract[P], *, all_provinces: bool = False
+    ) -> Callable[[Callable[[C, Envelope[P]], R]], Callable[[C, Envelope[P]], R]]:
+        def declare(handler: Callable[[C, Envelope[P]], R]) -> Callable[[C, Envelope[P]], R]:
+            if any(h.contract.type == contract.type for h in self.handlings):
+                raise ValueError(f"{self.name} already consumes {contract.type}: one handler per contract")
+            self.handlings.append(Handling(contract, handler, all_provinces))
+            return handler
+
+        return declare
+
+    @property
+    def contracts(self) -> list[EventContract[Any]]:
+        return [h.contract for h in self.handlings]
+
+
+class EventTooEarly(RuntimeError):
+    """The event depends on another, on a different topic, that has not been applied yet; it is delivered
+    again after a pause (topics are not ordered among each other)."""
 
 
 async def ensure_topics(
-    bootstrap: str, topics: Iterable[str], *, partitions: int, replication: int, client_id: str,
+    bootstrap: str,
+    topics: Iterable[str],
+    *,
+    partitions: int,
+    replication: int,
+    client_id: str,
     configs: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """Creates missing topics before anyone subscribes, with their `configs` (compaction) when given.
@@ -48,8 +110,7 @@ async def ensure_topics(
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(topic, num_partitions=partitions, replication_factor=replication,
-                     topic_configs=configs.get(topic))
+            NewTopic(topic, num_partitions=partitions, replication_factor=replication, topic_configs=configs.get(topic))
             for topic in wanted
             if topic not in existing
         ]
@@ -59,6 +120,7 @@ async def ensure_topics(
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
 
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 
@@ -88,9 +150,7 @@ def make_broker(
 class Publishers:
     """One declared publisher per produced topic: the relay publishes through them and AsyncAPI lists them."""
 
-    def __init__(
-        self, broker: KafkaBroker, province: str, contracts: Iterable[EventContract[Any]], *, root: str
-    ):
+    def __init__(self, broker: KafkaBroker, province: str, contracts: Iterable[EventContract[Any]], *, root: str):
         self._by_type: dict[str, DefaultPublisher] = {}
         self.topics: list[str] = []
         self.topic_configs: dict[str, dict[str, str]] = {}
@@ -117,7 +177,10 @@ class Publishers:
             raise LookupError(f"this service declares no publisher for {row.event_type}")
         headers = {**row.headers, "event-id": str(row.event_id), "event-type": row.event_type}
         return await publisher.publish(
-            row.body.encode(), key=row.key.encode(), headers=headers, correlation_id=str(row.event_id),
+            row.body.encode(),
+            key=row.key.encode(),
+            headers=headers,
+            correlation_id=str(row.event_id),
             no_confirm=True,
         )
 
@@ -176,9 +239,15 @@ def subscribe(
         for record in records:
             parent = propagate.extract({key: value.decode(errors="replace") for key, value in record.headers})
             with tracer.start_as_current_span(
-                f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER,
-                attributes={"messaging.system": "kafka", "messaging.destination.name": record.topic,
-                            "messaging.kafka.message.offset": record.offset, "messaging.consumer.group.name": group_id},
+                f"{record.topic} process",
+                context=parent,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": record.topic,
+                    "messaging.kafka.message.offset": record.offset,
+                    "messaging.consumer.group.name": group_id,
+                },
             ):
                 await consume_record(record)
 

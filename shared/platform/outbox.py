@@ -1,7 +1,7 @@
 """Transactional outbox and idempotent consumption.
 
 A producing service adds its event to `outbox_event` in the same transaction as the change
-(`record_event`); `OutboxRelay` publishes unsent rows in order and marks them sent. A consumer applies
+(`emit`); `OutboxRelay` publishes unsent rows in order and marks them sent. A consumer applies
 an event and records its id in `processed_event` in one transaction (`apply_once`), so a replayed
 event changes nothing.
 """
@@ -13,23 +13,22 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from pydantic import BaseModel
 from sqlalchemy import Engine, Index, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
 
+from shared.kernel.clock import utcnow
 from shared.kernel.events import Envelope, EventContract
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+P = TypeVar("P", bound=BaseModel)
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -54,19 +53,21 @@ class ProcessedEvent(SQLModel, table=True):
     processed_at: datetime = Field(default_factory=utcnow)
 
 
-def record_event(session: Session, contract: EventContract[Any], envelope: Envelope[Any], *, key: str) -> None:
-    """Adds the event to the caller's transaction, with the current trace context for the relay."""
+def emit(session: Session, contract: EventContract[P], *, province: str, subject: str, payload: P) -> Envelope[P]:
+    """Adds the event to the caller's transaction, keyed by its subject, with the current trace context."""
+    envelope = contract.make(province=province, subject=subject, payload=payload)
     headers: dict[str, str] = {}
     propagate.inject(headers)
     session.add(
         OutboxEvent(
             event_id=envelope.id,
             event_type=envelope.type,
-            key=key,
+            key=subject,
             body=envelope.model_dump_json(),
             headers=headers,
         )
     )
+    return envelope
 
 
 def apply_once(engine: Engine, consumer: str, event_id: uuid.UUID, apply: Callable[[Session], T]) -> T | None:
@@ -162,7 +163,5 @@ class OutboxRelay:
 
     def _mark_sent(self, seqs: list[int]) -> None:
         with Session(self.engine) as session:
-            session.exec(update(OutboxEvent).where(col(OutboxEvent.seq).in_(seqs)).values(sent_at=utcnow()))  # type: ignore[call-overload]
+            session.exec(update(OutboxEvent).where(col(OutboxEvent.seq).in_(seqs)).values(sent_at=utcnow()))
             session.commit()
-
-

@@ -33,8 +33,8 @@ def next_values(session: Session, name: str, count: int, *, maximum: int) -> ran
     """The next `count` consecutive numbers of counter `name` in one statement, within the caller's transaction."""
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.exec(insert(SequenceCounter).values(name=name, value=0).on_conflict_do_nothing())  # type: ignore[call-overload]
-    result = session.exec(  # type: ignore[call-overload]
+    session.exec(insert(SequenceCounter).values(name=name, value=0).on_conflict_do_nothing())
+    result = session.exec(
         update(SequenceCounter)
         .where(col(SequenceCounter.name) == name, col(SequenceCounter.value) <= maximum - count)
         .values(value=col(SequenceCounter.value) + count)

@@ -24,25 +24,40 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite under var/")
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_root: str = Field(
-        default="skillcert", pattern=r"^[a-z][a-z0-9_-]*$",
+        default="skillcert",
+        pattern=r"^[a-z][a-z0-9_-]*$",
         description="first segment of every topic; a separate root isolates an environment on a shared cluster",
     )
     keys_dir: Path = VAR_DIR / "keys"
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="public query site, for links")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; None keeps traces local")
     trace_sample_ratio: float = Field(
-        default=1.0, ge=0, le=1, description="share of HTTP requests traced that carry no caller's trace context (a "
+        default=1.0,
+        ge=0,
+        le=1,
+        description="share of HTTP requests traced that carry no caller's trace context (a "
         "caller's trace is always continued); the public query traces a small share, since tracing costs more "
-        "than a lookup")
+        "than a lookup",
+    )
     topic_partitions: int = Field(default=3, ge=1, description="partitions of the topics this service creates")
     topic_replication: int = Field(default=1, ge=1, description="replication factor of the topics it creates")
     outbox_poll_seconds: float = 0.5
-    topic_refresh_ms: int = Field(default=5000, ge=100, description="how soon a consumer of every province's "
-                                  "topics (by pattern) picks up a new province's topic")
+    topic_refresh_ms: int = Field(
+        default=5000,
+        ge=100,
+        description="how soon a consumer of every province's topics (by pattern) picks up a new province's topic",
+    )
     run_migrations: bool = True
     policies_dir: Path = Field(default=POLICIES_DIR, description="where <province>-<name>.toml policy files are")
     adjustable_clock: bool = Field(
-        default=False, description="training and demo environments only: PUT /clock moves the service's date on",
+        default=False,
+        description="training and demo environments only: a province official's POST /clock moves "
+        "the province's date on, for every one of its services that shares `clock_file`",
+    )
+    clock_file: Path | None = Field(
+        default=None,
+        description="where an adjustable clock keeps the province's offset in days; the province's "
+        "services of one stack share it. Default var/clock/<province>.days",
     )
 
     @cached_property
@@ -56,6 +71,13 @@ class ServiceSettings(BaseSettings):
         if len(value) != 2 or not value.isdigit():
             raise ValueError("province must be the two-digit GB/T 2260 code, e.g. 33")
         return value
+
+    @property
+    def clock_offset_file(self) -> Path | None:
+        """None: the real date, which nothing can move."""
+        if not self.adjustable_clock:
+            return None
+        return self.clock_file or VAR_DIR / "clock" / f"{self.province}.days"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -49,9 +49,16 @@ class SampledAtTheEdge(Sampler):
     def __init__(self, ratio: float):
         self.by_ratio = TraceIdRatioBased(ratio)
 
-    def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
-                      kind: SpanKind | None = None, attributes: Attributes = None,
-                      links: Sequence[Link] | None = None, trace_state: Any = None) -> SamplingResult:
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
         sampler = ALWAYS_ON if kind is SpanKind.SERVER else self.by_ratio
         return sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
@@ -60,7 +67,11 @@ class SampledAtTheEdge(Sampler):
 
 
 def make_tracer_provider(
-    service_name: str, province: str, *, otlp_endpoint: str | None = None, exporter: SpanExporter | None = None,
+    service_name: str,
+    province: str,
+    *,
+    otlp_endpoint: str | None = None,
+    exporter: SpanExporter | None = None,
     sample_ratio: float = 1.0,
 ) -> TracerProvider:
     provider = TracerProvider(

@@ -1,0 +1,33 @@
+"""Recognition's typed dependencies: its settings, the prior-certificate client, and who may call which route."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shared.platform.auth import Principal, Role, require_role
+
+from .prior_certificates import PriorCertificates
+from .settings import RecognitionSettings
+
+
+def settings_dependency(request: Request) -> RecognitionSettings:
+    return request.app.state.runtime.settings  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[RecognitionSettings, Depends(settings_dependency)]
+
+
+def prior_certificates_dependency(request: Request) -> PriorCertificates:
+    return request.app.state.prior_certificates  # type: ignore[no-any-return]
+
+
+PriorCertificatesDep = Annotated[PriorCertificates, Depends(prior_certificates_dependency)]
+
+Operator = Annotated[Principal, require_role(Role.ORG_OPERATOR)]
+Department = Annotated[Principal, require_role(Role.TESTING_DEPARTMENT)]
+Official = Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL)]
+Reader = Annotated[
+    Principal, require_role(Role.ORG_OPERATOR, Role.TESTING_DEPARTMENT, Role.PROVINCE_OFFICIAL, Role.INSPECTOR)
+]

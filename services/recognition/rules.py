@@ -1,0 +1,267 @@
+"""Recognition's rules, pure: they read what they are given and return every error at once.
+
+The scope of the organization's filing [G四(二)], the announcement period [G三(五)], the declared staff and
+their integrity (不相容岗位分离, 回避) [L20, G四(二), Z五(五)], who may sit a level, and pass or fail.
+
+Who may sit a level: the national occupational standards' application conditions (申报条件).
+
+The standards share one template (国家职业技能标准编制技术规程, 2018): a level below 5 is reached from the
+next lower level's certificate plus years in the occupation, or (levels 4 and 3) from years alone. An
+occupation's own standard may differ; these are the template's figures. Competition winners and
+technical-school students are recognised directly [L18(四), S一] and are judged on their own facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from shared.kernel.errors import FieldError
+from shared.kernel.filing import FilingState
+from shared.kernel.policy import Policy
+from shared.kernel.workdays import add_working_days
+
+from .models import DIRECT_METHODS, Batch, BatchCreate, BatchStaff, Candidate, Method, ScoreCreate, StaffRole
+
+SOURCE = "国家职业技能标准编制技术规程(2018年版) 申报条件"
+
+
+@dataclass(frozen=True)
+class Condition:
+    years_with_prior: int | None  # years in the occupation after the next lower level's certificate
+    years_without_prior: int | None  # years in the occupation with no certificate; None: a certificate is required
+
+
+CONDITIONS: dict[int, Condition] = {
+    5: Condition(years_with_prior=None, years_without_prior=1),
+    4: Condition(years_with_prior=4, years_without_prior=6),
+    3: Condition(years_with_prior=5, years_without_prior=10),
+    2: Condition(years_with_prior=4, years_without_prior=None),
+    1: Condition(years_with_prior=4, years_without_prior=None),
+}
+
+
+@dataclass(frozen=True)
+class PriorCertificate:
+    """What the shared query service says of a certificate a candidate claims, checked against its holder."""
+
+    number: str
+    found: bool
+    held_by_candidate: bool = False
+    level: int | None = None
+    occupation_code: str | None = None
+    status: str | None = None
+
+
+def refusal(*, level: int, occupation_code: str, years_of_work: int, prior: PriorCertificate | None) -> str | None:
+    """Why a candidate may not sit `level`, or None."""
+    condition = CONDITIONS[level]
+    if prior is not None:
+        if not prior.found:
+            return f"certificate {prior.number} is not on record in any province"
+        if not prior.held_by_candidate:
+            return f"certificate {prior.number} is not held by this candidate (name and ID number)"
+        if prior.status != "valid":
+            return f"certificate {prior.number} is {prior.status}"
+        if prior.level != level + 1 or prior.occupation_code != occupation_code:
+            return (
+                f"certificate {prior.number} is level {prior.level} of {prior.occupation_code}; level {level} "
+                f"needs level {level + 1} of {occupation_code} [{SOURCE}]"
+            )
+        if condition.years_with_prior is not None and years_of_work < condition.years_with_prior:
+            return (
+                f"level {level} needs {condition.years_with_prior}+ years in the occupation after the level "
+                f"{level + 1} certificate, not {years_of_work} [{SOURCE}]"
+            )
+        return None
+    if condition.years_without_prior is None:
+        return f"level {level} needs a level {level + 1} certificate of {occupation_code} [{SOURCE}]"
+    if years_of_work < condition.years_without_prior:
+        return (
+            f"level {level} needs {condition.years_without_prior}+ years in the occupation (or a level "
+            f"{level + 1} certificate), not {years_of_work} [{SOURCE}]"
+            if level < 5
+            else f"level 5 needs {condition.years_without_prior}+ year in the occupation, not {years_of_work} "
+            f"[{SOURCE}]"
+        )
+    return None
+
+
+def scope_errors(
+    filing: FilingState,
+    *,
+    evaluation_scope: str,
+    city_filed: str | None,
+    occupation_code: str,
+    level: int,
+    city: str,
+    on: date,
+) -> list[FieldError]:
+    """Filed, in good standing, occupation and level and region within its scope [G四(二)]."""
+    errors = []
+    out_of_scope = filing.scope_error(occupation_code=occupation_code, level=level, on=on)
+    if out_of_scope is not None:
+        errors.append(out_of_scope)
+    if evaluation_scope == "city" and city_filed and city != city_filed:
+        errors.append(
+            FieldError(
+                "site.city", f"{filing.filing_code} is filed to recognise in {city_filed} only, not in {city} [G四(二)]"
+            )
+        )
+    return errors
+
+
+def staff_declared_errors(batch_in: BatchCreate) -> list[FieldError]:
+    """The plan names examiners, invigilators and internal quality supervisors [L20]; one role per person."""
+    errors = []
+    roles = {person.role for person in batch_in.staff}
+    for role in StaffRole:
+        if role not in roles:
+            errors.append(FieldError("staff", f"the plan names no {role.value} [L20]"))
+    seen: dict[tuple[str, str], int] = {}
+    for index, person in enumerate(batch_in.staff):
+        key = (person.id_type, person.id_number)
+        if key in seen:
+            errors.append(
+                FieldError(
+                    f"staff.{index}",
+                    f"{person.name} already serves in this batch as "
+                    f"{batch_in.staff[seen[key]].role.value}: one role per person "
+                    "(不相容岗位分离) [G四(二)]",
+                )
+            )
+        seen[key] = index
+    return errors
+
+
+def announcement_errors(batch: Batch, policy: Policy, today: date) -> list[FieldError]:
+    """Announced the policy's working days ahead [G三(五)]; dates not in the past."""
+    errors = []
+    if batch.exam_starts_on < today:
+        errors.append(
+            FieldError("exam_starts_on", f"{batch.exam_starts_on} has passed: a plan is approved before it runs [L20]")
+        )
+    lead = policy.periods.batch_announcement_working_days
+    if lead:
+        if batch.announced_on is None:
+            errors.append(
+                FieldError(
+                    "announced_on",
+                    f"{policy.name} requires the batch to be announced {lead} "
+                    f"working days ahead [{policy.periods.source}]",
+                )
+            )
+        elif batch.announced_on > today:
+            errors.append(FieldError("announced_on", "the announcement date cannot be in the future"))
+        elif add_working_days(batch.announced_on, lead) > batch.exam_starts_on:
+            errors.append(
+                FieldError(
+                    "announced_on",
+                    f"announced {batch.announced_on}, the batch may start "
+                    f"{add_working_days(batch.announced_on, lead)} at the earliest: {lead} working "
+                    f"days [{policy.periods.source}]",
+                )
+            )
+    return errors
+
+
+def integrity_errors(
+    batch: Batch,
+    staff: Sequence[BatchStaff],
+    names_by_id_number: Mapping[str, str],
+    elsewhere: Mapping[int, Iterable[Batch]],
+) -> list[FieldError]:
+    """Trainers do not examine their trainees; relatives step aside; nobody serves two sites at once.
+
+    `names_by_id_number`: the batch's candidates; `elsewhere`: by staff position, the other active batches
+    each person serves that overlap this one in time."""
+    errors = []
+    for index, person in enumerate(staff):
+        conflicts = [("trained", person.trained)] if person.role is StaffRole.EXAMINER else []
+        conflicts.append(("related", person.related))
+        for kind, id_numbers in conflicts:
+            names = [names_by_id_number[n] for n in id_numbers or () if n in names_by_id_number]
+            if names:
+                why = "trained" if kind == "trained" else "is related to"
+                rule = "不相容岗位分离" if kind == "trained" else "回避"
+                errors.append(
+                    FieldError(
+                        f"staff.{index}",
+                        f"{person.name} {why} {', '.join(names[:5])} and may "
+                        f"not serve as {person.role.value} for them ({rule}) [G四(二), Z五(五)]",
+                    )
+                )
+        for other in elsewhere.get(index, ()):
+            if other.site.get("address") != batch.site.get("address"):
+                errors.append(
+                    FieldError(
+                        f"staff.{index}",
+                        f"{person.name} serves batch {other.id} at "
+                        f"{other.site.get('address')} from {other.exam_starts_on} to "
+                        f"{other.exam_ends_on}: not two sites at once [G四(二)]",
+                    )
+                )
+    return errors
+
+
+def eligibility_errors(
+    batch: Batch, candidates: Iterable[Candidate], prior: Mapping[str, PriorCertificate]
+) -> list[FieldError]:
+    """Every candidate, in order: the method's own condition, or the level's application conditions."""
+    errors = []
+    for candidate in candidates:
+        at = f"candidates.{candidate.position}"
+        if batch.method is Method.COMPETITION:
+            if not candidate.competition_award:
+                errors.append(
+                    FieldError(
+                        f"{at}.competition_award",
+                        f"{candidate.name}: a competition batch "
+                        "recognises award winners of a filed competition only [L18(四)]",
+                    )
+                )
+            continue
+        if batch.method is Method.STUDENT:
+            if not candidate.completed_teaching_plan:
+                errors.append(
+                    FieldError(
+                        f"{at}.completed_teaching_plan",
+                        f"{candidate.name} has not completed the teaching plan of level {batch.level} [S一]",
+                    )
+                )
+            continue
+        reason = refusal(
+            level=batch.level,
+            occupation_code=batch.occupation_code,
+            years_of_work=candidate.years_of_work,
+            prior=prior.get(candidate.id),
+        )
+        if reason:
+            field = "prior_certificate_number" if candidate.prior_certificate_number else "years_of_work"
+            errors.append(FieldError(f"{at}.{field}", f"{candidate.name}: {reason}"))
+    return errors
+
+
+def judge(score: ScoreCreate, *, method: Method, level: int, policy: Policy) -> tuple[bool, list[tuple[str, str]]]:
+    """Pass or fail by the method's components, each at the policy's pass mark; or what is missing."""
+    if score.absent:
+        return False, []
+    if method in DIRECT_METHODS:
+        return True, []  # recognised directly on the facts checked at submission [L18(四), S一]
+    results = policy.results
+    needed = {
+        Method.ASSESSMENT: ["theory", "skill"],
+        Method.COMBINED: ["theory", "skill", "performance"],
+        Method.PERFORMANCE_REVIEW: ["performance"],
+    }[method]
+    if method is Method.ASSESSMENT and level <= results.defence_from_rank:
+        needed.append("defence")
+    missing = [
+        (name, f"{method.value} at level {level} needs a {name} score [{results.source}]")
+        for name in needed
+        if getattr(score, name) is None
+    ]
+    if missing:
+        return False, missing
+    return all(getattr(score, name) >= results.pass_mark for name in needed), []

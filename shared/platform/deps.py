@@ -1,0 +1,56 @@
+"""The dependencies every route may take. `UnitDep` is the HTTP edge: its transaction commits when the route
+function returns, before the response is sent, so a failed commit is an error response and not a lost change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from sqlmodel import Session
+
+from shared.kernel.numbering import LegacyNumber, NumberError, parse_lookup
+from shared.platform.runtime import Runtime
+from shared.platform.unit import Unit
+
+
+def runtime_dependency(request: Request) -> Runtime[Any]:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime[Any], Depends(runtime_dependency)]
+
+
+def unit_dependency(request: Request) -> Iterator[Unit[Any]]:
+    runtime: Runtime[Any] = request.app.state.runtime
+    # Objects stay readable after the commit: the response is built from them once the transaction ended.
+    with Session(runtime.db, expire_on_commit=False) as session, session.begin():
+        yield runtime.unit(session)
+    # Whatever this request committed to the outbox goes out now rather than at the next poll.
+    runtime.wake_relay()
+
+
+UnitDep = Annotated[Unit[Any], Depends(unit_dependency, scope="function")]
+
+
+async def today_dependency(request: Request) -> date:
+    # async although it awaits nothing: a plain function would cost a thread-pool hop.
+    return request.app.state.runtime.clock.today()  # type: ignore[no-any-return]
+
+
+TodayDep = Annotated[date, Depends(today_dependency)]
+
+
+async def lookup_number(number: str) -> str:
+    """A certificate number from the path: 422 naming the position at fault; a legacy number is marked so."""
+    # async although it awaits nothing: a plain function would cost a thread-pool hop on every lookup.
+    try:
+        return str(parse_lookup(number))
+    except LegacyNumber as error:
+        raise HTTPException(404, detail=str(error), headers={"X-Legacy-Number": "true"}) from error
+    except NumberError as error:
+        raise HTTPException(422, detail=[{"field": "number", "reason": str(error)}]) from error
+
+
+LookupNumber = Annotated[str, Depends(lookup_number)]

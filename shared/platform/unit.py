@@ -1,0 +1,39 @@
+"""The unit of work every entry into a service gets: an HTTP request or one consumed event.
+
+It carries the session of the one transaction, the service's date, the province with its policy, and `emit`,
+which adds an event to that transaction. The edge that made the unit commits it (shared.platform.deps for a
+request, shared.platform.outbox.apply_once for an event); nothing below the edge commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from shared.kernel.events import Envelope, EventContract
+from shared.kernel.policy import Policy
+from shared.platform.outbox import emit
+from shared.platform.settings import ServiceSettings
+
+P = TypeVar("P", bound=BaseModel)
+S = TypeVar("S", bound=ServiceSettings, covariant=True)
+
+
+@dataclass(frozen=True)
+class Unit(Generic[S]):
+    session: Session
+    today: date
+    settings: S
+    policy: Policy  # the province's policy file, loaded and validated when the service started
+
+    @property
+    def province(self) -> str:
+        return self.settings.province
+
+    def emit(self, contract: EventContract[P], *, subject: str, payload: P) -> Envelope[P]:
+        """Adds the event to this unit's transaction, keyed by its subject (see shared.platform.outbox.emit)."""
+        return emit(self.session, contract, province=self.province, subject=subject, payload=payload)
