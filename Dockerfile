@@ -2,11 +2,12 @@
 # certificates, supervision, query). Settings come from the environment, see docs/operations.md.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY shared ./shared
 COPY services ./services
 COPY infra ./infra
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 skillcert
+RUN pip install --no-cache-dir --no-deps . && useradd --system --uid 10001 skillcert
 USER skillcert
 ENV SERVICE=query
 EXPOSE 8000

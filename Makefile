@@ -1,7 +1,7 @@
 # skillcert: `make up` runs the suite on this machine, `make test` runs every test.
 PY := .venv/bin/python
 
-.PHONY: deps up demo test test-fast lint typecheck asyncapi token clean
+.PHONY: deps up demo test test-fast lint format typecheck asyncapi token clean
 
 deps:
 	@bash scripts/deps
@@ -16,11 +16,16 @@ test: deps
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: deps
-	$(PY) -m pytest -q -m "not kafka and not e2e"
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/service
 
 lint: deps
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/mypy shared services infra tests bench
+
+format: deps
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
 
 asyncapi: deps
 	$(PY) -m infra.asyncapi

@@ -235,7 +235,7 @@ def subscribe(
         await handler(envelope)
 
     async def consume(message: KafkaMessage) -> None:
-        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        records = message.raw_message if isinstance(message.raw_message, tuple | list) else (message.raw_message,)
         for record in records:
             parent = propagate.extract({key: value.decode(errors="replace") for key, value in record.headers})
             with tracer.start_as_current_span(

@@ -8,22 +8,15 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlmodel import Session, col, select
 
 from infra.walkthrough import batch_plan, eventually, expect, organization_application
 from services.recognition.app import create as create_recognition
 from services.recognition.settings import RecognitionSettings
-from services.registry import service
 from services.registry.app import create as create_registry
-from services.registry.models import ApplicationCreate, OrganizationStatus
 from services.registry.settings import RegistrySettings
 from shared.kernel.clock import Clock
 from shared.kernel.events import SANCTION_IMPOSED, SanctionImposed
-from shared.platform.auth import Actor
-from shared.platform.db import make_engine, migrate
-from shared.platform.outbox import OutboxEvent
 from tests.harness import Environment, serve
-from tests.units import as_unit
 
 pytestmark = pytest.mark.kafka
 
@@ -342,32 +335,3 @@ async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, t
             await registry.post(f"/organizations/{code}/revoke", headers=official, json={"reason": "整改不到位"}), 200
         )
         assert (await registry.get(f"/organizations/{code}")).status_code == 404  # removed from the catalogue
-
-
-def test_filings_expire_after_three_years(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from services.registry.app import MIGRATIONS
-    from shared.kernel.policy import policy_for
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrate(engine, MIGRATIONS)
-    policy = policy_for("33")
-    actor = Actor("official", "province_official")
-    four_years_ago = Clock().today() - timedelta(days=4 * 366)
-    with Session(engine) as session:
-        application = ApplicationCreate.model_validate(organization_application("33"))
-        organization = service.submit_application(
-            unit=as_unit(session, today=four_years_ago, policy=policy), application=application, actor=actor
-        )
-        service.file(
-            unit=as_unit(session, today=four_years_ago, policy=policy),
-            organization=organization,
-            actor=actor,
-            action="register_filed",
-        )
-        assert service.expire_due(unit=as_unit(session)) == [organization.filing_code]
-        session.refresh(organization)
-        assert organization.status is OrganizationStatus.EXPIRED
-        assert service.search_catalogue(unit=as_unit(session))[1] == 0
-        events = session.exec(select(OutboxEvent.event_type).order_by(col(OutboxEvent.seq))).all()
-        assert events[-1] == "registry.organization-status-changed"
-        assert service.expire_due(unit=as_unit(session)) == []  # nothing twice

@@ -8,7 +8,7 @@ import pytest
 
 from shared.kernel.events import ALL_CONTRACTS, EventContract
 
-EVENTS_DOC = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text()
+EVENTS_DOC = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
 
 
 @pytest.mark.parametrize("contract", ALL_CONTRACTS, ids=lambda c: c.type)
@@ -26,7 +26,7 @@ def test_docker_compose_matches_the_local_launcher() -> None:
 
     from infra.stack import DEFAULT_PORTS
 
-    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
     published = {
         name: int(service["ports"][0].split(":")[0])
         for name, service in compose["services"].items()

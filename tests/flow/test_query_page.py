@@ -24,7 +24,7 @@ from infra.walkthrough import expect as expect_status
 from tests.harness import Environment, province_services, query_app, serve
 
 pytestmark = pytest.mark.kafka
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "query-page"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "query-page"
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,246 @@
+"""Valid payloads of every event contract, and envelopes of them as their producer would send them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel
+
+from infra.walkthrough import candidate
+from shared.kernel import credentials
+from shared.kernel.events import (
+    ALL_CONTRACTS,
+    BATCH_PLAN_APPROVED,
+    BATCH_RESULT_CORRECTED,
+    BATCH_RESULTS_APPROVED,
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_REVOKED,
+    ORGANIZATION_FILED,
+    ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_STATUS_CHANGED,
+    SANCTION_IMPOSED,
+    SIGNING_KEY_PUBLISHED,
+    BatchPlanApproved,
+    BatchResultCorrected,
+    BatchResultsApproved,
+    CertificateIssued,
+    CertificateRevoked,
+    Envelope,
+    EventContract,
+    OrganizationFiled,
+    OrganizationScopeChanged,
+    OrganizationStatusChanged,
+    PassedCandidate,
+    SanctionImposed,
+    ScopeItem,
+    SigningKeyPublished,
+    contract_for,
+)
+from shared.kernel.numbering import CertificateNumber, FilingCode, Level
+
+PROVINCE = "33"
+ORGANIZATION = "S000033000001"
+BATCH = "batch-1"
+KEY_ID = "32-20260101-1"
+FILED_ON = date(2026, 1, 5)
+
+
+def certificate_number(organization: str = ORGANIZATION, serial: int = 1, level: int = 4) -> str:
+    return str(CertificateNumber(FilingCode.parse(organization), 26, Level(level), serial))
+
+
+def scope(levels: list[int] | None = None) -> list[ScopeItem]:
+    return [ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=levels or [5, 4, 3])]
+
+
+def organization_filed(code: str = ORGANIZATION, *, levels: list[int] | None = None) -> OrganizationFiled:
+    return OrganizationFiled(
+        filing_code=code,
+        name="杭州市机械行业协会技能评价中心1号",
+        credit_code="91330100MA0000001X",
+        org_type=code[0],
+        province=code[5:7],
+        city="杭州市",
+        address="杭州市人民路1号",
+        scope=scope(levels),
+        filed_on=FILED_ON,
+        valid_until=date(2029, 1, 4),
+    )
+
+
+def status_changed(
+    code: str | None = ORGANIZATION,
+    *,
+    to_status: str = "suspended",
+    from_status: str = "filed",
+    action: str = "suspend",
+    valid_until: date | None = None,
+) -> OrganizationStatusChanged:
+    return OrganizationStatusChanged(
+        application_id=1,
+        filing_code=code,
+        name="杭州市机械行业协会技能评价中心1号",
+        from_status=from_status,
+        to_status=to_status,
+        action=action,
+        reason="抽查发现问题",
+        actor="official-1",
+        actor_role="province_official",
+        valid_until=valid_until,
+    )
+
+
+def scope_changed(code: str = ORGANIZATION, *, levels: list[int] | None = None) -> OrganizationScopeChanged:
+    return OrganizationScopeChanged(filing_code=code, scope=scope(levels or [5, 4, 3, 2]), change_id=1)
+
+
+def sanction(code: str = ORGANIZATION, measure: str = "suspension") -> SanctionImposed:
+    return SanctionImposed.model_validate(
+        {
+            "filing_code": code,
+            "measure": measure,
+            "reason": "考评员不足",
+            "decided_on": "2026-03-01",
+            "rectify_by": "2026-04-01" if measure == "rectification" else None,
+        }
+    )
+
+
+def passed(index: int) -> PassedCandidate:
+    person = candidate(PROVINCE, index)
+    return PassedCandidate(
+        candidate_id=f"c{index}", name=person["name"], id_type=person["id_type"], id_number=person["id_number"]
+    )
+
+
+def batch_results(batch_id: str = BATCH, *, count: int = 2, organization: str = ORGANIZATION) -> BatchResultsApproved:
+    return BatchResultsApproved(
+        batch_id=batch_id,
+        organization_code=organization,
+        organization_name="杭州市机械行业协会技能评价中心1号",
+        occupation_code="6-18-01-01",
+        occupation_name="车工",
+        level=4,
+        approved_on=date(2026, 3, 2),
+        passed=[passed(i) for i in range(count)],
+    )
+
+
+def batch_plan(batch_id: str = BATCH, organization: str = ORGANIZATION) -> BatchPlanApproved:
+    return BatchPlanApproved(
+        batch_id=batch_id,
+        organization_code=organization,
+        organization_name="杭州市机械行业协会技能评价中心1号",
+        occupation_code="6-18-01-01",
+        occupation_name="车工",
+        level=4,
+        method="assessment",
+        exam_starts_on=date(2026, 4, 1),
+        exam_ends_on=date(2026, 4, 2),
+        site_city="杭州市",
+        new_site=False,
+        candidates=2,
+    )
+
+
+def correction(
+    index: int = 0, *, passed_now: bool = False, batch_id: str = BATCH, correction_id: int = 1
+) -> BatchResultCorrected:
+    return BatchResultCorrected(
+        batch_id=batch_id,
+        correction_id=correction_id,
+        organization_code=ORGANIZATION,
+        candidate=passed(index),
+        passed_before=not passed_now,
+        passed_now=passed_now,
+        reason="复核发现计分错误",
+        corrected_by="official-1",
+        corrected_on=date(2026, 3, 10),
+    )
+
+
+def certificate_issued(number: str | None = None) -> CertificateIssued:
+    number = number or certificate_number()
+    person = passed(0)
+    return CertificateIssued(
+        certificate_number=number,
+        holder_name=person.name,
+        id_type=person.id_type,
+        id_number=person.id_number,
+        occupation_code="6-18-01-01",
+        occupation_name="车工",
+        level=int(number[15]),
+        level_title="四级/中级工",
+        organization_code=number[:13],
+        organization_name="杭州市机械行业协会技能评价中心1号",
+        province=number[5:7],
+        issued_on=date(2026, 3, 3),
+        batch_id=BATCH,
+    )
+
+
+def certificate_revoked(number: str | None = None) -> CertificateRevoked:
+    number = number or certificate_number()
+    return CertificateRevoked(
+        certificate_number=number,
+        province=number[5:7],
+        reason="fraud",
+        detail="以欺骗手段取得",
+        revoked_on=date(2026, 3, 20),
+        revoked_by="official-1",
+        status_list=f"https://cx.example.cn/status-lists/{number[5:7]}/1",
+        status_index=7,
+    )
+
+
+def signing_key(key_id: str = KEY_ID, *, valid_until: date | None = None) -> SigningKeyPublished:
+    return SigningKeyPublished(
+        key_id=key_id,
+        province=key_id[:2],
+        public_key=credentials.public_key_text(Ed25519PrivateKey.from_private_bytes(bytes(32))),
+        valid_from=date(2026, 1, 1),
+        valid_until=valid_until,
+    )
+
+
+# One valid payload of each contract, for the checks every subscription shares.
+SAMPLES: dict[str, Callable[[], BaseModel]] = {
+    ORGANIZATION_FILED.type: organization_filed,
+    ORGANIZATION_STATUS_CHANGED.type: status_changed,
+    ORGANIZATION_SCOPE_CHANGED.type: scope_changed,
+    SANCTION_IMPOSED.type: sanction,
+    BATCH_PLAN_APPROVED.type: batch_plan,
+    BATCH_RESULTS_APPROVED.type: batch_results,
+    BATCH_RESULT_CORRECTED.type: correction,
+    CERTIFICATE_ISSUED.type: certificate_issued,
+    CERTIFICATE_REVOKED.type: certificate_revoked,
+    SIGNING_KEY_PUBLISHED.type: signing_key,
+}
+assert set(SAMPLES) == {contract.type for contract in ALL_CONTRACTS}, "a contract without a sample payload"
+
+SUBJECT_FIELDS = ("certificate_number", "key_id", "filing_code", "batch_id")
+
+
+def subject_of(payload: BaseModel) -> str:
+    """The record key its producer uses: certificate number, key id, filing code or batch id."""
+    for name in SUBJECT_FIELDS:
+        value = getattr(payload, name, None)
+        if value:
+            return str(value)
+    return "application-1"
+
+
+def envelope(
+    payload: BaseModel, *, province: str = PROVINCE, contract: EventContract[Any] | None = None
+) -> Envelope[Any]:
+    """An envelope of `payload` as its producer in `province` makes it (the contract found by payload type)."""
+    if contract is None:
+        [contract] = [c for c in ALL_CONTRACTS if c.payload is type(payload)]
+    return contract.make(province=province, subject=subject_of(payload), payload=payload)
+
+
+def sample(event_type: str, *, province: str = PROVINCE) -> Envelope[Any]:
+    return envelope(SAMPLES[event_type](), province=province, contract=contract_for(event_type))

@@ -1,0 +1,144 @@
+"""The query service's consumers (services/query/flows.py): every province's events into the read model in Redis.
+It keeps no apply-once record: each write is idempotent, so an event delivered again changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.query import flows
+from services.query.store import CertificateStore
+from shared.kernel.events import (
+    BATCH_PLAN_APPROVED,
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_REVOKED,
+    ORGANIZATION_FILED,
+    ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_STATUS_CHANGED,
+    SIGNING_KEY_PUBLISHED,
+)
+from tests.service import samples
+from tests.service.conftest import ServiceBus
+
+TESTED = {
+    CERTIFICATE_ISSUED.type,
+    CERTIFICATE_REVOKED.type,
+    SIGNING_KEY_PUBLISHED.type,
+    ORGANIZATION_FILED.type,
+    ORGANIZATION_STATUS_CHANGED.type,
+    ORGANIZATION_SCOPE_CHANGED.type,
+    BATCH_PLAN_APPROVED.type,
+}
+OTHER = "32"
+OTHER_ORGANIZATION = "S000032000001"
+
+
+def test_every_query_handler_is_tested_here() -> None:
+    assert {contract.type for contract in flows.consumer.contracts} == TESTED
+
+
+def store_of(bus: ServiceBus) -> CertificateStore:
+    assert bus.store is not None
+    return bus.store
+
+
+async def view(bus: ServiceBus, number: str) -> dict[str, Any] | None:
+    views = await store_of(bus).views([number])
+    return views[0] if views else None
+
+
+async def organization_entry(bus: ServiceBus, code: str = OTHER_ORGANIZATION) -> dict[str, Any]:
+    [entry] = [e for e in await store_of(bus).catalogue("organizations") if e["filing_code"] == code]
+    return entry
+
+
+async def test_an_issued_certificate_is_on_record_once(query: ServiceBus) -> None:
+    number = samples.certificate_number(OTHER_ORGANIZATION)
+    event = samples.envelope(samples.certificate_issued(number), province=OTHER)
+    await query.deliver(event)
+    stored = await view(query, number)
+    assert stored is not None
+    assert (stored["status"], stored["province"], stored["holder_name"]) == ("valid", OTHER, event.payload.holder_name)
+    assert event.payload.id_number not in str(stored)  # only the masked ID is public
+    holder = (event.payload.holder_name, event.payload.id_number)
+
+    await query.deliver(event)
+    assert await store_of(query).holder_numbers(*holder) == [number]
+    assert await view(query, number) == stored
+
+
+async def test_a_revocation_marks_the_certificate_revoked_once(query: ServiceBus) -> None:
+    number = samples.certificate_number(OTHER_ORGANIZATION)
+    await query.deliver(samples.envelope(samples.certificate_issued(number), province=OTHER))
+    revoked = samples.envelope(samples.certificate_revoked(number), province=OTHER)
+    await query.deliver(revoked)
+    await query.deliver(revoked)
+    stored = await view(query, number)
+    assert stored is not None
+    assert (stored["status"], stored["revoked_on"], stored["revocation_reason"]) == ("revoked", "2026-03-20", "fraud")
+
+
+async def test_a_revocation_before_its_certificate_waits_for_it(query: ServiceBus) -> None:
+    number = samples.certificate_number(OTHER_ORGANIZATION)
+    await query.deliver(samples.envelope(samples.certificate_revoked(number), province=OTHER))
+    assert await view(query, number) is None
+    await query.deliver(samples.envelope(samples.certificate_issued(number), province=OTHER))
+    stored = await view(query, number)
+    assert stored is not None and stored["status"] == "revoked"
+
+
+async def test_a_signing_key_joins_the_trust_list_once(query: ServiceBus) -> None:
+    store = store_of(query)
+    event = samples.envelope(samples.signing_key(), province=OTHER)
+    await query.deliver(event)
+    await query.deliver(event)
+    keys: dict[bytes, bytes] = await store.redis.hgetall(store.key("keys"))  # type: ignore[assignment]
+    assert list(keys) == [samples.KEY_ID.encode()]
+    assert event.payload.public_key in keys[samples.KEY_ID.encode()].decode()
+
+
+async def test_a_filing_enters_the_catalogue_once(query: ServiceBus) -> None:
+    store = store_of(query)
+    event = samples.envelope(samples.organization_filed(OTHER_ORGANIZATION), province=OTHER)
+    await query.deliver(event)
+    await query.deliver(event)
+    entry = await organization_entry(query)
+    assert (entry["status"], entry["province"], entry["valid_until"]) == ("filed", OTHER, "2029-01-04")
+    assert "credit_code" not in entry and "address" not in entry
+    assert await store.redis.hlen(store.key("filing", OTHER_ORGANIZATION)) == 1  # one step of its history
+
+
+async def test_a_status_change_updates_the_catalogue_once(query: ServiceBus) -> None:
+    await query.deliver(samples.envelope(samples.organization_filed(OTHER_ORGANIZATION), province=OTHER))
+    suspend = samples.envelope(samples.status_changed(OTHER_ORGANIZATION), province=OTHER)
+    await query.deliver(suspend)
+    assert (await organization_entry(query))["status"] == "suspended"
+
+    reinstate = samples.status_changed(OTHER_ORGANIZATION, to_status="filed", from_status="suspended")
+    await query.deliver(samples.envelope(reinstate, province=OTHER))
+    await query.deliver(suspend)  # the suspension again: the reinstatement, later, stands
+    assert (await organization_entry(query))["status"] == "filed"
+    store = store_of(query)
+    assert await store.redis.hlen(store.key("filing", OTHER_ORGANIZATION)) == 3
+
+
+async def test_an_applications_step_before_filing_is_not_public(query: ServiceBus) -> None:
+    await query.deliver(samples.envelope(samples.status_changed(None, to_status="accepted"), province=OTHER))
+    assert await store_of(query).catalogue("organizations") == []
+
+
+async def test_a_scope_change_updates_the_catalogue_once(query: ServiceBus) -> None:
+    await query.deliver(samples.envelope(samples.organization_filed(OTHER_ORGANIZATION), province=OTHER))
+    change = samples.envelope(samples.scope_changed(OTHER_ORGANIZATION, levels=[5, 4, 3, 2]), province=OTHER)
+    await query.deliver(change)
+    await query.deliver(change)
+    assert (await organization_entry(query))["scope"][0]["levels"] == [5, 4, 3, 2]
+    store = store_of(query)
+    assert await store.redis.hlen(store.key("filing", OTHER_ORGANIZATION)) == 2
+
+
+async def test_a_batch_plan_enters_the_years_plans_once(query: ServiceBus) -> None:
+    event = samples.envelope(samples.batch_plan(organization=OTHER_ORGANIZATION), province=OTHER)
+    await query.deliver(event)
+    await query.deliver(event, topic=f"zj.{query.topic(BATCH_PLAN_APPROVED, OTHER)}")  # and its mirrored copy
+    [plan] = await store_of(query).catalogue("batch-plans")
+    assert (plan["batch_id"], plan["province"], plan["candidates"]) == (samples.BATCH, OTHER, 2)
