@@ -55,9 +55,8 @@ class ServiceProcess:
 
 
 def recognition_settings(public_url: str) -> dict[str, str]:
-    """Recognition checks prior certificates through the query service; the local suite is a training
-    deployment, so the walk-through may move recognition's clock over publicity periods."""
-    return {"QUERY_URL": public_url, "ADJUSTABLE_CLOCK": "true"}
+    """Recognition checks prior certificates through the query service."""
+    return {"QUERY_URL": public_url}
 
 
 @dataclass
@@ -130,7 +129,6 @@ class Stack:
             {
                 "REDIS_URL": self.redis_url,
                 "ID_HASH_KEY": self.id_hash_key(),
-                "CONSUMER_GROUP": f"{self.topic_root}-query",
                 "REDIS_PREFIX": "" if self.topic_root == "skillcert" else f"{self.topic_root}:",
                 "PARTNER_KEYS": json.dumps([self.partner_key()]),
             },
@@ -153,6 +151,10 @@ class Stack:
             "DATABASE_URL": f"sqlite:///{self.var_dir / 'db' / f'{province}-{service}.db'}",
             **extra,
         }
+        if service != "query":
+            # The local suite is a training deployment: the walk-through moves each province's one clock (all
+            # its services share the offset file) over publicity periods.
+            settings |= {"ADJUSTABLE_CLOCK": "true", "CLOCK_FILE": str(self.var_dir / "clock" / f"{province}.days")}
         (self.var_dir / "db").mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **{prefix + key: value for key, value in settings.items()}}
         args = [
