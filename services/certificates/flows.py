@@ -31,12 +31,12 @@ consumer: Consumer[Unit[CertificatesSettings]] = Consumer("certificates")
 
 @consumer.on(BATCH_RESULTS_APPROVED)
 def on_batch_results_approved(unit: Unit[CertificatesSettings], event: Envelope[BatchResultsApproved]) -> None:
-    service.receive_batch_part(unit=unit, approved=event.payload, settings=unit.settings)
+    service.receive_batch_part(unit=unit, approved=event.payload)
 
 
 @consumer.on(BATCH_RESULT_CORRECTED)
 def on_batch_result_corrected(unit: Unit[CertificatesSettings], event: Envelope[BatchResultCorrected]) -> None:
-    service.apply_correction(unit=unit, correction=event.payload, settings=unit.settings)
+    service.apply_correction(unit=unit, correction=event.payload)
 
 
 @consumer.on(SIGNING_KEY_PUBLISHED, all_provinces=True)

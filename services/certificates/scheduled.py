@@ -13,7 +13,7 @@ from .settings import CertificatesSettings
 
 def ensure_signing_key(runtime: Runtime[CertificatesSettings]) -> None:
     with Session(runtime.db) as session, session.begin():
-        signing.current_key(unit=runtime.unit(session), settings=runtime.settings)
+        signing.current_key(unit=runtime.unit(session))
 
 
 def start(runtime: Runtime[CertificatesSettings]) -> None:

@@ -59,6 +59,16 @@ from .retention import MINIMUM_YEARS, POLICY
 from .settings import CertificatesSettings
 
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
+# What a batch's certificates share, taken from the approval (or from a sibling certificate for a correction).
+BATCH_DETAILS = {
+    "batch_id",
+    "organization_code",
+    "organization_name",
+    "occupation_code",
+    "occupation_name",
+    "work_type",
+    "level",
+}
 
 CHUNK = 2000  # certificates per step while signing: bounds memory, whatever the batch size
 NO_WORK_TYPE = "--"  # 人社鉴发〔2021〕1号: a certificate without work type or direction shows --
@@ -89,7 +99,6 @@ def receive_batch_part(
     *,
     unit: Unit[CertificatesSettings],
     approved: BatchResultsApproved,
-    settings: CertificatesSettings,
 ) -> list[str]:
     """Numbers this part's passing candidates; signs and announces the batch once all its parts are in."""
     progress = unit.session.get(BatchIssue, approved.batch_id) or BatchIssue(
@@ -97,25 +106,13 @@ def receive_batch_part(
     )
     if approved.part in progress.received_parts:
         return []  # the same part again (a new event id for a resent part): nothing twice
-    details = approved.model_dump(
-        include={
-            "batch_id",
-            "organization_code",
-            "organization_name",
-            "occupation_code",
-            "occupation_name",
-            "work_type",
-            "level",
-        }
-    )
-    numbers = _allocate(unit=unit, details=details, candidates=approved.passed, settings=settings)
+    details = approved.model_dump(include=BATCH_DETAILS)
+    numbers = _allocate(unit=unit, details=details, candidates=approved.passed)
     progress.received_parts = sorted([*progress.received_parts, approved.part])
     unit.session.add(progress)
     unit.session.flush()
     if len(progress.received_parts) == progress.parts and progress.signed_batch_id is None:
-        progress.signed_batch_id = sign_and_announce(
-            unit=unit, signed_id=approved.batch_id, batch_id=approved.batch_id, settings=settings
-        )
+        progress.signed_batch_id = sign_and_announce(unit=unit, signed_id=approved.batch_id, batch_id=approved.batch_id)
         unit.session.add(progress)
     return numbers
 
@@ -125,10 +122,10 @@ def _allocate(
     unit: Unit[CertificatesSettings],
     details: dict[str, Any],
     candidates: list[PassedCandidate],
-    settings: CertificatesSettings,
 ) -> list[str]:
     """Allocates numbers and status bits for the candidates not yet certified, and stores each certificate's
     salted claims (unsigned yet). One block of serials and one of status bits per call; rows inserted in bulk."""
+    settings = unit.settings
     batch_id = details["batch_id"]
     already = set(
         unit.session.exec(
@@ -215,10 +212,10 @@ def sign_and_announce(
     unit: Unit[CertificatesSettings],
     signed_id: str,
     batch_id: str,
-    settings: CertificatesSettings,
     numbers: list[str] | None = None,
 ) -> str:
     """Signs the batch's unsigned certificates (or just `numbers`) with one signature; records their events."""
+    settings = unit.settings
     statement = select(Certificate.number, Certificate.target_hash).where(
         Certificate.batch_id == batch_id, col(Certificate.signed_batch_id).is_(None)
     )
@@ -227,7 +224,7 @@ def sign_and_announce(
     leaves = list(unit.session.exec(statement.order_by(col(Certificate.number))))
     if not leaves:
         return signed_id  # nobody passed: nothing to sign
-    key = signing.current_key(unit=unit, settings=settings)
+    key = signing.current_key(unit=unit)
     tree = credentials.MerkleTree([bytes.fromhex(target) for _number, target in leaves])
     signed = SignedBatch(
         id=signed_id,
@@ -320,7 +317,6 @@ def apply_correction(
     *,
     unit: Unit[CertificatesSettings],
     correction: BatchResultCorrected,
-    settings: CertificatesSettings,
 ) -> Certificate | None:
     """A result corrected after approval: a newly passing candidate is certified (signed alone); one who no
     longer passes has the certificate revoked for error. Both keep the full record."""
@@ -333,23 +329,12 @@ def apply_correction(
         sibling = unit.session.exec(select(Certificate).where(Certificate.batch_id == correction.batch_id)).first()
         if sibling is None:
             raise NotFound(f"batch {correction.batch_id} has no certificates here to take the details from")
-        details = sibling.model_dump(
-            include={
-                "batch_id",
-                "organization_code",
-                "organization_name",
-                "occupation_code",
-                "occupation_name",
-                "work_type",
-                "level",
-            }
-        )
-        [number] = _allocate(unit=unit, details=details, candidates=[correction.candidate], settings=settings)
+        details = sibling.model_dump(include=BATCH_DETAILS)
+        [number] = _allocate(unit=unit, details=details, candidates=[correction.candidate])
         sign_and_announce(
             unit=unit,
             signed_id=f"{correction.batch_id}/correction-{correction.correction_id}",
             batch_id=correction.batch_id,
-            settings=settings,
             numbers=[number],
         )
         return unit.session.get(Certificate, number)
@@ -357,7 +342,6 @@ def apply_correction(
         revoke(
             unit=unit,
             number=existing.number,
-            settings=settings,
             actor=Actor(correction.corrected_by, "province_official"),
             revocation=RevocationCreate(
                 reason="error",
@@ -378,8 +362,8 @@ def revoke(
     number: str,
     revocation: RevocationCreate,
     actor: Actor,
-    settings: CertificatesSettings,
 ) -> CertificateRevocation:
+    settings = unit.settings
     certificate = unit.session.get(Certificate, number)
     if certificate is None or certificate.province != settings.province:
         raise NotFound(f"no certificate {number} issued in province {settings.province}")
@@ -429,15 +413,15 @@ def record_revocation(*, unit: Unit[CertificatesSettings], revoked: CertificateR
 def status_list_credential(
     *,
     unit: Unit[CertificatesSettings],
-    settings: CertificatesSettings,
     list_number: int,
 ) -> dict[str, Any]:
     """This province's W3C Bitstring Status List, signed with its current key."""
+    settings = unit.settings
     url = status_list_url(settings, list_number)
     indexes = unit.session.exec(
         select(CertificateRevocation.status_index).where(CertificateRevocation.status_list == url)
     )
-    key = signing.current_key(unit=unit, settings=settings)
+    key = signing.current_key(unit=unit)
     document: dict[str, Any] = {
         "@context": [credentials.VC_CONTEXT],
         "id": url,

@@ -34,8 +34,9 @@ def private_key(settings: CertificatesSettings, key_id: str) -> Ed25519PrivateKe
     return key
 
 
-def current_key(*, unit: Unit[CertificatesSettings], settings: CertificatesSettings) -> SigningKey:
+def current_key(*, unit: Unit[CertificatesSettings]) -> SigningKey:
     """The key this province signs with today; a first start creates one."""
+    settings = unit.settings
     key = unit.session.exec(
         select(SigningKey)
         .where(SigningKey.province == settings.province, col(SigningKey.valid_until).is_(None))
@@ -45,21 +46,23 @@ def current_key(*, unit: Unit[CertificatesSettings], settings: CertificatesSetti
         return key
     if key is not None:
         raise Conflict(f"the private key of {key.key_id} is missing from {settings.signing_keys_path}: rotate the key")
-    return _create_key(unit=unit, settings=settings)
+    return _create_key(unit=unit)
 
 
-def rotate(*, unit: Unit[CertificatesSettings], settings: CertificatesSettings) -> SigningKey:
+def rotate(*, unit: Unit[CertificatesSettings]) -> SigningKey:
     """Retires the current key (it signed up to yesterday, and stays on the trust list) and starts a new one."""
+    settings = unit.settings
     for old in unit.session.exec(
         select(SigningKey).where(SigningKey.province == settings.province, col(SigningKey.valid_until).is_(None))
     ):
         old.valid_until = max(unit.today - timedelta(days=1), old.valid_from)
         unit.session.add(old)
-        _publish(unit, settings, old)
-    return _create_key(unit=unit, settings=settings)
+        _publish(unit, old)
+    return _create_key(unit=unit)
 
 
-def _create_key(*, unit: Unit[CertificatesSettings], settings: CertificatesSettings) -> SigningKey:
+def _create_key(*, unit: Unit[CertificatesSettings]) -> SigningKey:
+    settings = unit.settings
     serial = next_value(unit.session, f"signing-key:{settings.province}", maximum=9999)
     key_id = f"{settings.province}-{unit.today:%Y%m%d}-{serial}"
     private = Ed25519PrivateKey.generate()
@@ -79,11 +82,11 @@ def _create_key(*, unit: Unit[CertificatesSettings], settings: CertificatesSetti
     )
     unit.session.add(key)
     unit.session.flush()
-    _publish(unit, settings, key)
+    _publish(unit, key)
     return key
 
 
-def _publish(unit: Unit[CertificatesSettings], settings: CertificatesSettings, key: SigningKey) -> None:
+def _publish(unit: Unit[CertificatesSettings], key: SigningKey) -> None:
     payload = SigningKeyPublished(
         key_id=key.key_id,
         province=key.province,

@@ -98,7 +98,7 @@ def revoke_certificate(
     number: LookupNumber, revocation: RevocationCreate, unit: UnitDep, settings: SettingsDep, principal: Official
 ) -> CertificateRevocation:
     """Revokes a certificate for fraud or error [L26, L28]: the record stays, the status turns public."""
-    return service.revoke(unit=unit, number=number, revocation=revocation, actor=Actor.of(principal), settings=settings)
+    return service.revoke(unit=unit, number=number, revocation=revocation, actor=Actor.of(principal))
 
 
 @router.get("/status-lists/{province}/{list_number}")
@@ -106,7 +106,7 @@ def read_status_list(province: str, list_number: int, unit: UnitDep, settings: S
     """This province's revocation list (W3C Bitstring Status List), signed. No token: it is public."""
     if province != settings.province or list_number < 0:
         raise NotFound(f"this service publishes only province {settings.province}'s status lists")
-    return service.status_list_credential(unit=unit, settings=settings, list_number=list_number)
+    return service.status_list_credential(unit=unit, list_number=list_number)
 
 
 @router.get("/trust-list", response_model=TrustList)
@@ -118,7 +118,7 @@ def read_trust_list(unit: UnitDep) -> TrustList:
 @router.post("/signing-keys/rotation", response_model=TrustList)
 def rotate_signing_key(unit: UnitDep, settings: SettingsDep, _official: Official) -> TrustList:
     """Retires the province's signing key and starts a new one; both go on the trust list."""
-    signing.rotate(unit=unit, settings=settings)
+    signing.rotate(unit=unit)
     return service.trust_list(unit=unit)
 
 

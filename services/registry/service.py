@@ -130,26 +130,25 @@ def _transition(
     target = next_status(ALLOWED, action, organization.status, f"organization {organization.id}")
     previous = organization.status
     organization.status = target
-    unit.session.add(organization)
-    unit.session.flush()
-    assert organization.id is not None
-    unit.session.add(
-        Transition(
-            organization_id=organization.id,
-            from_status=previous,
-            to_status=target,
-            action=action,
-            reason=reason,
-            actor=actor.subject,
-            actor_role=actor.role,
-        )
-    )
+    _record_step(unit, organization, previous, action, actor, reason)
+
+
+def _record_step(
+    unit: Unit[RegistrySettings],
+    organization: Organization,
+    previous: OrganizationStatus | None,
+    action: str,
+    actor: Actor,
+    reason: str | None = None,
+) -> None:
+    """The trail row of a step to the organization's present state, and its `organization status changed`."""
+    _trail(unit, organization, previous, action, actor, reason)
     payload = OrganizationStatusChanged(
         application_id=organization.id,
         filing_code=organization.filing_code,
         name=organization.name,
-        from_status=previous.value,
-        to_status=target.value,
+        from_status=previous.value if previous else None,
+        to_status=organization.status.value,
         action=action,
         reason=reason,
         actor=actor.subject,
@@ -160,6 +159,30 @@ def _transition(
         ORGANIZATION_STATUS_CHANGED,
         subject=organization.filing_code or f"application-{organization.id}",
         payload=payload,
+    )
+
+
+def _trail(
+    unit: Unit[RegistrySettings],
+    organization: Organization,
+    previous: OrganizationStatus | None,
+    action: str,
+    actor: Actor,
+    reason: str | None = None,
+) -> None:
+    unit.session.add(organization)
+    unit.session.flush()
+    assert organization.id is not None
+    unit.session.add(
+        Transition(
+            organization_id=organization.id,
+            from_status=previous,
+            to_status=organization.status,
+            action=action,
+            reason=reason,
+            actor=actor.subject,
+            actor_role=actor.role,
+        )
     )
 
 
@@ -189,29 +212,7 @@ def submit_application(*, unit: Unit[RegistrySettings], application: Application
             "acceptance_due_on": add_working_days(submitted_on, policy.periods.acceptance_working_days),
         },
     )
-    unit.session.add(organization)
-    unit.session.flush()
-    assert organization.id is not None
-    unit.session.add(
-        Transition(
-            organization_id=organization.id,
-            from_status=None,
-            to_status=S.SUBMITTED,
-            action="submit",
-            actor=actor.subject,
-            actor_role=actor.role,
-        )
-    )
-    payload = OrganizationStatusChanged(
-        application_id=organization.id,
-        name=organization.name,
-        from_status=None,
-        to_status=S.SUBMITTED.value,
-        action="submit",
-        actor=actor.subject,
-        actor_role=actor.role,
-    )
-    unit.emit(ORGANIZATION_STATUS_CHANGED, subject=f"application-{organization.id}", payload=payload)
+    _record_step(unit, organization, None, "submit", actor)
     return organization
 
 
@@ -387,18 +388,7 @@ def record_measure(
     *, unit: Unit[RegistrySettings], organization: Organization, measure: str, reason: str, actor: Actor
 ) -> None:
     """A measure that changes no state (rectification, or anything on a revoked organization): on the trail."""
-    assert organization.id is not None
-    unit.session.add(
-        Transition(
-            organization_id=organization.id,
-            from_status=organization.status,
-            to_status=organization.status,
-            action=measure,
-            reason=reason,
-            actor=actor.subject,
-            actor_role=actor.role,
-        )
-    )
+    _trail(unit, organization, organization.status, measure, actor, reason)
 
 
 def expire_due(*, unit: Unit[RegistrySettings]) -> list[str]:

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from shared.kernel.events import (
-    ORGANIZATION_FILED,
-    ORGANIZATION_SCOPE_CHANGED,
-    ORGANIZATION_STATUS_CHANGED,
-    Envelope,
-    OrganizationFiled,
-    OrganizationScopeChanged,
-    OrganizationStatusChanged,
-)
+from shared.kernel.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED, ORGANIZATION_STATUS_CHANGED
 from shared.platform import replicas
 from shared.platform.bus import Consumer
 from shared.platform.unit import Unit
@@ -19,17 +11,6 @@ from .settings import SupervisionSettings
 
 consumer: Consumer[Unit[SupervisionSettings]] = Consumer("supervision")
 
-
-@consumer.on(ORGANIZATION_FILED)
-def on_organization_filed(unit: Unit[SupervisionSettings], event: Envelope[OrganizationFiled]) -> None:
-    replicas.upsert_filed_organization(unit.session, event.payload)
-
-
-@consumer.on(ORGANIZATION_STATUS_CHANGED)
-def on_organization_status_changed(unit: Unit[SupervisionSettings], event: Envelope[OrganizationStatusChanged]) -> None:
-    replicas.apply_status_change(unit.session, event.payload)
-
-
-@consumer.on(ORGANIZATION_SCOPE_CHANGED)
-def on_organization_scope_changed(unit: Unit[SupervisionSettings], event: Envelope[OrganizationScopeChanged]) -> None:
-    replicas.apply_scope_change(unit.session, event.payload)
+on_organization_filed = consumer.on(ORGANIZATION_FILED)(replicas.on_organization_filed)
+on_organization_status_changed = consumer.on(ORGANIZATION_STATUS_CHANGED)(replicas.on_organization_status_changed)
+on_organization_scope_changed = consumer.on(ORGANIZATION_SCOPE_CHANGED)(replicas.on_organization_scope_changed)

@@ -1,20 +1,29 @@
 """A service's own replica of filed organizations, kept from the registry's events.
 
 Recognition checks batch plans against it and supervision draws inspection targets from it, with no
-synchronous call to the registry. Each service's flows.py declares the three consumers that call these.
+synchronous call to the registry. These are the three handlers; each keeping service's flows.py declares them
+on its consumer.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlmodel import JSON, Column, Field, Session, SQLModel
+from sqlmodel import JSON, Column, Field, SQLModel
 
 from shared.kernel.clock import utcnow
 from shared.kernel.errors import FieldError
-from shared.kernel.events import OrganizationFiled, OrganizationScopeChanged, OrganizationStatusChanged, ScopeItem
+from shared.kernel.events import (
+    Envelope,
+    OrganizationFiled,
+    OrganizationScopeChanged,
+    OrganizationStatusChanged,
+    ScopeItem,
+)
 from shared.kernel.filing import FilingState
 from shared.platform.bus import EventTooEarly
+from shared.platform.unit import Unit
 
 
 class FiledOrganization(SQLModel, table=True):
@@ -50,7 +59,8 @@ class FiledOrganization(SQLModel, table=True):
         return self.filing().scope_error(occupation_code=occupation_code, level=level, on=on)
 
 
-def upsert_filed_organization(session: Session, payload: OrganizationFiled) -> FiledOrganization:
+def on_organization_filed(unit: Unit[Any], event: Envelope[OrganizationFiled]) -> None:
+    session, payload = unit.session, event.payload
     replica = session.get(FiledOrganization, payload.filing_code) or FiledOrganization(
         filing_code=payload.filing_code,
         name=payload.name,
@@ -71,11 +81,11 @@ def upsert_filed_organization(session: Session, payload: OrganizationFiled) -> F
     replica.status = "filed"
     replica.updated_at = utcnow()
     session.add(replica)
-    return replica
 
 
-def apply_status_change(session: Session, payload: OrganizationStatusChanged) -> None:
+def on_organization_status_changed(unit: Unit[Any], event: Envelope[OrganizationStatusChanged]) -> None:
     """Suspension, reinstatement, revocation, expiry and renewal of a filed organization."""
+    session, payload = unit.session, event.payload
     if payload.filing_code is None:
         return  # an application's steps before filing: nothing to keep
     replica = session.get(FiledOrganization, payload.filing_code)
@@ -88,7 +98,8 @@ def apply_status_change(session: Session, payload: OrganizationStatusChanged) ->
     session.add(replica)
 
 
-def apply_scope_change(session: Session, payload: OrganizationScopeChanged) -> None:
+def on_organization_scope_changed(unit: Unit[Any], event: Envelope[OrganizationScopeChanged]) -> None:
+    session, payload = unit.session, event.payload
     replica = session.get(FiledOrganization, payload.filing_code)
     if replica is None:
         raise EventTooEarly(f"{payload.filing_code} scope change arrived before its filing")

@@ -101,9 +101,7 @@ def approved(
 def issue(
     session: Session, settings: CertificatesSettings, batch: BatchResultsApproved, today: date = TODAY
 ) -> list[Certificate]:
-    numbers = service.receive_batch_part(
-        unit=as_unit(session, today=today, settings=settings), approved=batch, settings=settings
-    )
+    numbers = service.receive_batch_part(unit=as_unit(session, today=today, settings=settings), approved=batch)
     session.commit()
     return [certificate for number in numbers if (certificate := session.get(Certificate, number))]
 
@@ -145,7 +143,7 @@ def test_numbers_follow_the_national_rule_gap_free_per_organization_year_and_lev
 def test_concurrent_batches_get_unique_gap_free_serials_and_a_restart_continues(
     engine: Engine, session: Session, settings: CertificatesSettings, database_url_factory: Any
 ) -> None:
-    signing.current_key(unit=as_unit(session, today=TODAY, settings=settings), settings=settings)
+    signing.current_key(unit=as_unit(session, today=TODAY, settings=settings))
     session.commit()
 
     def deliver(batch: int) -> None:
@@ -157,7 +155,6 @@ def test_concurrent_batches_get_unique_gap_free_serials_and_a_restart_continues(
             lambda s: service.receive_batch_part(
                 unit=as_unit(s, today=TODAY, settings=settings),
                 approved=approved(f"c{batch}", 10, first=batch * 10),
-                settings=settings,
             ),
         )
 
@@ -171,7 +168,6 @@ def test_concurrent_batches_get_unique_gap_free_serials_and_a_restart_continues(
         [number] = service.receive_batch_part(
             unit=as_unit(fresh, today=TODAY, settings=settings),
             approved=approved("after", 1, first=500),
-            settings=settings,
         )
         assert CertificateNumber.parse(number).serial == 81
         fresh.commit()
@@ -219,18 +215,14 @@ def test_a_replayed_or_resent_approval_issues_nothing_twice(
             engine,
             "certificates",
             event_id,
-            lambda s: service.receive_batch_part(
-                unit=as_unit(s, today=TODAY, settings=settings), approved=batch, settings=settings
-            ),
+            lambda s: service.receive_batch_part(unit=as_unit(s, today=TODAY, settings=settings), approved=batch),
         )
     # The same part resent as a new event (a new event id): still nothing twice.
     apply_once(
         engine,
         "certificates",
         uuid.uuid4(),
-        lambda s: service.receive_batch_part(
-            unit=as_unit(s, today=TODAY, settings=settings), approved=batch, settings=settings
-        ),
+        lambda s: service.receive_batch_part(unit=as_unit(s, today=TODAY, settings=settings), approved=batch),
     )
     assert session.exec(select(func.count()).select_from(Certificate)).one() == 3
     assert len(issued_events(session)) == 3
@@ -284,7 +276,7 @@ def test_a_number_that_contradicts_its_claims_fails_even_when_signed(
     session: Session, settings: CertificatesSettings
 ) -> None:
     [certificate] = issue(session, settings, approved("b1", 1))
-    key = signing.current_key(unit=as_unit(session, today=TODAY, settings=settings), settings=settings)
+    key = signing.current_key(unit=as_unit(session, today=TODAY, settings=settings))
     claims = {**certificate.claims, "level": 3, "levelTitle": "三级/高级工"}  # the number says level 4
     salts = certificate.salts
     leaf = bytes.fromhex(credentials.salted_target_hash(claims, salts))
@@ -322,14 +314,12 @@ def test_a_revoked_certificate_shows_as_revoked(session: Session, settings: Cert
         service.revoke(
             unit=as_unit(session, today=TODAY, settings=settings),
             number=first.number,
-            settings=settings,
             actor=OFFICIAL,
             revocation=RevocationCreate(reason="fraud", detail="伪造学历证明", revoked_on=TODAY + timedelta(1)),
         )
     service.revoke(
         unit=as_unit(session, today=TODAY, settings=settings),
         number=first.number,
-        settings=settings,
         actor=OFFICIAL,
         revocation=RevocationCreate(reason="fraud", detail="伪造学历证明"),
     )
@@ -338,7 +328,6 @@ def test_a_revoked_certificate_shows_as_revoked(session: Session, settings: Cert
         service.revoke(
             unit=as_unit(session, today=TODAY, settings=settings),
             number=first.number,
-            settings=settings,
             actor=OFFICIAL,
             revocation=RevocationCreate(reason="error", detail="again"),
         )
@@ -350,9 +339,7 @@ def test_a_revoked_certificate_shows_as_revoked(session: Session, settings: Cert
     record = session.get(Certificate, first.number)
     assert record is not None and record.status is CertificateStatus.REVOKED  # kept, marked
 
-    status_list = service.status_list_credential(
-        unit=as_unit(session, today=TODAY, settings=settings), settings=settings, list_number=0
-    )
+    status_list = service.status_list_credential(unit=as_unit(session, today=TODAY, settings=settings), list_number=0)
     trust = service.trust_list(unit=as_unit(session))
     lookup = credentials.status_from_list(status_list, trust)
     entry = credentials.StatusEntry(first.status_list, first.status_index)
@@ -379,9 +366,9 @@ def test_an_out_of_scope_organization_fails_verification(session: Session, setti
 
 def test_keys_rotate_and_each_signs_only_its_own_days(session: Session, settings: CertificatesSettings) -> None:
     [before] = issue(session, settings, approved("b1", 1))
-    old_key = signing.current_key(unit=as_unit(session, today=TODAY, settings=settings), settings=settings)
+    old_key = signing.current_key(unit=as_unit(session, today=TODAY, settings=settings))
     later = TODAY + timedelta(days=30)
-    new_key = signing.rotate(unit=as_unit(session, today=later, settings=settings), settings=settings)
+    new_key = signing.rotate(unit=as_unit(session, today=later, settings=settings))
     session.commit()
     [after] = issue(session, settings, approved("b2", 1), today=later)
     assert old_key.valid_until == later - timedelta(days=1) and new_key.valid_until is None
@@ -432,13 +419,11 @@ def test_corrections_certify_or_revoke_one_candidate(session: Session, settings:
     added = service.apply_correction(
         unit=as_unit(session, today=TODAY, settings=settings),
         correction=correction(newcomer, True, 1),
-        settings=settings,
     )
     failed = approved("b1", 2).passed[1]
     service.apply_correction(
         unit=as_unit(session, today=TODAY, settings=settings),
         correction=correction(failed, False, 2),
-        settings=settings,
     )
     session.commit()
     assert added is not None and CertificateNumber.parse(added.number).serial == 3
@@ -485,7 +470,7 @@ def test_the_cli_verifies_offline_with_a_trust_list(
         "credential.json": credential(session, settings, certificate.number),
         "trust.json": service.trust_list(unit=as_unit(session)).model_dump(mode="json"),
         "status.json": service.status_list_credential(
-            unit=as_unit(session, today=TODAY, settings=settings), settings=settings, list_number=0
+            unit=as_unit(session, today=TODAY, settings=settings), list_number=0
         ),
     }
     for name, content in files.items():
