@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.sdk.trace import TracerProvider
@@ -39,6 +41,7 @@ from services.supervision import flows as supervision_flows
 from services.supervision.settings import SupervisionSettings
 from shared.kernel.events import Envelope, EventContract, contract_for, dead_letter_topic
 from shared.platform import runtime as runtime_module
+from shared.platform.auth import Role, TokenVerifier, ensure_dev_keys, mint_token
 from shared.platform.bus import Consumer
 from shared.platform.db import migrate
 from shared.platform.outbox import ProcessedEvent
@@ -80,6 +83,31 @@ class ServiceBus:
     broker: KafkaBroker
     dead_letters: list[DeadLetter] = field(default_factory=list)
     store: CertificateStore | None = None
+    app: FastAPI | None = None
+
+    @contextlib.asynccontextmanager
+    async def http(self, *, raise_app_exceptions: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+        """The service's routes over ASGI, accepting the province's tokens (what the lifespan would load);
+        `raise_app_exceptions=False` answers an unhandled error with 500 as a server would."""
+        assert self.app is not None
+        settings = self.runtime.settings
+        ensure_dev_keys(settings.keys_dir, settings.province)
+        self.app.state.token_verifier = TokenVerifier.load(settings.keys_dir, settings.province)
+        transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=raise_app_exceptions)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+    def token(self, role: Role | str, organization: str | None = None) -> dict[str, str]:
+        settings = self.runtime.settings
+        ensure_dev_keys(settings.keys_dir, settings.province)
+        value = mint_token(
+            settings.keys_dir,
+            province=settings.province,
+            role=Role(role),
+            subject=f"test-{role}",
+            organization=organization,
+        )
+        return {"Authorization": f"Bearer {value}"}
 
     @property
     def root(self) -> str:
@@ -127,12 +155,13 @@ class ServiceBus:
             session.commit()
 
 
-def _app(name: str, tmp_path: Path, topic_root: str, redis_url: str | None) -> Any:
+def _app(name: str, tmp_path: Path, topic_root: str, redis_url: str | None, overrides: dict[str, Any]) -> Any:
     common: dict[str, Any] = {
         "province": PROVINCE,
         "topic_root": topic_root,
         "keys_dir": tmp_path / "keys",
         "database_url": f"sqlite:///{tmp_path / name}.db",
+        **overrides,
     }
     if name == "registry":
         return registry_app.create(RegistrySettings(**common), TRACER_PROVIDER)
@@ -167,10 +196,11 @@ MIGRATIONS = {
 
 @contextlib.asynccontextmanager
 async def running(
-    name: str, *, tmp_path: Path, topic_root: str, redis_url: str | None = None
+    name: str, *, tmp_path: Path, topic_root: str, redis_url: str | None = None, **overrides: Any
 ) -> AsyncIterator[ServiceBus]:
-    """The service `name` built by its app factory, migrated, its consumers on TestKafkaBroker."""
-    app = _app(name, tmp_path, topic_root, redis_url)
+    """The service `name` built by its app factory (with settings `overrides`), migrated, its consumers on
+    TestKafkaBroker."""
+    app = _app(name, tmp_path, topic_root, redis_url, overrides)
     runtime: Runtime[Any] = app.state.runtime
     if name in MIGRATIONS:
         migrate(runtime.db, MIGRATIONS[name])
@@ -183,7 +213,7 @@ async def running(
     store: CertificateStore | None = getattr(app.state, "certificate_store", None)
     try:
         async with TestKafkaBroker(runtime.broker) as broker:
-            yield ServiceBus(name, runtime, broker, dead_letters, store)
+            yield ServiceBus(name, runtime, broker, dead_letters, store, app)
     finally:
         for hook in runtime.on_stop:
             result = hook()
