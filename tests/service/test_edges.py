@@ -45,7 +45,7 @@ async def test_a_registration_that_cannot_be_filed_leaves_no_application_and_no_
 async def test_the_clock_moves_for_a_province_official_and_for_all_the_province_services(
     tmp_path: Path, topic_root: str
 ) -> None:
-    clock = {"adjustable_clock": True, "clock_file": tmp_path / "clock" / "33.days"}
+    clock: dict[str, Any] = {"adjustable_clock": True, "clock_file": tmp_path / "clock" / "33.days"}
     async with (
         running("registry", tmp_path=tmp_path, topic_root=topic_root, **clock) as registry,
         running("certificates", tmp_path=tmp_path, topic_root=topic_root, **clock) as certificates,
