@@ -37,8 +37,7 @@ def create_app(
     hot_path: bool = False,
 ) -> FastAPI:
     """`hot_path` (the public query only) trades FastAPI conveniences for speed: routes are the app's own (no
-    `dependency_overrides`), start-up objects are frozen out of garbage collection, and only a sample of
-    requests is traced."""
+    `dependency_overrides`) and start-up objects are frozen out of garbage collection."""
     settings = runtime.settings
 
     @contextlib.asynccontextmanager
@@ -92,9 +91,7 @@ def create_app(
             _add_routes(app, router)
         else:
             app.include_router(router)
-    instrument_app(
-        app, runtime.engine, runtime.tracer_provider, sample_ratio=settings.trace_sample_ratio if hot_path else 1.0
-    )
+    instrument_app(app, runtime.engine, runtime.tracer_provider, sample_ratio=settings.trace_sample_ratio)
     return app
 
 

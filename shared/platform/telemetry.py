@@ -111,6 +111,8 @@ class SampledTracing:
 
 
 def instrument_app(app: FastAPI, engine: Engine | None, provider: TracerProvider, *, sample_ratio: float) -> None:
+    """`sample_ratio` below 1 sends the requests not drawn past the instrumentation altogether (the sampler alone
+    would still pay for the middleware); at 1 every request takes the traced stack."""
     build_untraced = app.build_middleware_stack
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz,readyz")
     build_traced = app.build_middleware_stack
@@ -118,6 +120,7 @@ def instrument_app(app: FastAPI, engine: Engine | None, provider: TracerProvider
     def build_sampled() -> ASGIApp:
         return SampledTracing(build_traced(), build_untraced(), sample_ratio)
 
-    app.build_middleware_stack = build_sampled  # type: ignore[method-assign]
+    if sample_ratio < 1:
+        app.build_middleware_stack = build_sampled  # type: ignore[method-assign]
     if engine is not None:
         SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=provider)
