@@ -212,7 +212,6 @@ def main() -> None:
                     **common,
                     "QUERY_KAFKA_BOOTSTRAP": kafka.bootstrap,
                     "QUERY_ID_HASH_KEY": ID_HASH_KEY,
-                    "QUERY_CONSUMER_GROUP": "bench-query",
                     "QUERY_TRACE_SAMPLE_RATIO": "0.01",  # as deployed (docs/query.md)
                     # Every request is counted; the bench's one address must not be the limit.
                     "QUERY_LOOKUP_LIMITS": "100000000/minute",
