@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,7 @@ def create_app(
         try:
             yield
         finally:
-            if runtime.relay is not None:
-                await runtime.relay.stop()
-            await runtime.broker.stop()
-            for hook in runtime.on_stop:
-                await _maybe_await(hook())
-            runtime.tracer_provider.force_flush()
+            await stop(runtime)
 
     app = FastAPI(
         title=f"{title} ({settings.province})",
@@ -107,6 +103,35 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
 async def _maybe_await(value: Any) -> None:
     if asyncio.iscoroutine(value):
         await value
+
+
+async def stop(runtime: Runtime[Any]) -> None:
+    """Stops the relay, then the broker's consumers and producer, then the service's own parts, each within
+    `stop_step_seconds`. A Kafka consumer's stop waits for its group coordination to finish (a rebalance in
+    progress, the leave-group request), which a broker can hold for many seconds; past the bound the step is
+    cancelled and logged, and the rest still stops. Nothing accepted is lost: a change and its event are
+    committed together, and an event not yet marked sent, or an offset not yet committed, is delivered again."""
+    bound = runtime.settings.stop_step_seconds
+    if runtime.relay is not None:
+        await _within(bound, "outbox relay", runtime.relay.stop())
+    await _within(bound, "kafka broker", runtime.broker.stop())
+    for hook in runtime.on_stop:
+        await _within(bound, getattr(hook, "__qualname__", "stop hook"), _maybe_await(hook()))
+    runtime.tracer_provider.force_flush(timeout_millis=int(bound * 1000))
+
+
+async def _within(seconds: float, what: str, step: Awaitable[None]) -> None:
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(step, timeout=seconds)
+    except TimeoutError:
+        log.warning("%s did not stop within %.0f s; cancelled, shutting down the rest", what, seconds)
+    except Exception:
+        log.exception("%s failed to stop; shutting down the rest", what)
+    else:
+        took = time.monotonic() - started
+        if took > seconds / 4:
+            log.warning("%s took %.1f s to stop", what, took)
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:

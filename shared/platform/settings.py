@@ -42,6 +42,12 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1, description="partitions of the topics this service creates")
     topic_replication: int = Field(default=1, ge=1, description="replication factor of the topics it creates")
     outbox_poll_seconds: float = 0.5
+    stop_step_seconds: float = Field(
+        default=8,
+        gt=0,
+        description="at shutdown, the longest wait for each part: the outbox relay, the Kafka broker, each of the "
+        "service's own parts; past it the part is cancelled and the rest still stops",
+    )
     topic_refresh_ms: int = Field(
         default=5000,
         ge=100,

@@ -3,11 +3,14 @@ and a submission the shared query service cannot answer."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
 from infra.servers import free_port
@@ -16,6 +19,7 @@ from services.recognition.models import Batch, BatchStatus, BatchTransition
 from services.registry.models import Organization
 from shared.kernel.clock import Clock
 from shared.kernel.numbering import MAX_SEQUENCE
+from shared.platform.app import stop
 from shared.platform.deps import unit_dependency
 from shared.platform.outbox import OutboxEvent
 from shared.platform.replicas import FiledOrganization
@@ -133,3 +137,28 @@ async def test_an_unreachable_query_service_decides_nothing(tmp_path: Path, topi
             assert batch is not None and batch.status is BatchStatus.DRAFT
             trail = unit.session.exec(select(BatchTransition.action).where(BatchTransition.batch_id == batch_id))
             assert list(trail) == ["create"]
+
+
+async def test_shutdown_is_bounded_when_a_part_will_not_stop(
+    tmp_path: Path, topic_root: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A part that never finishes stopping (a consumer held in a rebalance, say) is cancelled at its bound and
+    the rest still stops: a deployment's shutdown cannot hang."""
+    async with running("supervision", tmp_path=tmp_path, topic_root=topic_root, stop_step_seconds=0.2) as service:
+        stopped_after: list[str] = []
+
+        async def never_stops() -> None:
+            await asyncio.Event().wait()
+
+        async def stops() -> None:
+            stopped_after.append("the stuck part")
+
+        service.runtime.on_stop[:0] = [never_stops, stops]
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(stop(service.runtime), timeout=5)  # unbounded, this would wait for ever
+        finally:
+            del service.runtime.on_stop[:2]
+        assert time.monotonic() - started < 2
+        assert stopped_after == ["the stuck part"]
+        assert "never_stops did not stop within" in caplog.text
