@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from shared.platform.auth import Principal, Role, require_role
+from shared.platform.deps import settings_dependency
 
 from .settings import CertificatesSettings
-
-
-def settings_dependency(request: Request) -> CertificatesSettings:
-    return request.app.state.runtime.settings  # type: ignore[no-any-return]
-
 
 SettingsDep = Annotated[CertificatesSettings, Depends(settings_dependency)]
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from shared.platform.deps import settings_dependency
+
 from .fair_use import FairUse
 from .settings import QuerySettings
 from .store import CertificateStore
@@ -33,10 +35,6 @@ async def fair_use_dependency(request: Request) -> FairUse:
 
 
 FairUseDep = Annotated[FairUse, Depends(fair_use_dependency)]
-
-
-async def settings_dependency(request: Request) -> QuerySettings:
-    return request.app.state.runtime.settings  # type: ignore[no-any-return]
 
 
 SettingsDep = Annotated[QuerySettings, Depends(settings_dependency)]

@@ -7,14 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shared.platform.auth import Principal, Role, require_role
+from shared.platform.deps import settings_dependency
 
 from .prior_certificates import PriorCertificates
 from .settings import RecognitionSettings
-
-
-def settings_dependency(request: Request) -> RecognitionSettings:
-    return request.app.state.runtime.settings  # type: ignore[no-any-return]
-
 
 SettingsDep = Annotated[RecognitionSettings, Depends(settings_dependency)]
 

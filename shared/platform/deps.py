@@ -22,6 +22,12 @@ def runtime_dependency(request: Request) -> Runtime[Any]:
 RuntimeDep = Annotated[Runtime[Any], Depends(runtime_dependency)]
 
 
+async def settings_dependency(request: Request) -> Any:
+    """The service's settings; each service types it: `Annotated[RegistrySettings, Depends(settings_dependency)]`."""
+    # async although it awaits nothing: a plain function would cost a thread-pool hop.
+    return request.app.state.runtime.settings
+
+
 def unit_dependency(request: Request) -> Iterator[Unit[Any]]:
     runtime: Runtime[Any] = request.app.state.runtime
     # Objects stay readable after the commit: the response is built from them once the transaction ended.
