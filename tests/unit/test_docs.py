@@ -40,3 +40,15 @@ def test_docker_compose_matches_the_local_launcher() -> None:
         assert environment[prefix + "KAFKA_BOOTSTRAP"] == "kafka:9092"
         if service != "query":
             assert environment[prefix + "PROVINCE"] == name.rsplit("-", 1)[1]
+
+
+def test_the_committed_asyncapi_documents_are_what_the_services_declare() -> None:
+    """docs/asyncapi/ is generated (`make asyncapi`): a changed topic, payload or consumer must be regenerated."""
+    import json
+
+    from infra.asyncapi import DOCS, service_apps
+    from shared.platform.app import asyncapi_json
+
+    for name, app in service_apps().items():
+        committed = json.loads((DOCS / f"{name}.json").read_text(encoding="utf-8"))
+        assert json.loads(asyncapi_json(app.state.runtime)) == committed, f"run make asyncapi: {name} changed"
