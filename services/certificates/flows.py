@@ -58,9 +58,9 @@ def on_organization_filed(unit: Unit[CertificatesSettings], event: Envelope[Orga
 def on_organization_status_changed(
     unit: Unit[CertificatesSettings], event: Envelope[OrganizationStatusChanged]
 ) -> None:
-    service.record_status_change(unit=unit, changed=event.payload, on=event.occurred_on)
+    service.record_status_change(unit=unit, changed=event.payload, on=event.effective_on)
 
 
 @consumer.on(ORGANIZATION_SCOPE_CHANGED, all_provinces=True)
 def on_organization_scope_changed(unit: Unit[CertificatesSettings], event: Envelope[OrganizationScopeChanged]) -> None:
-    service.record_scope_change(unit=unit, changed=event.payload, on=event.occurred_on)
+    service.record_scope_change(unit=unit, changed=event.payload, on=event.effective_on)

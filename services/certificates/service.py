@@ -597,8 +597,8 @@ def revoked_on(*, unit: Unit[CertificatesSettings], number: str) -> date | None:
 # --- the holder's photo and the records kept ---------------------------------------------------------
 
 
-def set_photo(*, unit: Unit[CertificatesSettings], certificate: Certificate, photo: bytes) -> None:
-    """The holder's photo (JPEG or PNG, at most MAX_PHOTO_BYTES), set once: nothing accepted is replaced."""
+def check_photo(photo: bytes) -> None:
+    """A JPEG or PNG of at most MAX_PHOTO_BYTES that reads as an image, or 422 saying why not."""
     if not photo or len(photo) > MAX_PHOTO_BYTES:
         raise FieldError("photo", f"send the image as the request body, 1 byte to {MAX_PHOTO_BYTES} bytes")
     try:
@@ -609,6 +609,11 @@ def set_photo(*, unit: Unit[CertificatesSettings], certificate: Certificate, pho
         raise FieldError("photo", f"not a readable image: {error}") from error
     if kind not in ("JPEG", "PNG"):
         raise FieldError("photo", f"{kind} images are not accepted: JPEG or PNG")
+
+
+def set_photo(*, unit: Unit[CertificatesSettings], certificate: Certificate, photo: bytes) -> None:
+    """The holder's photo (checked by `check_photo`), set once: nothing accepted is replaced."""
+    check_photo(photo)
     if certificate.photo is not None:
         raise Conflict(f"certificate {certificate.number} already has a photo; nothing accepted is replaced")
     certificate.photo = photo

@@ -88,6 +88,7 @@ def read_pdf(number: LookupNumber, unit: UnitDep, principal: HolderChannel) -> R
 async def set_photo(number: LookupNumber, request: Request, unit: UnitDep, principal: Operator) -> None:
     """The holder's photo (JPEG or PNG, at most 2 MB), set once by the issuing organization."""
     body = await request.body()
+    service.check_photo(body)  # a bad image is refused before anything is looked up
     certificate, _signed = service.get_signed(unit=unit, number=number)
     _own(certificate, principal)
     service.set_photo(unit=unit, certificate=certificate, photo=body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import FastAPI
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -43,10 +44,15 @@ def create(
         model_id, _ = await store.model_id()
         groups = runtime.consume_into(flows.consumer, store, instance=model_id)
         info = await store.model_info()
-        if "rebuilt_in_seconds" not in info:
+        # Not ready until the groups reach the log's end as of now: a new read model reads it all; a restart
+        # catches up on what came while it was down; groups of another name (an upgrade) start from the start.
+        fresh = "rebuilt_in_seconds" not in info
+        if fresh:
             log.info("read model %s is new or unfinished: reading the log from the start", model_id)
-            watch.append(RebuildWatch(settings.kafka_bootstrap, store, groups, flows.CONTRACTS, settings.topic_root))
-            await watch[0].start(float(info["created_at"]))
+        watch.append(
+            RebuildWatch(settings.kafka_bootstrap, store, groups, flows.CONTRACTS, settings.topic_root, record=fresh)
+        )
+        await watch[0].start(float(info["created_at"]) if fresh else time.time())
 
     async def redis_answers() -> tuple[str, bool]:
         try:

@@ -378,7 +378,7 @@ class CertificateStore:
             envelope,
             changed.filing_code,
             {
-                "effective_on": envelope.occurred_on.isoformat(),
+                "effective_on": envelope.effective_on.isoformat(),
                 "kind": "status",
                 "status": changed.to_status,
                 "valid_until": changed.valid_until and changed.valid_until.isoformat(),
@@ -391,7 +391,7 @@ class CertificateStore:
             envelope,
             changed.filing_code,
             {
-                "effective_on": envelope.occurred_on.isoformat(),
+                "effective_on": envelope.effective_on.isoformat(),
                 "kind": "scope",
                 "scope": [item.model_dump(mode="json") for item in changed.scope],
             },

@@ -154,6 +154,7 @@ def _record_step(
         actor=actor.subject,
         actor_role=actor.role,
         valid_until=organization.valid_until,
+        effective_on=unit.today,
     )
     unit.emit(
         ORGANIZATION_STATUS_CHANGED,
@@ -494,7 +495,10 @@ def decide_scope_change(
         unit.session.add(organization)
         assert organization.filing_code is not None and scope_change.id is not None
         payload = OrganizationScopeChanged(
-            filing_code=organization.filing_code, scope=scope_of(organization), change_id=scope_change.id
+            filing_code=organization.filing_code,
+            scope=scope_of(organization),
+            change_id=scope_change.id,
+            effective_on=unit.today,
         )
         unit.emit(ORGANIZATION_SCOPE_CHANGED, subject=organization.filing_code, payload=payload)
     unit.session.flush()

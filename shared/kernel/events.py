@@ -54,6 +54,12 @@ class Envelope(BaseModel, Generic[P]):
     payload: P
 
     @property
+    def effective_on(self) -> date:
+        """The producer's date of the change when the payload carries one (its service clock, which a training
+        deployment moves), else the day it occurred."""
+        return getattr(self.payload, "effective_on", None) or self.occurred_on
+
+    @property
     def occurred_on(self) -> date:
         """The day it happened in China (UTC+8), the day an official would write on it."""
         return self.occurred_at.astimezone(CHINA).date()
@@ -107,12 +113,18 @@ class OrganizationStatusChanged(BaseModel):
     actor: str
     actor_role: str
     valid_until: date | None = None
+    effective_on: date | None = Field(
+        default=None,
+        description="the registry's date of the step (a training deployment's moved date); events "
+        "without it take the day they occurred",
+    )
 
 
 class OrganizationScopeChanged(BaseModel):
     filing_code: str
     scope: list[ScopeItem]
     change_id: int
+    effective_on: date | None = Field(default=None, description="the registry's date of the change, as above")
 
 
 class SanctionImposed(BaseModel):

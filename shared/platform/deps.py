@@ -32,9 +32,11 @@ def unit_dependency(request: Request) -> Iterator[Unit[Any]]:
     runtime: Runtime[Any] = request.app.state.runtime
     # Objects stay readable after the commit: the response is built from them once the transaction ended.
     with Session(runtime.db, expire_on_commit=False) as session, session.begin():
-        yield runtime.unit(session)
-    # Whatever this request committed to the outbox goes out now rather than at the next poll.
-    runtime.wake_relay()
+        unit = runtime.unit(session)
+        yield unit
+    if unit.emitted:
+        # What this request committed to the outbox goes out now rather than at the next poll.
+        runtime.wake_relay()
 
 
 UnitDep = Annotated[Unit[Any], Depends(unit_dependency, scope="function")]

@@ -7,9 +7,9 @@ request, shared.platform.outbox.apply_once for an event); nothing below the edge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -29,6 +29,7 @@ class Unit(Generic[S]):
     today: date
     settings: S
     policy: Policy  # the province's policy file, loaded and validated when the service started
+    emitted: list[Envelope[Any]] = field(default_factory=list)  # what this unit added to the outbox
 
     @property
     def province(self) -> str:
@@ -36,4 +37,6 @@ class Unit(Generic[S]):
 
     def emit(self, contract: EventContract[P], *, subject: str, payload: P) -> Envelope[P]:
         """Adds the event to this unit's transaction, keyed by its subject (see shared.platform.outbox.emit)."""
-        return emit(self.session, contract, province=self.province, subject=subject, payload=payload)
+        envelope = emit(self.session, contract, province=self.province, subject=subject, payload=payload)
+        self.emitted.append(envelope)
+        return envelope

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import col
 
-from services.certificates import flows
+from services.certificates import flows, service
 from services.certificates.models import (
     BatchIssue,
     Certificate,
@@ -183,6 +183,34 @@ async def test_every_provinces_status_change_is_recorded_once(certificates: Serv
     await certificates.deliver(samples.envelope(samples.status_changed(None, to_status="accepted"), province=OTHER))
     assert certificates.count(OrganizationRecord) == 1  # before filing: nothing to keep
     assert certificates.processed() == 2
+
+
+async def test_a_step_is_dated_by_the_registrys_clock_not_by_when_it_was_sent(certificates: ServiceBus) -> None:
+    """In a training deployment the registry files and suspends on its moved date; verification replays the
+    history by those dates, so a suspension sent on a real day before the moved filing day still counts."""
+    filed = samples.organization_filed(OTHER_ORGANIZATION).model_copy(
+        update={"filed_on": date(2027, 3, 1), "valid_until": date(2030, 2, 28)}
+    )
+    suspended = samples.status_changed(OTHER_ORGANIZATION).model_copy(update={"effective_on": date(2027, 3, 10)})
+    await certificates.deliver(samples.envelope(filed, province=OTHER))
+    await certificates.deliver(samples.envelope(suspended, province=OTHER))
+    with certificates.unit() as unit:
+        before = service.filing_check(
+            unit=unit,
+            organization_code=OTHER_ORGANIZATION,
+            occupation_code="6-18-01-01",
+            level=4,
+            on=date(2027, 3, 5),
+        )
+        after = service.filing_check(
+            unit=unit,
+            organization_code=OTHER_ORGANIZATION,
+            occupation_code="6-18-01-01",
+            level=4,
+            on=date(2027, 3, 11),
+        )
+    assert before is not None and before[0] is True
+    assert after is not None and after[0] is False and "suspended" in after[1]
 
 
 async def test_every_provinces_scope_change_is_recorded_once(certificates: ServiceBus) -> None:
