@@ -160,8 +160,22 @@ class BatchResultsApproved(BaseModel):
     passed: list[PassedCandidate]
 
 
+StaffRoleName = Literal["examiner", "invigilator", "quality_supervisor"]
+
+
+class BatchStaffMember(BaseModel):
+    """A person the plan names for the batch [L20]. Supervision matches them against its expert pool (avoidance,
+    an examiner at two sites on one day); the public catalogue does not keep them."""
+
+    name: str
+    id_type: str
+    id_number: str
+    role: StaffRoleName
+
+
 class BatchPlanApproved(BaseModel):
-    """A batch plan the testing department approved: public, so candidates can find the year's batches [L20]."""
+    """A batch plan the testing department approved: public, so candidates can find the year's batches [L20].
+    Its staff are for supervision only: the query service drops them."""
 
     batch_id: str
     organization_code: str
@@ -176,6 +190,54 @@ class BatchPlanApproved(BaseModel):
     site_city: str
     new_site: bool
     candidates: int
+    site_address: str | None = None
+    site_county: str | None = None
+    site_capacity: int | None = Field(default=None, description="candidates the site can seat at once, as declared")
+    staff: list[BatchStaffMember] = Field(default_factory=list)
+
+
+ScoreComponent = Literal["theory", "skill", "defence", "performance"]
+
+
+class ComponentDistribution(BaseModel):
+    component: ScoreComponent
+    counts: list[int] = Field(
+        min_length=101,
+        max_length=101,
+        description="candidates per whole point: counts[k] is how many scored at least k and less than k+1 "
+        "(100 counts at 100)",
+    )
+
+
+class RepeatedScores(BaseModel):
+    """A score vector shared by several candidates of the batch (the candidates are not named)."""
+
+    scores: dict[ScoreComponent, float]
+    candidates: int = Field(ge=2)
+
+
+class BatchResultsPublished(BaseModel):
+    """A batch's results went into publicity [L22]: counts and score distributions for online monitoring
+    (在线监测 [L27, Z四(五)]), never a candidate."""
+
+    batch_id: str
+    organization_code: str
+    organization_name: str
+    occupation_code: str
+    occupation_name: str
+    work_type: str | None = None
+    level: LevelDigit
+    method: str
+    site_city: str
+    published_on: date
+    candidates: int = Field(ge=0)
+    sat: int = Field(ge=0, description="candidates not absent")
+    passed: int = Field(ge=0)
+    pass_mark: float
+    components: list[ComponentDistribution]
+    repeated_scores: list[RepeatedScores] = Field(
+        default_factory=list, description="score vectors shared by two or more candidates, the 20 most shared"
+    )
 
 
 class BatchResultCorrected(BaseModel):
@@ -236,6 +298,213 @@ class SigningKeyPublished(BaseModel):
     public_key: str = Field(description="raw Ed25519 public key, base64url")
     valid_from: date
     valid_until: date | None = None
+
+
+ExpertKind = Literal["examiner", "quality_supervisor", "judge", "expert"]
+ExpertStatus = Literal["active", "suspended", "retired"]
+OccupationCode = Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
+
+
+class ExpertQualification(BaseModel):
+    """What an expert may assess or supervise: an occupation, its levels, and the certificate's validity."""
+
+    occupation_code: OccupationCode
+    occupation_name: str = ""
+    levels: list[LevelRank] = Field(min_length=1)
+    valid_from: date
+    valid_until: date
+
+
+class ExpertShared(BaseModel):
+    """An expert a province shares with its Yangtze Delta partners [Z五(八) 三支队伍交流]. No ID number, and ties
+    only as the organizations they tie the expert to. `shared` false withdraws the expert from the exchange."""
+
+    expert_id: str
+    province: ProvinceCode
+    name: str
+    kinds: list[ExpertKind]
+    employer_credit_code: str
+    employer_region: str
+    qualifications: list[ExpertQualification]
+    tied_organizations: list[str] = Field(description="filing or credit codes of organizations the expert is tied to")
+    status: ExpertStatus
+    shared: bool = True
+
+
+DrawPurpose = Literal["inspection", "technical_assessment", "performance_review", "quality_supervision"]
+
+
+class PopulationFilter(BaseModel):
+    """Which targets a plan draws from; every field narrows, none given means all of the kind."""
+
+    target_kind: Literal["batch", "organization", "application"] = "batch"
+    cities: list[str] = Field(default_factory=list)
+    occupation_codes: list[OccupationCode] = Field(default_factory=list)
+    organization_codes: list[str] = Field(default_factory=list)
+    new_site_only: bool = False
+    subject: str | None = Field(default=None, description="for a panel: the application id or batch id it serves")
+
+
+class DrawTarget(BaseModel):
+    """One member of the frozen population: a batch, a filed organization, or an application (for a panel)."""
+
+    target_id: str
+    kind: Literal["batch", "organization", "application"]
+    organization_code: str
+    organization_credit_code: str | None = None
+    organization_name: str
+    city: str | None = None
+    occupation_code: str | None = None
+    level: int | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    new_site: bool = False
+    weight: int = Field(default=1, ge=1, le=100, description="tickets in the draw (risk class); 1 until ratings")
+
+
+class TiedOrganization(BaseModel):
+    organization_code: str
+    reason: str = Field(description="employer, declared tie (kind), organization's staff, relative among its staff")
+
+
+class PastInspection(BaseModel):
+    organization_code: str
+    on: date
+
+
+class DrawInspector(BaseModel):
+    """One member of the frozen inspector pool, with what the exclusions need (no ID number)."""
+
+    expert_id: str
+    province: ProvinceCode
+    name: str
+    kinds: list[ExpertKind]
+    employer_credit_code: str
+    qualifications: list[ExpertQualification]
+    tied_organizations: list[TiedOrganization] = Field(default_factory=list)
+    inspected: list[PastInspection] = Field(default_factory=list, description="within the rotation window")
+
+
+class PlanTerms(BaseModel):
+    """What the official publishes; hashed as `plan_hash`."""
+
+    plan_id: str
+    province: ProvinceCode
+    title: str
+    purpose: DrawPurpose
+    period_from: date
+    period_to: date
+    population: PopulationFilter
+    sample_size: int | None = None
+    sample_percent: int | None = None
+    inspectors_per_target: int
+    max_targets_per_inspector: int
+    inspector_kinds: list[ExpertKind]
+    rotation_window_days: int
+    entropy_source: str = Field(description="the public value to come, named so anyone can look it up")
+    entropy_expected_on: date
+    published_on: date
+    published_by: str
+
+
+class InspectionPlanPublished(BaseModel):
+    """A published inspection plan (or expert panel) with its frozen population: everything but the public
+    value needed to repeat the draw (docs/supervision.md gives the algorithm)."""
+
+    terms: PlanTerms
+    targets: list[DrawTarget]
+    inspectors: list[DrawInspector]
+    plan_hash: str
+    snapshot_hash: str
+
+
+class DrawnTarget(BaseModel):
+    target_id: str
+    inspectors: list[str] = Field(description="expert ids, in draw order")
+    short: bool = Field(default=False, description="fewer eligible inspectors than the plan asks for")
+
+
+class DrawExclusion(BaseModel):
+    target_id: str
+    expert_id: str
+    reason: str
+
+
+class DrawRefusal(BaseModel):
+    """A drawn inspector who declined (or was recused) after the draw; the next eligible one replaced them."""
+
+    target_id: str
+    expert_id: str
+    reason: str
+    refused_on: date
+    replaced_by: str | None = None
+
+
+class DrawMade(BaseModel):
+    """The result of a plan's draw, with the value that seeded it and every exclusion and refusal. Re-sent
+    (same key) after each refusal: the latest is the whole record."""
+
+    plan_id: str
+    province: ProvinceCode
+    algorithm: str
+    plan_hash: str
+    snapshot_hash: str
+    public_value: str
+    seed: str
+    drawn_on: date
+    drawn_by: str
+    targets: list[DrawnTarget]
+    exclusions: list[DrawExclusion]
+    refusals: list[DrawRefusal] = Field(default_factory=list)
+
+
+class DispatchedExpert(BaseModel):
+    expert_id: str
+    name: str
+    province: ProvinceCode
+
+
+class ExpertsDispatched(BaseModel):
+    """A drawn panel for a step outside supervision: the registry's technical assessment [L8], a performance
+    review [L18(三)] or the external quality supervisors of a batch [L27]. Re-sent after a refusal."""
+
+    plan_id: str
+    purpose: Literal["technical_assessment", "performance_review", "quality_supervision"]
+    subject: str = Field(description="the application id (registry) or batch id (recognition) it serves")
+    experts: list[DispatchedExpert]
+
+
+class InspectionFinding(BaseModel):
+    item_code: str
+    item_title: str
+    severity: Literal["minor", "major", "serious"]
+    description: str
+    evidence: list[str] = Field(default_factory=list, description="SHA-256 of each evidence file")
+
+
+class InspectionSignature(BaseModel):
+    signer: str
+    role: str
+    signed_at: datetime
+    chain_hash: str
+
+
+class InspectionRecorded(BaseModel):
+    """A sealed inspection record [L27]: written into the batch's exam record (考场记录) by recognition and
+    published in summary (一公开). Inspectors appear by name and pool id, never by ID number."""
+
+    inspection_id: str
+    plan_id: str | None = None
+    batch_id: str | None = None
+    organization_code: str
+    organization_name: str
+    inspected_on: date
+    inspectors: list[DispatchedExpert]
+    items_checked: list[str] = Field(description="codes of the policy's item list (抽查事项清单)")
+    findings: list[InspectionFinding]
+    signatures: list[InspectionSignature]
+    record_hash: str
+    sealed_on: date
 
 
 # --- contracts -----------------------------------------------------------------------------------
@@ -362,13 +631,58 @@ SANCTION_IMPOSED = EventContract(
     SanctionImposed,
     "Supervision imposed rectification, suspension or revocation on a filed organization.",
 )
+BATCH_RESULTS_PUBLISHED = EventContract(
+    "recognition",
+    "batch-results-published",
+    BatchResultsPublished,
+    "A batch's results went into publicity: counts and score distributions, no candidate. Keyed by batch id.",
+)
+EXPERT_SHARED = EventContract(
+    "supervision",
+    "expert-shared",
+    ExpertShared,
+    "An expert shared with the Yangtze Delta partners, or withdrawn (shared false). Keyed by expert id.",
+    compacted=True,
+)
+INSPECTION_PLAN_PUBLISHED = EventContract(
+    "supervision",
+    "inspection-plan-published",
+    InspectionPlanPublished,
+    "An inspection plan (or expert panel) with its frozen population and hashes. Keyed by plan id.",
+    compacted=True,
+)
+DRAW_MADE = EventContract(
+    "supervision",
+    "draw-made",
+    DrawMade,
+    "A plan's draw with its public value, seed, exclusions and refusals. Keyed by plan id; the latest is whole.",
+    compacted=True,
+)
+EXPERTS_DISPATCHED = EventContract(
+    "supervision",
+    "experts-dispatched",
+    ExpertsDispatched,
+    "A drawn expert panel for a registry or recognition step. Keyed by the step's subject.",
+)
+INSPECTION_RECORDED = EventContract(
+    "supervision",
+    "inspection-recorded",
+    InspectionRecorded,
+    "A signed and sealed inspection record with its findings. Keyed by inspection id.",
+)
 
 ALL_CONTRACTS: tuple[EventContract[Any], ...] = (
     ORGANIZATION_FILED,
     ORGANIZATION_STATUS_CHANGED,
     ORGANIZATION_SCOPE_CHANGED,
     SANCTION_IMPOSED,
+    EXPERT_SHARED,
+    INSPECTION_PLAN_PUBLISHED,
+    DRAW_MADE,
+    EXPERTS_DISPATCHED,
+    INSPECTION_RECORDED,
     BATCH_PLAN_APPROVED,
+    BATCH_RESULTS_PUBLISHED,
     BATCH_RESULTS_APPROVED,
     BATCH_RESULT_CORRECTED,
     CERTIFICATE_ISSUED,

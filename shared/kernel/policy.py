@@ -7,6 +7,7 @@ of the province it serves. Each file cites the notice and article each value com
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
@@ -141,6 +142,56 @@ class Results(_Strict):
     source: str = "L17-L18; national occupational standards: 百分制, 60分及以上为合格; 技师、高级技师 另需答辩"
 
 
+class InspectionItem(_Strict):
+    """One entry of the item list (抽查事项清单): what an inspection checks, and the article it comes from."""
+
+    code: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    title: str
+    article: str
+
+
+class Monitoring(_Strict):
+    """Thresholds of online monitoring (在线监测、智能研判) [L27, Z四(五)]. Rates are fractions of 1."""
+
+    pass_rate_excess: float = Field(gt=0, lt=1, description="alert when a batch passes this much above the norm")
+    pass_rate_min_sat: int = Field(ge=1, description="smaller batches raise no pass-rate alert")
+    norm_min_batches: int = Field(ge=1, description="published batches of the occupation and level for a norm")
+    default_norm: float = Field(gt=0, le=1, description="the norm until that many batches are known")
+    identical_scores_min: int = Field(ge=2, description="alert when this many candidates share one score vector")
+    pile_band_points: float = Field(gt=0, le=20, description="width of the bands just above and below the pass mark")
+    pile_ratio: float = Field(gt=1, description="alert when the band above holds this many times the band below")
+    pile_min_sat: int = Field(ge=1)
+    source: str
+
+
+class RiskRate(_Strict):
+    risk_class: str
+    weight: int = Field(ge=1, le=100, description="tickets per target of this class in the draw")
+    source: str
+
+
+class Supervision(_Strict):
+    """双随机、一公开 [L27, Z四(五), G四(一)] and the expert pool [Z四(四), Z五(五)]."""
+
+    items: list[InspectionItem] = Field(min_length=1)
+    sample_percent: int = Field(ge=1, le=100, description="default share of the population a plan draws")
+    inspectors_per_target: int = Field(ge=1, le=10)
+    max_targets_per_inspector: int = Field(ge=1, le=50, description="per plan")
+    rotation_window_days: int = Field(ge=0, description="an expert who inspected an organization waits this long")
+    partner_provinces: list[str] = Field(default_factory=list, description="whose shared experts may be drawn")
+    free_text_experts_until: date | None = Field(
+        default=None,
+        description="transition: until this day the registry and recognition still accept experts typed in "
+        "rather than drawn, marked as such",
+    )
+    risk_rates: list[RiskRate] = Field(default_factory=list, description="weights per risk class (with ratings)")
+    monitoring: Monitoring
+    source: str
+
+    def item(self, code: str) -> InspectionItem | None:
+        return next((item for item in self.items if item.code == code), None)
+
+
 class Policy(_Strict):
     code: str = Field(pattern=r"^\d{2}$")
     name: str
@@ -157,6 +208,7 @@ class Policy(_Strict):
     periods: Periods
     filing: Filing
     results: Results = Field(default_factory=Results)
+    supervision: Supervision
 
     @model_validator(mode="after")
     def _one_default_ladder(self) -> Policy:

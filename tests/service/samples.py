@@ -16,8 +16,14 @@ from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
+    BATCH_RESULTS_PUBLISHED,
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
+    DRAW_MADE,
+    EXPERT_SHARED,
+    EXPERTS_DISPATCHED,
+    INSPECTION_PLAN_PUBLISHED,
+    INSPECTION_RECORDED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -26,14 +32,29 @@ from shared.kernel.events import (
     BatchPlanApproved,
     BatchResultCorrected,
     BatchResultsApproved,
+    BatchResultsPublished,
+    BatchStaffMember,
     CertificateIssued,
     CertificateRevoked,
+    ComponentDistribution,
+    DispatchedExpert,
+    DrawMade,
+    DrawnTarget,
+    DrawTarget,
     Envelope,
     EventContract,
+    ExpertQualification,
+    ExpertsDispatched,
+    ExpertShared,
+    InspectionFinding,
+    InspectionPlanPublished,
+    InspectionRecorded,
     OrganizationFiled,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
     PassedCandidate,
+    PlanTerms,
+    PopulationFilter,
     SanctionImposed,
     ScopeItem,
     SigningKeyPublished,
@@ -143,6 +164,135 @@ def batch_plan(batch_id: str = BATCH, organization: str = ORGANIZATION) -> Batch
         site_city="杭州市",
         new_site=False,
         candidates=2,
+        site_address="杭州市西湖区文三路1号",
+        site_capacity=40,
+        staff=[
+            BatchStaffMember(name=p["name"], id_type=p["id_type"], id_number=p["id_number"], role=role)
+            for p, role in ((candidate(PROVINCE, 900), "examiner"), (candidate(PROVINCE, 901), "quality_supervisor"))
+        ],
+    )
+
+
+def results_published(batch_id: str = BATCH, *, passed_count: int = 30, sat: int = 40) -> BatchResultsPublished:
+    theory = [0] * 101
+    theory[75] = sat
+    return BatchResultsPublished(
+        batch_id=batch_id,
+        organization_code=ORGANIZATION,
+        organization_name="杭州市机械行业协会技能评价中心1号",
+        occupation_code="6-18-01-01",
+        occupation_name="车工",
+        level=4,
+        method="assessment",
+        site_city="杭州市",
+        published_on=date(2026, 4, 6),
+        candidates=sat,
+        sat=sat,
+        passed=passed_count,
+        pass_mark=60,
+        components=[ComponentDistribution(component="theory", counts=theory)],
+    )
+
+
+def qualification() -> ExpertQualification:
+    return ExpertQualification(
+        occupation_code="6-18-01-01",
+        occupation_name="车工",
+        levels=[5, 4, 3],
+        valid_from=date(2025, 1, 1),
+        valid_until=date(2029, 12, 31),
+    )
+
+
+def expert_shared(expert_id: str = "33-E000001") -> ExpertShared:
+    return ExpertShared(
+        expert_id=expert_id,
+        province=expert_id[:2],
+        name="王督导",
+        kinds=["quality_supervisor"],
+        employer_credit_code="91330100MA2XXXXX1X",
+        employer_region="330100",
+        qualifications=[qualification()],
+        tied_organizations=[],
+        status="active",
+    )
+
+
+def plan_published(plan_id: str = "33-P000001") -> InspectionPlanPublished:
+    terms = PlanTerms(
+        plan_id=plan_id,
+        province=PROVINCE,
+        title="2026年第二季度职业技能等级认定双随机抽查",
+        purpose="inspection",
+        period_from=date(2026, 4, 1),
+        period_to=date(2026, 6, 30),
+        population=PopulationFilter(),
+        sample_size=1,
+        inspectors_per_target=1,
+        max_targets_per_inspector=3,
+        inspector_kinds=["quality_supervisor"],
+        rotation_window_days=365,
+        entropy_source="中国福利彩票双色球 2026040期开奖号码",
+        entropy_expected_on=date(2026, 4, 9),
+        published_on=date(2026, 4, 1),
+        published_by="official-1",
+    )
+    target = DrawTarget(
+        target_id=BATCH,
+        kind="batch",
+        organization_code=ORGANIZATION,
+        organization_name="杭州市机械行业协会技能评价中心1号",
+        city="杭州市",
+        occupation_code="6-18-01-01",
+        level=4,
+        starts_on=date(2026, 4, 1),
+    )
+    return InspectionPlanPublished(terms=terms, targets=[target], inspectors=[], plan_hash="0" * 64, snapshot_hash="1" * 64)
+
+
+def draw_made(plan_id: str = "33-P000001") -> DrawMade:
+    return DrawMade(
+        plan_id=plan_id,
+        province=PROVINCE,
+        algorithm="skillcert-draw-1",
+        plan_hash="0" * 64,
+        snapshot_hash="1" * 64,
+        public_value="03 07 12 19 25 31 + 09",
+        seed="2" * 64,
+        drawn_on=date(2026, 4, 9),
+        drawn_by="official-1",
+        targets=[DrawnTarget(target_id=BATCH, inspectors=["33-E000001"])],
+        exclusions=[],
+    )
+
+
+def experts_dispatched(subject: str = BATCH) -> ExpertsDispatched:
+    return ExpertsDispatched(
+        plan_id="33-P000002",
+        purpose="quality_supervision",
+        subject=subject,
+        experts=[DispatchedExpert(expert_id="33-E000001", name="王督导", province=PROVINCE)],
+    )
+
+
+def inspection_recorded(inspection_id: str = "33-I000001") -> InspectionRecorded:
+    return InspectionRecorded(
+        inspection_id=inspection_id,
+        plan_id="33-P000001",
+        batch_id=BATCH,
+        organization_code=ORGANIZATION,
+        organization_name="杭州市机械行业协会技能评价中心1号",
+        inspected_on=date(2026, 4, 1),
+        inspectors=[DispatchedExpert(expert_id="33-E000001", name="王督导", province=PROVINCE)],
+        items_checked=["plan", "internal_supervisors"],
+        findings=[
+            InspectionFinding(
+                item_code="plan", item_title="实施计划与现场一致", severity="minor", description="考场座位与计划不符"
+            )
+        ],
+        signatures=[],
+        record_hash="3" * 64,
+        sealed_on=date(2026, 4, 1),
     )
 
 
@@ -214,6 +364,12 @@ SAMPLES: dict[str, Callable[[], BaseModel]] = {
     SANCTION_IMPOSED.type: sanction,
     BATCH_PLAN_APPROVED.type: batch_plan,
     BATCH_RESULTS_APPROVED.type: batch_results,
+    BATCH_RESULTS_PUBLISHED.type: results_published,
+    EXPERT_SHARED.type: expert_shared,
+    INSPECTION_PLAN_PUBLISHED.type: plan_published,
+    DRAW_MADE.type: draw_made,
+    EXPERTS_DISPATCHED.type: experts_dispatched,
+    INSPECTION_RECORDED.type: inspection_recorded,
     BATCH_RESULT_CORRECTED.type: correction,
     CERTIFICATE_ISSUED.type: certificate_issued,
     CERTIFICATE_REVOKED.type: certificate_revoked,
@@ -221,11 +377,14 @@ SAMPLES: dict[str, Callable[[], BaseModel]] = {
 }
 assert set(SAMPLES) == {contract.type for contract in ALL_CONTRACTS}, "a contract without a sample payload"
 
-SUBJECT_FIELDS = ("certificate_number", "key_id", "filing_code", "batch_id")
+SUBJECT_FIELDS = ("certificate_number", "key_id", "inspection_id", "subject", "filing_code", "batch_id", "expert_id", "plan_id")
 
 
 def subject_of(payload: BaseModel) -> str:
-    """The record key its producer uses: certificate number, key id, filing code or batch id."""
+    """The record key its producer uses: certificate number, key id, inspection id, dispatch subject, filing code,
+    batch id, expert id or plan id."""
+    if isinstance(payload, InspectionPlanPublished):
+        return payload.terms.plan_id
     for name in SUBJECT_FIELDS:
         value = getattr(payload, name, None)
         if value:
