@@ -32,6 +32,7 @@ class Role(StrEnum):
     ORG_OPERATOR = "org_operator"
     INSPECTOR = "inspector"
     TESTING_DEPARTMENT = "testing_department"  # 职业技能鉴定部门: approves batch plans, reviews results [L20, L22]
+    EXPERT = "expert"  # a member of the expert pool (三支队伍): the token's subject is their pool id [Z四(四)]
 
 
 @dataclass(frozen=True)

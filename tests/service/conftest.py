@@ -97,14 +97,15 @@ class ServiceBus:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
 
-    def token(self, role: Role | str, organization: str | None = None) -> dict[str, str]:
+    def token(self, role: Role | str, organization: str | None = None, *, subject: str | None = None) -> dict[str, str]:
+        """A bearer header for `role`; `subject` is who the token names (an expert's pool id for an inspector)."""
         settings = self.runtime.settings
         ensure_dev_keys(settings.keys_dir, settings.province)
         value = mint_token(
             settings.keys_dir,
             province=settings.province,
             role=Role(role),
-            subject=f"test-{role}",
+            subject=subject or f"test-{role}",
             organization=organization,
         )
         return {"Authorization": f"Bearer {value}"}
