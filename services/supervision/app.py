@@ -7,6 +7,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from shared.kernel.events import (
+    DRAW_MADE,
+    EXPERT_SHARED,
+    EXPERTS_DISPATCHED,
+    INSPECTION_PLAN_PUBLISHED,
+    INSPECTION_RECORDED,
+)
 from shared.platform.app import create_app
 from shared.platform.runtime import build_runtime
 
@@ -15,10 +22,11 @@ from .settings import SupervisionSettings
 from .views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PRODUCES = (EXPERT_SHARED, INSPECTION_PLAN_PUBLISHED, DRAW_MADE, EXPERTS_DISPATCHED, INSPECTION_RECORDED)
 
 
 def create(settings: SupervisionSettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
     settings = settings or SupervisionSettings()
-    runtime = build_runtime(settings, consumer=flows.consumer, tracer_provider=tracer_provider)
+    runtime = build_runtime(settings, produces=PRODUCES, consumer=flows.consumer, tracer_provider=tracer_provider)
     scheduled.start(runtime)
     return create_app(runtime, title="skillcert supervision", routers=[router], migrations_dir=MIGRATIONS)

@@ -1,16 +1,56 @@
-"""Supervision's event consumers: its replica of the province's filed organizations (shared.platform.replicas)."""
+"""Supervision's event consumers: the replica of filed organizations (with their credit codes), the approved
+batch plans and published results of recognition (the population and online monitoring), and the experts the
+Yangtze Delta partners share."""
 
 from __future__ import annotations
 
-from shared.kernel.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED, ORGANIZATION_STATUS_CHANGED
+from shared.kernel.events import (
+    BATCH_PLAN_APPROVED,
+    BATCH_RESULTS_PUBLISHED,
+    EXPERT_SHARED,
+    ORGANIZATION_FILED,
+    ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_STATUS_CHANGED,
+    BatchPlanApproved,
+    BatchResultsPublished,
+    Envelope,
+    ExpertShared,
+    OrganizationFiled,
+)
 from shared.platform import replicas
 from shared.platform.bus import Consumer
 from shared.platform.unit import Unit
 
+from . import service
 from .settings import SupervisionSettings
 
 consumer: Consumer[Unit[SupervisionSettings]] = Consumer("supervision")
 
-on_organization_filed = consumer.on(ORGANIZATION_FILED)(replicas.on_organization_filed)
+
+@consumer.on(ORGANIZATION_FILED)
+def on_organization_filed(unit: Unit[SupervisionSettings], event: Envelope[OrganizationFiled]) -> None:
+    """The replica, and the credit code that matches an expert's employer to the organization."""
+    replicas.on_organization_filed(unit, event)
+    service.keep_credit_code(unit=unit, filing_code=event.payload.filing_code, credit_code=event.payload.credit_code)
+
+
 on_organization_status_changed = consumer.on(ORGANIZATION_STATUS_CHANGED)(replicas.on_organization_status_changed)
 on_organization_scope_changed = consumer.on(ORGANIZATION_SCOPE_CHANGED)(replicas.on_organization_scope_changed)
+
+
+@consumer.on(BATCH_PLAN_APPROVED)
+def on_batch_plan_approved(unit: Unit[SupervisionSettings], event: Envelope[BatchPlanApproved]) -> None:
+    """The batch enters the inspection population; its site and staff are checked at once."""
+    service.keep_batch(unit=unit, plan=event.payload, approved_on=event.effective_on)
+
+
+@consumer.on(BATCH_RESULTS_PUBLISHED)
+def on_batch_results_published(unit: Unit[SupervisionSettings], event: Envelope[BatchResultsPublished]) -> None:
+    """Online monitoring of the results against the provincial norms [L27, Z四(五)]."""
+    service.keep_results(unit=unit, results=event.payload)
+
+
+@consumer.on(EXPERT_SHARED, all_provinces=True)
+def on_expert_shared(unit: Unit[SupervisionSettings], event: Envelope[ExpertShared]) -> None:
+    """A partner province's shared expert [Z五(八) 三支队伍交流]; other provinces' are not kept."""
+    service.keep_partner_expert(unit=unit, shared=event.payload, province=event.province)

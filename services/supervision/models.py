@@ -1,21 +1,309 @@
-"""Supervision's tables and shapes. Inspections, experts and findings come with the supervision issues."""
+"""Supervision's tables and shapes: the expert pool, the inspection population, plans and draws, inspections
+with findings and signatures, and online-monitoring alerts.
+
+XBase / XCreate / X / XPublic as in the FastAPI template. Article references are to DOMAIN.md section 4.
+"""
 
 from __future__ import annotations
 
-from sqlmodel import SQLModel
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from shared.kernel.events import ScopeItem
-from shared.platform.outbox import ProcessedEvent
+from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator, model_validator
+from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
+
+from shared.kernel.clock import utcnow
+from shared.kernel.events import (
+    DispatchedExpert,
+    DrawPurpose,
+    ExpertKind,
+    ExpertQualification,
+    ExpertStatus,
+    InspectionFinding,
+    InspectionSignature,
+    OccupationCode,
+    PopulationFilter,
+    ScopeItem,
+)
+from shared.kernel.identity import RESIDENT_ID_CARD, valid_credit_code, valid_id_number, valid_id_type
+from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.replicas import FiledOrganization
+from shared.platform.sequences import SequenceCounter
 
-# What this service's database holds (its alembic migrations create exactly these).
-TABLES = (FiledOrganization, ProcessedEvent)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+
+
+# --- the expert pool (三支队伍) [Z四(四), Z五(五)] -------------------------------------------------------
+
+
+class ExpertTie(BaseModel):
+    """A declared tie that makes an expert avoid an organization (回避)."""
+
+    kind: Literal["works_for", "trained", "stake", "relative"] = Field(
+        description="works for it, trained its staff or candidates, owns a stake, or a relative is on its staff"
+    )
+    organization_code: str = Field(min_length=13, max_length=18, description="filing code or credit code")
+    relative_name: str | None = Field(default=None, max_length=60)
+    relative_id_type: str = Field(default=RESIDENT_ID_CARD, max_length=20)
+    relative_id_number: str | None = Field(default=None, max_length=32)
+
+    @field_validator("relative_id_type")
+    @classmethod
+    def _known_id_type(cls, value: str) -> str:
+        return valid_id_type(value)
+
+    @field_validator("relative_id_number")
+    @classmethod
+    def _id_valid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else valid_id_number(info.data.get("relative_id_type", RESIDENT_ID_CARD), value)
+
+
+class ExpertBase(SQLModel):
+    name: str = Field(min_length=1, max_length=60)
+    id_type: str = Field(default=RESIDENT_ID_CARD, max_length=20)
+    id_number: str = Field(min_length=1, max_length=32, index=True)
+    employer_credit_code: str = Field(max_length=18, description="统一社会信用代码 of the employer (GB 32100)")
+    employer_name: str = Field(min_length=1, max_length=200)
+    employer_region: str = Field(max_length=6, description="GB/T 2260 code of the employer's county, city or province")
+    shared: bool = Field(default=False, description="shared with the Yangtze Delta partners [Z五(八)]")
+
+
+class ExpertCreate(ExpertBase):
+    kinds: list[ExpertKind] = Field(min_length=1)
+    qualifications: list[ExpertQualification] = Field(default_factory=list)
+    ties: list[ExpertTie] = Field(default_factory=list)
+
+    @field_validator("id_type")
+    @classmethod
+    def _known_id_type(cls, value: str) -> str:
+        return valid_id_type(value)
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_valid(cls, value: str, info: ValidationInfo) -> str:
+        return valid_id_number(info.data.get("id_type", RESIDENT_ID_CARD), value)
+
+    @field_validator("employer_credit_code")
+    @classmethod
+    def _credit_code_valid(cls, value: str) -> str:
+        return valid_credit_code(value)
+
+    @field_validator("employer_region")
+    @classmethod
+    def _region_digits(cls, value: str) -> str:
+        if len(value) != 6 or not value.isdigit():
+            raise ValueError("a GB/T 2260 code: six digits, e.g. 330100")
+        return value
+
+
+class ExpertUpdate(BaseModel):
+    """What a province official changes; fields left out stay as they are."""
+
+    employer_credit_code: str | None = None
+    employer_name: str | None = Field(default=None, min_length=1, max_length=200)
+    employer_region: Region | None = None
+    kinds: list[ExpertKind] | None = Field(default=None, min_length=1)
+    qualifications: list[ExpertQualification] | None = None
+    ties: list[ExpertTie] | None = None
+    status: ExpertStatus | None = None
+    shared: bool | None = None
+    reason: Text
+
+    @field_validator("employer_credit_code")
+    @classmethod
+    def _credit_code_valid(cls, value: str | None) -> str | None:
+        return None if value is None else valid_credit_code(value)
+
+
+class DeclarationsUpdate(BaseModel):
+    """What an expert corrects themself: their declared ties [Z五(五) 回避]."""
+
+    ties: list[ExpertTie]
+
+
+class Expert(ExpertBase, table=True):
+    __table_args__ = (UniqueConstraint("id_type", "id_number"),)
+
+    id: str = Field(primary_key=True, max_length=12, description="<province>-E<6 digits>")
+    kinds: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    qualifications: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ties: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="active", max_length=12)
+    created_by: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_by: str
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class EntryKind(StrEnum):
+    TRAINING = "training"  # 定期培训
+    DAILY_ASSESSMENT = "daily_assessment"  # 日常考核
+    ANNUAL_ASSESSMENT = "annual_assessment"  # 年度考核
+    INTEGRITY = "integrity"  # 诚信档案: a record in the integrity archive
+    CHANGE = "change"  # a change of the expert's record, with its reason
+
+
+class ExpertEntryCreate(BaseModel):
+    kind: Literal["training", "daily_assessment", "annual_assessment", "integrity"]
+    on: date
+    content: Text
+    result: str | None = Field(default=None, max_length=200, description="e.g. 合格 / 优秀 / 不合格")
+
+
+class ExpertEntry(SQLModel, table=True):
+    """The expert's archive: trainings, assessments, integrity records and changes, never edited."""
+
+    __tablename__ = "expert_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    expert_id: str = Field(foreign_key="expert.id", index=True)
+    kind: EntryKind
+    on: date
+    content: str
+    result: str | None = None
+    recorded_by: str
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class ExpertEntryPublic(BaseModel):
+    id: int
+    kind: EntryKind
+    on: date
+    content: str
+    result: str | None
+    recorded_by: str
+
+
+class ExpertPublic(BaseModel):
+    id: str
+    name: str
+    id_type: str
+    id_number: str
+    employer_credit_code: str
+    employer_name: str
+    employer_region: str
+    kinds: list[ExpertKind]
+    qualifications: list[ExpertQualification]
+    ties: list[ExpertTie]
+    status: ExpertStatus
+    shared: bool
+    entries: list[ExpertEntryPublic] = Field(default_factory=list)
+
+
+class ExpertsPublic(BaseModel):
+    data: list[ExpertPublic]
+    count: int
+
+
+class PartnerExpert(SQLModel, table=True):
+    """An expert a Yangtze Delta partner shares (expert-shared), drawable where the policy lists the partner."""
+
+    __tablename__ = "partner_expert"
+
+    expert_id: str = Field(primary_key=True, max_length=12)
+    province: str = Field(max_length=2)
+    name: str
+    kinds: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    employer_credit_code: str
+    employer_region: str
+    qualifications: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    tied_organizations: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    status: str
+    shared: bool
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- the population (一单两库) ------------------------------------------------------------------------
+
+
+class OrganizationCredit(SQLModel, table=True):
+    """The credit code of each filed organization (from organization-filed): employers are matched by it."""
+
+    __tablename__ = "organization_credit"
+
+    filing_code: str = Field(primary_key=True, max_length=13)
+    credit_code: str = Field(max_length=18, index=True)
+
+
+class PlannedBatch(SQLModel, table=True):
+    """An approved batch plan (batch-plan-approved): a target of inspections, with its staff."""
+
+    __tablename__ = "planned_batch"
+
+    batch_id: str = Field(primary_key=True, max_length=40)
+    organization_code: str = Field(max_length=13, index=True)
+    organization_name: str
+    occupation_code: str = Field(max_length=10)
+    occupation_name: str
+    work_type: str | None = None
+    level: int
+    method: str
+    exam_starts_on: date = Field(index=True)
+    exam_ends_on: date
+    site_city: str
+    site_address: str | None = None
+    site_county: str | None = None
+    site_capacity: int | None = None
+    new_site: bool
+    candidates: int
+    staff: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    approved_on: date
+
+
+class PublishedResults(SQLModel, table=True):
+    """A batch's published results (batch-results-published), kept for the provincial norms of monitoring."""
+
+    __tablename__ = "published_results"
+
+    batch_id: str = Field(primary_key=True, max_length=40)
+    organization_code: str = Field(max_length=13)
+    occupation_code: str = Field(max_length=10)
+    level: int
+    sat: int
+    passed: int
+    published_on: date
+
+
+class StaffMemberPublic(BaseModel):
+    name: str
+    role: str
+    id_number: str = Field(description="masked: region and last four characters")
+
+
+class PlannedBatchPublic(BaseModel):
+    batch_id: str
+    organization_code: str
+    organization_name: str
+    occupation_code: str
+    occupation_name: str
+    work_type: str | None
+    level: int
+    method: str
+    exam_starts_on: date
+    exam_ends_on: date
+    site_city: str
+    site_address: str | None
+    site_county: str | None
+    site_capacity: int | None
+    new_site: bool
+    candidates: int
+    approved_on: date
+    staff: list[StaffMemberPublic]
+
+
+class PlannedBatchesPublic(BaseModel):
+    data: list[PlannedBatchPublic]
+    count: int
 
 
 class InspectableOrganizationPublic(SQLModel):
     filing_code: str
     name: str
     city: str | None
+    status: str
     scope: list[ScopeItem]
     valid_until: str
 
@@ -23,3 +311,319 @@ class InspectableOrganizationPublic(SQLModel):
 class InspectableOrganizationsPublic(SQLModel):
     data: list[InspectableOrganizationPublic]
     count: int
+
+
+# --- plans and draws (双随机) [L27] ---------------------------------------------------------------------
+
+
+class PanelTarget(BaseModel):
+    """The application a technical-assessment panel serves [L8] (supervision does not hold applications)."""
+
+    application_id: int = Field(ge=1)
+    organization_credit_code: str
+    organization_name: str = Field(min_length=1, max_length=200)
+    city: str | None = Field(default=None, max_length=60)
+    occupation_code: OccupationCode | None = None
+    level: int | None = Field(default=None, ge=1, le=5)
+
+    @field_validator("organization_credit_code")
+    @classmethod
+    def _credit_code_valid(cls, value: str) -> str:
+        return valid_credit_code(value)
+
+
+class PlanCreate(BaseModel):
+    """An inspection plan, or a panel for another service's step; defaults from the province's policy."""
+
+    title: str = Field(min_length=4, max_length=200)
+    purpose: DrawPurpose = "inspection"
+    period_from: date
+    period_to: date
+    population: PopulationFilter = Field(default_factory=PopulationFilter)
+    sample_size: int | None = Field(default=None, ge=1, le=10_000)
+    sample_percent: int | None = Field(default=None, ge=1, le=100)
+    inspectors_per_target: int | None = Field(default=None, ge=1, le=10)
+    max_targets_per_inspector: int | None = Field(default=None, ge=1, le=50)
+    inspector_kinds: list[ExpertKind] = Field(default_factory=lambda: ["quality_supervisor", "expert"], min_length=1)
+    include_partner_experts: bool = Field(default=True, description="the policy's partner provinces' shared experts")
+    entropy_source: str = Field(
+        min_length=8,
+        max_length=300,
+        description="the public value to come, named so anyone can look it up: e.g. 双色球 2026140期开奖号码",
+    )
+    entropy_expected_on: date
+    application: PanelTarget | None = Field(default=None, description="technical_assessment: the application")
+
+    @model_validator(mode="after")
+    def _one_sample_rule(self) -> PlanCreate:
+        if self.sample_size is not None and self.sample_percent is not None:
+            raise ValueError("give sample_size or sample_percent, not both")
+        return self
+
+
+class PlanStatus(StrEnum):
+    PUBLISHED = "published"  # the population is frozen and published; waiting for the public value
+    DRAWN = "drawn"
+
+
+class InspectionPlan(SQLModel, table=True):
+    __tablename__ = "inspection_plan"
+
+    id: str = Field(primary_key=True, max_length=12, description="<province>-P<6 digits>")
+    title: str
+    purpose: str = Field(max_length=24)
+    status: PlanStatus = PlanStatus.PUBLISHED
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False), description="InspectionPlanPublished")
+    plan_hash: str = Field(max_length=64)
+    snapshot_hash: str = Field(max_length=64)
+    entropy_expected_on: date
+    published_on: date
+    published_by: str
+    public_value: str | None = None
+    seed: str | None = Field(default=None, max_length=64)
+    drawn_on: date | None = None
+    drawn_by: str | None = None
+    draw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON), description="DrawMade")
+
+
+class PlanRefusal(SQLModel, table=True):
+    __tablename__ = "plan_refusal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: str = Field(foreign_key="inspection_plan.id", index=True)
+    target_id: str
+    expert_id: str
+    reason: str
+    refused_on: date
+    recorded_by: str
+    replaced_by: str | None = None
+
+
+class DrawCreate(BaseModel):
+    public_value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+class RefusalCreate(BaseModel):
+    target_id: str = Field(min_length=1, max_length=40)
+    expert_id: str = Field(min_length=1, max_length=12)
+    reason: Text
+
+
+class PlanPublic(BaseModel):
+    id: str
+    title: str
+    purpose: str
+    status: PlanStatus
+    plan_hash: str
+    snapshot_hash: str
+    entropy_expected_on: date
+    published_on: date
+    published_by: str
+    population: int
+    inspectors: int
+    public_value: str | None
+    seed: str | None
+    drawn_on: date | None
+    drawn: list[dict[str, Any]] = Field(default_factory=list, description="drawn targets with their inspectors")
+
+
+class PlansPublic(BaseModel):
+    data: list[PlanPublic]
+    count: int
+
+
+class PlanDocuments(BaseModel):
+    """The published documents: what `python -m services.supervision.draw verify` reads."""
+
+    plan: dict[str, Any]
+    draw: dict[str, Any] | None
+
+
+# --- inspections and findings [L27] ---------------------------------------------------------------------
+
+
+class InspectionStatus(StrEnum):
+    OPEN = "open"  # being carried out: the record and findings may be written
+    SIGNING = "signing"  # the first signature froze the record; the others sign the same hash
+    SEALED = "sealed"  # everyone signed: the database refuses any change
+
+
+class Inspection(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=12, description="<province>-I<6 digits>")
+    plan_id: str | None = Field(default=None, foreign_key="inspection_plan.id", index=True)
+    alert_id: int | None = None
+    target_id: str
+    batch_id: str | None = Field(default=None, index=True)
+    organization_code: str = Field(max_length=18, index=True)
+    organization_name: str
+    inspectors: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    status: InspectionStatus = InspectionStatus.OPEN
+    opened_on: date
+    inspected_on: date | None = None
+    items_checked: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    notes: str | None = None
+    record_hash: str | None = Field(default=None, max_length=64)
+    sealed_on: date | None = None
+
+
+class InspectionRecordUpdate(BaseModel):
+    """What the inspectors checked on site and when [L27]: the plan, the internal supervisors, the item list."""
+
+    inspected_on: date
+    items_checked: list[str] = Field(min_length=1, description="codes of the policy's item list")
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class FindingCreate(BaseModel):
+    item_code: str = Field(min_length=1, max_length=40)
+    severity: Literal["minor", "major", "serious"]
+    description: Text
+    evidence: list[Sha256] = Field(default_factory=list, max_length=50, description="SHA-256 of each evidence file")
+
+
+class Finding(SQLModel, table=True):
+    __tablename__ = "inspection_finding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: str = Field(foreign_key="inspection.id", index=True)
+    item_code: str
+    item_title: str
+    article: str
+    severity: str = Field(max_length=8)
+    description: str
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    recorded_by: str
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class Signature(SQLModel, table=True):
+    __tablename__ = "inspection_signature"
+    __table_args__ = (UniqueConstraint("inspection_id", "signer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: str = Field(foreign_key="inspection.id", index=True)
+    signer: str
+    role: str
+    signed_at: datetime = Field(default_factory=utcnow)
+    record_hash: str = Field(max_length=64)
+    chain_hash: str = Field(max_length=64)
+
+
+class FindingPublic(InspectionFinding):
+    id: int
+    article: str
+    recorded_by: str
+
+
+class InspectionPublic(BaseModel):
+    id: str
+    plan_id: str | None
+    alert_id: int | None
+    target_id: str
+    batch_id: str | None
+    organization_code: str
+    organization_name: str
+    inspectors: list[DispatchedExpert]
+    status: InspectionStatus
+    opened_on: date
+    inspected_on: date | None
+    items_checked: list[str]
+    notes: str | None
+    findings: list[FindingPublic]
+    signatures: list[InspectionSignature]
+    awaiting: list[str] = Field(
+        description="who still has to sign: inspectors' pool ids, and the site's person in charge"
+    )
+    record_hash: str | None
+    sealed_on: date | None
+
+
+class InspectionsPublic(BaseModel):
+    data: list[InspectionPublic]
+    count: int
+
+
+# --- online monitoring (互联网+督导) [L27, Z四(五)] -------------------------------------------------------
+
+
+class AlertRule(StrEnum):
+    PASS_RATE = "pass_rate"  # far above the occupation and level's provincial norm
+    IDENTICAL_SCORES = "identical_scores"  # many candidates with one score vector
+    SCORES_PILED_AT_PASS = "scores_piled_at_pass"  # scores piled just above the pass mark
+    DOUBLE_BOOKING = "double_booking"  # one person at two organizations' sites on one day
+    OVER_CAPACITY = "over_capacity"  # more candidates than the site seats
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    INSPECTION = "inspection"  # turned into an inspection
+    FINDING = "finding"  # written as a finding of an open inspection
+    DISMISSED = "dismissed"
+
+
+class Alert(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("rule", "batch_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: AlertRule
+    batch_id: str = Field(max_length=40, index=True)
+    key: str = Field(default="", max_length=120, description="what the rule found, for one alert per finding")
+    organization_code: str = Field(max_length=13)
+    detail: str
+    article: str
+    raised_on: date
+    status: AlertStatus = AlertStatus.OPEN
+    decided_by: str | None = None
+    decided_on: date | None = None
+    decision_reason: str | None = None
+    inspection_id: str | None = None
+
+
+class AlertDecision(BaseModel):
+    action: Literal["inspect", "finding", "dismiss"]
+    reason: Text
+    inspectors: list[str] = Field(default_factory=list, description="inspect: pool ids of the inspectors sent")
+    inspection_id: str | None = Field(default=None, description="finding: the open inspection of the batch")
+    item_code: str | None = Field(default=None, description="finding: the item of the list it falls under")
+    severity: Literal["minor", "major", "serious"] = "major"
+
+
+class AlertPublic(BaseModel):
+    id: int
+    rule: AlertRule
+    batch_id: str
+    organization_code: str
+    detail: str
+    article: str
+    raised_on: date
+    status: AlertStatus
+    decided_by: str | None
+    decided_on: date | None
+    decision_reason: str | None
+    inspection_id: str | None
+
+
+class AlertsPublic(BaseModel):
+    data: list[AlertPublic]
+    count: int
+
+
+# What this service's database holds (its alembic migrations create exactly these).
+TABLES = (
+    FiledOrganization,
+    OrganizationCredit,
+    Expert,
+    ExpertEntry,
+    PartnerExpert,
+    PlannedBatch,
+    PublishedResults,
+    InspectionPlan,
+    PlanRefusal,
+    Inspection,
+    Finding,
+    Signature,
+    Alert,
+    SequenceCounter,
+    OutboxEvent,
+    ProcessedEvent,
+)

@@ -1,33 +1,1162 @@
-"""Supervision: the population random inspections are drawn from. Keyword-only functions over a unit of work."""
+"""Supervision: the expert pool, the inspection population, plans and their draws, inspections with findings
+and signatures, and online monitoring. Keyword-only functions over a unit of work: they flush and emit, and
+the edge that made the unit commits. Rules are in rules.py, the draw in draw.py.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import or_
 from sqlmodel import col, func, select
 
+from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
+from shared.kernel.events import (
+    DRAW_MADE,
+    EXPERT_SHARED,
+    EXPERTS_DISPATCHED,
+    INSPECTION_PLAN_PUBLISHED,
+    INSPECTION_RECORDED,
+    BatchPlanApproved,
+    BatchResultsPublished,
+    DispatchedExpert,
+    DrawInspector,
+    DrawMade,
+    DrawRefusal,
+    DrawTarget,
+    ExpertQualification,
+    ExpertsDispatched,
+    ExpertShared,
+    InspectionFinding,
+    InspectionPlanPublished,
+    InspectionRecorded,
+    InspectionSignature,
+    PastInspection,
+    PlanTerms,
+    PopulationFilter,
+    TiedOrganization,
+)
+from shared.kernel.privacy import mask_id_number
+from shared.platform.auth import Actor, Principal, Role
 from shared.platform.replicas import FiledOrganization
+from shared.platform.sequences import next_value
 from shared.platform.unit import Unit
 
-from .models import InspectableOrganizationPublic
+from . import draw, rules
+from .models import (
+    Alert,
+    AlertDecision,
+    AlertPublic,
+    AlertStatus,
+    DeclarationsUpdate,
+    EntryKind,
+    Expert,
+    ExpertCreate,
+    ExpertEntry,
+    ExpertEntryCreate,
+    ExpertEntryPublic,
+    ExpertPublic,
+    ExpertTie,
+    ExpertUpdate,
+    Finding,
+    FindingCreate,
+    FindingPublic,
+    InspectableOrganizationPublic,
+    Inspection,
+    InspectionPlan,
+    InspectionPublic,
+    InspectionRecordUpdate,
+    InspectionStatus,
+    OrganizationCredit,
+    PartnerExpert,
+    PlanCreate,
+    PlanDocuments,
+    PlannedBatch,
+    PlannedBatchPublic,
+    PlanPublic,
+    PlanRefusal,
+    PlanStatus,
+    PublishedResults,
+    RefusalCreate,
+    Signature,
+    StaffMemberPublic,
+)
 from .settings import SupervisionSettings
+
+U = Unit[SupervisionSettings]
+SEQUENCE_MAXIMUM = 999_999
+TIE_REASONS = {
+    "works_for": "declared tie: works for it",
+    "trained": "declared tie: trained for it",
+    "stake": "declared tie: owns a stake",
+    "relative": "declared tie: a relative on its staff",
+}
+
+
+def _next_id(unit: U, letter: str) -> str:
+    number = next_value(unit.session, f"supervision-{letter}-{unit.province}", maximum=SEQUENCE_MAXIMUM)
+    return f"{unit.province}-{letter}{number:06d}"
+
+
+# --- the expert pool [Z四(四), Z五(五)] -----------------------------------------------------------------
+
+
+def register_expert(*, unit: U, expert_in: ExpertCreate, actor: Actor) -> Expert:
+    existing = unit.session.exec(
+        select(Expert.id).where(Expert.id_type == expert_in.id_type, Expert.id_number == expert_in.id_number)
+    ).first()
+    if existing is not None:
+        raise Conflict(f"this person is already in the pool as {existing}")
+    expert = Expert.model_validate(
+        expert_in,
+        update={
+            "id": _next_id(unit, "E"),
+            "kinds": list(expert_in.kinds),
+            "qualifications": [q.model_dump(mode="json") for q in expert_in.qualifications],
+            "ties": [t.model_dump(mode="json") for t in expert_in.ties],
+            "created_by": actor.subject,
+            "updated_by": actor.subject,
+        },
+    )
+    unit.session.add(expert)
+    unit.session.flush()
+    _add_entry(unit, expert, EntryKind.CHANGE, "registered in the pool", actor)
+    if expert.shared:
+        _emit_shared(unit, expert)
+    return expert
+
+
+def update_expert(*, unit: U, expert_id: str, update: ExpertUpdate, actor: Actor) -> Expert:
+    expert = get_expert(unit=unit, expert_id=expert_id)
+    was_shared = expert.shared
+    changes = update.model_dump(exclude_unset=True, exclude={"reason"}, mode="json")
+    for name, value in changes.items():
+        setattr(expert, name, value)
+    expert.updated_by = actor.subject
+    unit.session.add(expert)
+    _add_entry(
+        unit, expert, EntryKind.CHANGE, f"{', '.join(sorted(changes)) or 'nothing'} changed: {update.reason}", actor
+    )
+    if expert.shared or was_shared:
+        _emit_shared(unit, expert)
+    return expert
+
+
+def correct_declarations(*, unit: U, expert_id: str, declarations: DeclarationsUpdate, actor: Actor) -> Expert:
+    """An expert corrects their own declared ties; the change is kept in their archive."""
+    expert = get_expert(unit=unit, expert_id=expert_id)
+    expert.ties = [tie.model_dump(mode="json") for tie in declarations.ties]
+    expert.updated_by = actor.subject
+    unit.session.add(expert)
+    _add_entry(unit, expert, EntryKind.CHANGE, f"declarations corrected by the expert: {len(expert.ties)} ties", actor)
+    if expert.shared:
+        _emit_shared(unit, expert)
+    return expert
+
+
+def add_entry(*, unit: U, expert_id: str, entry_in: ExpertEntryCreate, actor: Actor) -> ExpertEntry:
+    expert = get_expert(unit=unit, expert_id=expert_id)
+    if entry_in.on > unit.today:
+        raise FieldError("on", f"{entry_in.on} is in the future (today is {unit.today})")
+    entry = ExpertEntry(
+        expert_id=expert.id,
+        kind=EntryKind(entry_in.kind),
+        on=entry_in.on,
+        content=entry_in.content,
+        result=entry_in.result,
+        recorded_by=actor.subject,
+    )
+    unit.session.add(entry)
+    unit.session.flush()
+    return entry
+
+
+def _add_entry(unit: U, expert: Expert, kind: EntryKind, content: str, actor: Actor) -> None:
+    unit.session.add(
+        ExpertEntry(expert_id=expert.id, kind=kind, on=unit.today, content=content, recorded_by=actor.subject)
+    )
+
+
+def _tied_codes(expert: Expert) -> list[str]:
+    return sorted({tie["organization_code"] for tie in expert.ties})
+
+
+def _emit_shared(unit: U, expert: Expert) -> None:
+    payload = ExpertShared(
+        expert_id=expert.id,
+        province=unit.province,
+        name=expert.name,
+        kinds=expert.kinds,
+        employer_credit_code=expert.employer_credit_code,
+        employer_region=expert.employer_region,
+        qualifications=[ExpertQualification.model_validate(q) for q in expert.qualifications],
+        tied_organizations=[expert.employer_credit_code, *_tied_codes(expert)],
+        status=expert.status,
+        shared=expert.shared,
+    )
+    unit.emit(EXPERT_SHARED, subject=expert.id, payload=payload)
+
+
+def get_expert(*, unit: U, expert_id: str) -> Expert:
+    expert = unit.session.get(Expert, expert_id)
+    if expert is None:
+        raise NotFound(f"no expert {expert_id} in this province's pool")
+    return expert
+
+
+def experts(
+    *, unit: U, kind: str | None, status: str | None, occupation: str | None, q: str | None, skip: int, limit: int
+) -> tuple[list[Expert], int]:
+    statement = select(Expert)
+    if status:
+        statement = statement.where(Expert.status == status)
+    if q:
+        statement = statement.where(or_(col(Expert.name).contains(q), col(Expert.employer_name).contains(q)))
+    found = [
+        e
+        for e in unit.session.exec(statement.order_by(col(Expert.id)))
+        if (not kind or kind in e.kinds)
+        and (not occupation or any(qual["occupation_code"] == occupation for qual in e.qualifications))
+    ]
+    return found[skip : skip + limit], len(found)
+
+
+def expert_public(*, unit: U, expert: Expert, with_entries: bool = False) -> ExpertPublic:
+    entries: list[ExpertEntryPublic] = []
+    if with_entries:
+        rows = unit.session.exec(
+            select(ExpertEntry).where(ExpertEntry.expert_id == expert.id).order_by(col(ExpertEntry.id))
+        )
+        entries = [ExpertEntryPublic.model_validate(e, from_attributes=True) for e in rows]
+    return ExpertPublic.model_validate(
+        {**expert.model_dump(), "ties": [ExpertTie.model_validate(t) for t in expert.ties], "entries": entries}
+    )
+
+
+def keep_partner_expert(*, unit: U, shared: ExpertShared, province: str) -> None:
+    """A partner's shared expert, kept when the policy lists that partner [Z五(八)]."""
+    if province == unit.province or province not in unit.policy.supervision.partner_provinces:
+        return
+    row = unit.session.get(PartnerExpert, shared.expert_id) or PartnerExpert(
+        expert_id=shared.expert_id,
+        province=province,
+        name=shared.name,
+        kinds=[],
+        employer_credit_code=shared.employer_credit_code,
+        employer_region=shared.employer_region,
+        qualifications=[],
+        tied_organizations=[],
+        status=shared.status,
+        shared=shared.shared,
+    )
+    row.name, row.kinds = shared.name, list(shared.kinds)
+    row.employer_credit_code, row.employer_region = shared.employer_credit_code, shared.employer_region
+    row.qualifications = [q.model_dump(mode="json") for q in shared.qualifications]
+    row.tied_organizations = list(shared.tied_organizations)
+    row.status, row.shared = shared.status, shared.shared
+    unit.session.add(row)
+
+
+# --- the population (一单两库) --------------------------------------------------------------------------
+
+
+def keep_credit_code(*, unit: U, filing_code: str, credit_code: str) -> None:
+    row = unit.session.get(OrganizationCredit, filing_code) or OrganizationCredit(
+        filing_code=filing_code, credit_code=credit_code
+    )
+    row.credit_code = credit_code
+    unit.session.add(row)
+
+
+def keep_batch(*, unit: U, plan: BatchPlanApproved, approved_on: date) -> PlannedBatch:
+    """An approved batch plan enters the population; its staff and site are checked at once."""
+    batch = unit.session.get(PlannedBatch, plan.batch_id) or PlannedBatch(
+        batch_id=plan.batch_id,
+        organization_code=plan.organization_code,
+        organization_name=plan.organization_name,
+        occupation_code=plan.occupation_code,
+        occupation_name=plan.occupation_name,
+        level=plan.level,
+        method=plan.method,
+        exam_starts_on=plan.exam_starts_on,
+        exam_ends_on=plan.exam_ends_on,
+        site_city=plan.site_city,
+        new_site=plan.new_site,
+        candidates=plan.candidates,
+        approved_on=approved_on,
+    )
+    for name, value in plan.model_dump(exclude={"staff"}).items():
+        setattr(batch, name, value)
+    batch.staff = [member.model_dump() for member in plan.staff]
+    batch.approved_on = approved_on
+    unit.session.add(batch)
+    unit.session.flush()
+    anomalies = [rules.capacity_anomaly(candidates=batch.candidates, capacity=batch.site_capacity)]
+    overlapping = unit.session.exec(
+        select(PlannedBatch).where(
+            PlannedBatch.batch_id != batch.batch_id,
+            PlannedBatch.exam_starts_on <= batch.exam_ends_on,
+            PlannedBatch.exam_ends_on >= batch.exam_starts_on,
+        )
+    )
+    anomalies += rules.double_bookings(batch, list(overlapping))
+    for anomaly in anomalies:
+        if anomaly is not None:
+            _raise_alert(unit, anomaly, batch.batch_id, batch.organization_code)
+    return batch
+
+
+def keep_results(*, unit: U, results: BatchResultsPublished) -> None:
+    """Published results: kept for the norms, and checked against them [L27 在线督导]."""
+    history = unit.session.exec(
+        select(PublishedResults.sat, PublishedResults.passed).where(
+            PublishedResults.occupation_code == results.occupation_code,
+            PublishedResults.level == results.level,
+            PublishedResults.batch_id != results.batch_id,
+        )
+    ).all()
+    for anomaly in rules.result_anomalies(results, [(s, p) for s, p in history], unit.policy.supervision.monitoring):
+        _raise_alert(unit, anomaly, results.batch_id, results.organization_code)
+    row = unit.session.get(PublishedResults, results.batch_id) or PublishedResults(
+        batch_id=results.batch_id,
+        organization_code=results.organization_code,
+        occupation_code=results.occupation_code,
+        level=results.level,
+        sat=results.sat,
+        passed=results.passed,
+        published_on=results.published_on,
+    )
+    row.sat, row.passed, row.published_on = results.sat, results.passed, results.published_on
+    unit.session.add(row)
+
+
+def _raise_alert(unit: U, anomaly: rules.Anomaly, batch_id: str, organization_code: str) -> None:
+    known = unit.session.exec(
+        select(Alert.id).where(Alert.rule == anomaly.rule, Alert.batch_id == batch_id, Alert.key == anomaly.key)
+    ).first()
+    if known is None:
+        unit.session.add(
+            Alert(
+                rule=anomaly.rule,
+                batch_id=batch_id,
+                key=anomaly.key,
+                organization_code=organization_code,
+                detail=anomaly.detail,
+                article=anomaly.article,
+                raised_on=unit.today,
+            )
+        )
+
+
+Timing = Literal["upcoming", "running", "past"]
+
+
+def planned_batches(
+    *,
+    unit: U,
+    when: Timing | None,
+    city: str | None,
+    occupation: str | None,
+    organization: str | None,
+    new_site: bool | None,
+    skip: int,
+    limit: int,
+) -> tuple[list[PlannedBatchPublic], int]:
+    statement = select(PlannedBatch)
+    today = unit.today
+    if when == "upcoming":
+        statement = statement.where(PlannedBatch.exam_starts_on > today)
+    elif when == "running":
+        statement = statement.where(PlannedBatch.exam_starts_on <= today, PlannedBatch.exam_ends_on >= today)
+    elif when == "past":
+        statement = statement.where(PlannedBatch.exam_ends_on < today)
+    if city:
+        statement = statement.where(PlannedBatch.site_city == city)
+    if occupation:
+        statement = statement.where(
+            or_(col(PlannedBatch.occupation_code) == occupation, col(PlannedBatch.occupation_name).contains(occupation))
+        )
+    if organization:
+        statement = statement.where(PlannedBatch.organization_code == organization)
+    if new_site is not None:
+        statement = statement.where(PlannedBatch.new_site == new_site)
+    count = unit.session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = unit.session.exec(
+        statement.order_by(col(PlannedBatch.exam_starts_on), col(PlannedBatch.batch_id)).offset(skip).limit(limit)
+    )
+    return [batch_public(b) for b in rows], int(count)
+
+
+def get_batch(*, unit: U, batch_id: str) -> PlannedBatch:
+    batch = unit.session.get(PlannedBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"no approved batch {batch_id} in this province")
+    return batch
+
+
+def batch_public(batch: PlannedBatch) -> PlannedBatchPublic:
+    staff = [
+        StaffMemberPublic(name=s["name"], role=s["role"], id_number=mask_id_number(s["id_number"])) for s in batch.staff
+    ]
+    return PlannedBatchPublic.model_validate({**batch.model_dump(), "staff": staff})
 
 
 def inspectable_organizations(
-    *, unit: Unit[SupervisionSettings], skip: int, limit: int
+    *, unit: U, city: str | None = None, occupation: str | None = None, q: str | None = None, skip: int, limit: int
 ) -> tuple[list[InspectableOrganizationPublic], int]:
     """Filed organizations of this province, by filing code, and how many there are."""
-    session = unit.session
-    count = session.exec(select(func.count()).select_from(FiledOrganization)).one()
-    rows = session.exec(
-        select(FiledOrganization).order_by(col(FiledOrganization.filing_code)).offset(skip).limit(limit)
-    )
+    statement = select(FiledOrganization).order_by(col(FiledOrganization.filing_code))
+    if city:
+        statement = statement.where(FiledOrganization.city == city)
+    if q:
+        statement = statement.where(
+            or_(col(FiledOrganization.name).contains(q), col(FiledOrganization.filing_code).contains(q))
+        )
+    found = [
+        o
+        for o in unit.session.exec(statement)
+        if not occupation or any(item.occupation_code == occupation for item in o.scope_items())
+    ]
     data = [
         InspectableOrganizationPublic(
             filing_code=o.filing_code,
             name=o.name,
             city=o.city,
+            status=o.status,
             scope=o.scope_items(),
             valid_until=o.valid_until.isoformat(),
         )
-        for o in rows
+        for o in found[skip : skip + limit]
     ]
-    return data, int(count)
+    return data, len(found)
+
+
+# --- plans and draws (双随机) [L27] ---------------------------------------------------------------------
+
+
+def publish_plan(*, unit: U, plan_in: PlanCreate, actor: Actor) -> InspectionPlan:
+    """Freezes the population and the inspector pool, hashes them and publishes the plan."""
+    policy = unit.policy.supervision
+    errors = rules.plan_errors(plan_in, today=unit.today)
+    if errors:
+        raise FieldErrors(errors)
+    plan_id = _next_id(unit, "P")
+    purpose = plan_in.purpose
+    panel = purpose != "inspection"
+    population = plan_in.population
+    if plan_in.application is not None and purpose == "technical_assessment":
+        population = population.model_copy(
+            update={"target_kind": "application", "subject": f"application-{plan_in.application.application_id}"}
+        )
+    terms = PlanTerms(
+        plan_id=plan_id,
+        province=unit.province,
+        title=plan_in.title,
+        purpose=purpose,
+        period_from=plan_in.period_from,
+        period_to=plan_in.period_to,
+        population=population,
+        sample_size=1 if panel else plan_in.sample_size,
+        sample_percent=None if panel or plan_in.sample_size else plan_in.sample_percent or policy.sample_percent,
+        inspectors_per_target=plan_in.inspectors_per_target or policy.inspectors_per_target,
+        max_targets_per_inspector=plan_in.max_targets_per_inspector or policy.max_targets_per_inspector,
+        inspector_kinds=plan_in.inspector_kinds,
+        rotation_window_days=policy.rotation_window_days,
+        entropy_source=plan_in.entropy_source,
+        entropy_expected_on=plan_in.entropy_expected_on,
+        published_on=unit.today,
+        published_by=actor.subject,
+    )
+    targets = _targets(unit, terms, plan_in)
+    inspectors = _inspectors(unit, terms, include_partners=plan_in.include_partner_experts)
+    errors = []
+    if not targets:
+        errors.append(FieldError("population", "no target matches this population filter: nothing to draw from"))
+    if not inspectors:
+        errors.append(
+            FieldError(
+                "inspector_kinds", f"no active expert of the kinds {', '.join(terms.inspector_kinds)} in the pool"
+            )
+        )
+    if errors:
+        raise FieldErrors(errors)
+    document = InspectionPlanPublished(
+        terms=terms,
+        targets=targets,
+        inspectors=inspectors,
+        plan_hash=draw.plan_hash(terms),
+        snapshot_hash=draw.snapshot_hash(targets, inspectors),
+    )
+    plan = InspectionPlan(
+        id=plan_id,
+        title=terms.title,
+        purpose=purpose,
+        document=document.model_dump(mode="json"),
+        plan_hash=document.plan_hash,
+        snapshot_hash=document.snapshot_hash,
+        entropy_expected_on=terms.entropy_expected_on,
+        published_on=unit.today,
+        published_by=actor.subject,
+    )
+    unit.session.add(plan)
+    unit.session.flush()
+    unit.emit(INSPECTION_PLAN_PUBLISHED, subject=plan_id, payload=document)
+    return plan
+
+
+def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]:
+    population = terms.population
+    if plan_in.application is not None and terms.purpose == "technical_assessment":
+        application = plan_in.application
+        return [
+            DrawTarget(
+                target_id=f"application-{application.application_id}",
+                kind="application",
+                organization_code=application.organization_credit_code,
+                organization_credit_code=application.organization_credit_code,
+                organization_name=application.organization_name,
+                city=application.city,
+                occupation_code=application.occupation_code,
+                level=application.level,
+                starts_on=terms.period_from,
+            )
+        ]
+    credit = {row.filing_code: row.credit_code for row in unit.session.exec(select(OrganizationCredit))}
+    if population.target_kind == "organization":
+        organizations = unit.session.exec(
+            select(FiledOrganization)
+            .where(FiledOrganization.status == "filed")
+            .order_by(col(FiledOrganization.filing_code))
+        )
+        return [
+            DrawTarget(
+                target_id=o.filing_code,
+                kind="organization",
+                organization_code=o.filing_code,
+                organization_credit_code=credit.get(o.filing_code),
+                organization_name=o.name,
+                city=o.city,
+            )
+            for o in organizations
+            if (not population.cities or o.city in population.cities)
+            and (not population.organization_codes or o.filing_code in population.organization_codes)
+            and (
+                not population.occupation_codes
+                or any(item.occupation_code in population.occupation_codes for item in o.scope_items())
+            )
+        ]
+    statement = select(PlannedBatch).order_by(col(PlannedBatch.batch_id))
+    if population.subject:
+        statement = statement.where(PlannedBatch.batch_id == population.subject)
+    else:
+        statement = statement.where(
+            PlannedBatch.exam_ends_on >= terms.period_from, PlannedBatch.exam_starts_on <= terms.period_to
+        )
+    return [
+        DrawTarget(
+            target_id=b.batch_id,
+            kind="batch",
+            organization_code=b.organization_code,
+            organization_credit_code=credit.get(b.organization_code),
+            organization_name=b.organization_name,
+            city=b.site_city,
+            occupation_code=b.occupation_code,
+            level=b.level,
+            starts_on=b.exam_starts_on,
+            ends_on=b.exam_ends_on,
+            new_site=b.new_site,
+        )
+        for b in unit.session.exec(statement)
+        if (not population.cities or b.site_city in population.cities)
+        and (not population.occupation_codes or b.occupation_code in population.occupation_codes)
+        and (not population.organization_codes or b.organization_code in population.organization_codes)
+        and (not population.new_site_only or b.new_site)
+    ]
+
+
+def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[DrawInspector]:
+    """The active pool of the plan's kinds (and the partners' shared experts), with what avoidance needs."""
+    kinds = set(terms.inspector_kinds)
+    batches = list(unit.session.exec(select(PlannedBatch)))
+    staff_of: dict[tuple[str, str], set[str]] = {}
+    for batch in batches:
+        for person in batch.staff:
+            staff_of.setdefault((person["id_type"], person["id_number"]), set()).add(batch.organization_code)
+    since = terms.period_from - timedelta(days=terms.rotation_window_days)
+    inspected: dict[str, list[PastInspection]] = {}
+    for inspection in unit.session.exec(select(Inspection).where(Inspection.opened_on >= since)):
+        for member in inspection.inspectors:
+            inspected.setdefault(member["expert_id"], []).append(
+                PastInspection(
+                    organization_code=inspection.organization_code, on=inspection.inspected_on or inspection.opened_on
+                )
+            )
+    pool = []
+    for expert in unit.session.exec(select(Expert).where(Expert.status == "active").order_by(col(Expert.id))):
+        if not kinds & set(expert.kinds):
+            continue
+        ties = [
+            TiedOrganization(organization_code=t["organization_code"], reason=TIE_REASONS[t["kind"]])
+            for t in expert.ties
+        ]
+        ties += [
+            TiedOrganization(organization_code=code, reason="the organization's own staff")
+            for code in sorted(staff_of.get((expert.id_type, expert.id_number), set()))
+        ]
+        for tie in expert.ties:
+            if tie.get("relative_id_number"):
+                relative = (tie.get("relative_id_type") or "居民身份证", tie["relative_id_number"])
+                ties += [
+                    TiedOrganization(organization_code=code, reason="a relative among its staff")
+                    for code in sorted(staff_of.get(relative, set()))
+                ]
+        pool.append(
+            DrawInspector(
+                expert_id=expert.id,
+                province=unit.province,
+                name=expert.name,
+                kinds=sorted(kinds & set(expert.kinds)),
+                employer_credit_code=expert.employer_credit_code,
+                qualifications=[ExpertQualification.model_validate(q) for q in expert.qualifications],
+                tied_organizations=_unique(ties),
+                inspected=sorted(inspected.get(expert.id, []), key=lambda p: (p.on, p.organization_code)),
+            )
+        )
+    partners = unit.policy.supervision.partner_provinces
+    if include_partners and partners:
+        statement = select(PartnerExpert).where(
+            PartnerExpert.status == "active",
+            col(PartnerExpert.shared).is_(True),
+            col(PartnerExpert.province).in_(partners),
+        )
+        for partner in unit.session.exec(statement.order_by(col(PartnerExpert.expert_id))):
+            if not kinds & set(partner.kinds):
+                continue
+            pool.append(
+                DrawInspector(
+                    expert_id=partner.expert_id,
+                    province=partner.province,
+                    name=partner.name,
+                    kinds=sorted(kinds & set(partner.kinds)),
+                    employer_credit_code=partner.employer_credit_code,
+                    qualifications=[ExpertQualification.model_validate(q) for q in partner.qualifications],
+                    tied_organizations=[
+                        TiedOrganization(organization_code=code, reason="declared by the sharing province")
+                        for code in partner.tied_organizations
+                    ],
+                    inspected=sorted(inspected.get(partner.expert_id, []), key=lambda p: (p.on, p.organization_code)),
+                )
+            )
+    return pool
+
+
+def _unique(ties: Iterable[TiedOrganization]) -> list[TiedOrganization]:
+    seen: dict[tuple[str, str], TiedOrganization] = {}
+    for tie in ties:
+        seen.setdefault((tie.organization_code, tie.reason), tie)
+    return sorted(seen.values(), key=lambda t: (t.organization_code, t.reason))
+
+
+def _plan_for_update(unit: U, plan_id: str) -> InspectionPlan:
+    # The row lock makes two officials pressing the same button queue: the second sees the first's result.
+    plan = unit.session.get(InspectionPlan, plan_id, with_for_update=True)
+    if plan is None:
+        raise NotFound(f"no inspection plan {plan_id}")
+    return plan
+
+
+def get_plan(*, unit: U, plan_id: str) -> InspectionPlan:
+    plan = unit.session.get(InspectionPlan, plan_id)
+    if plan is None:
+        raise NotFound(f"no inspection plan {plan_id}")
+    return plan
+
+
+def make_draw(*, unit: U, plan_id: str, public_value: str, actor: Actor) -> InspectionPlan:
+    """Enters the public value and draws: targets and their inspectors, every exclusion recorded."""
+    plan = _plan_for_update(unit, plan_id)
+    if plan.status is not PlanStatus.PUBLISHED:
+        raise Conflict(f"plan {plan_id} was drawn on {plan.drawn_on} with {plan.public_value!r}; a draw is made once")
+    document = InspectionPlanPublished.model_validate(plan.document)
+    errors = rules.draw_errors(
+        entropy_expected_on=plan.entropy_expected_on, entropy_source=document.terms.entropy_source, today=unit.today
+    )
+    if errors:
+        raise FieldErrors(errors)
+    drawn = draw.draw(document, public_value)
+    made = DrawMade(
+        plan_id=plan.id,
+        province=unit.province,
+        algorithm=draw.ALGORITHM,
+        plan_hash=plan.plan_hash,
+        snapshot_hash=plan.snapshot_hash,
+        public_value=public_value,
+        seed=drawn.seed,
+        drawn_on=unit.today,
+        drawn_by=actor.subject,
+        targets=drawn.targets,
+        exclusions=drawn.exclusions,
+    )
+    plan.status = PlanStatus.DRAWN
+    plan.public_value, plan.seed = public_value, drawn.seed
+    plan.drawn_on, plan.drawn_by = unit.today, actor.subject
+    plan.draw = made.model_dump(mode="json")
+    unit.session.add(plan)
+    names = {i.expert_id: i for i in document.inspectors}
+    targets = {t.target_id: t for t in document.targets}
+    for drawn_target in drawn.targets:
+        experts_ = [_dispatched(names[e]) for e in drawn_target.inspectors]
+        if document.terms.purpose == "inspection":
+            _open_inspection(unit, targets[drawn_target.target_id], experts_, plan_id=plan.id)
+        else:
+            _dispatch(unit, document, drawn_target.target_id, experts_)
+    unit.session.flush()
+    unit.emit(DRAW_MADE, subject=plan.id, payload=made)
+    return plan
+
+
+def _dispatched(inspector: DrawInspector) -> DispatchedExpert:
+    return DispatchedExpert(expert_id=inspector.expert_id, name=inspector.name, province=inspector.province)
+
+
+def _dispatch(unit: U, document: InspectionPlanPublished, subject: str, experts_: list[DispatchedExpert]) -> None:
+    purpose = document.terms.purpose
+    assert purpose != "inspection"
+    payload = ExpertsDispatched(plan_id=document.terms.plan_id, purpose=purpose, subject=subject, experts=experts_)
+    unit.emit(EXPERTS_DISPATCHED, subject=subject, payload=payload)
+
+
+def _open_inspection(
+    unit: U, target: DrawTarget, experts_: list[DispatchedExpert], *, plan_id: str | None, alert_id: int | None = None
+) -> Inspection:
+    inspection = Inspection(
+        id=_next_id(unit, "I"),
+        plan_id=plan_id,
+        alert_id=alert_id,
+        target_id=target.target_id,
+        batch_id=target.target_id if target.kind == "batch" else None,
+        organization_code=target.organization_code,
+        organization_name=target.organization_name,
+        inspectors=[e.model_dump() for e in experts_],
+        opened_on=unit.today,
+    )
+    unit.session.add(inspection)
+    return inspection
+
+
+def refuse(*, unit: U, plan_id: str, refusal_in: RefusalCreate, principal: Principal) -> PlanRefusal:
+    """A drawn inspector declines or is recused; the next eligible one in the same ranking replaces them."""
+    plan = _plan_for_update(unit, plan_id)
+    if plan.status is not PlanStatus.DRAWN or plan.draw is None:
+        raise Conflict(f"plan {plan_id} is not drawn yet")
+    if principal.role is not Role.PROVINCE_OFFICIAL and principal.subject != refusal_in.expert_id:
+        raise Forbidden("an expert declines only for themself; a province official records any refusal")
+    document = InspectionPlanPublished.model_validate(plan.document)
+    made = DrawMade.model_validate(plan.draw)
+    inspection = None
+    if document.terms.purpose == "inspection":
+        inspection = unit.session.exec(
+            select(Inspection).where(Inspection.plan_id == plan_id, Inspection.target_id == refusal_in.target_id)
+        ).first()
+        if inspection is not None and (
+            inspection.status is not InspectionStatus.OPEN or _findings_of(unit, inspection.id)
+        ):
+            raise Conflict(f"inspection {inspection.id} has begun: an inspector can no longer be replaced")
+    refusal = DrawRefusal(
+        target_id=refusal_in.target_id, expert_id=refusal_in.expert_id, reason=refusal_in.reason, refused_on=unit.today
+    )
+    try:
+        again = draw.draw(document, made.public_value, [*made.refusals, refusal])
+    except ValueError as error:
+        raise FieldError("expert_id", str(error)) from error
+    applied = again.refusals[-1]
+    made = made.model_copy(
+        update={"targets": again.targets, "exclusions": again.exclusions, "refusals": again.refusals}
+    )
+    plan.draw = made.model_dump(mode="json")
+    unit.session.add(plan)
+    row = PlanRefusal(
+        plan_id=plan_id,
+        target_id=refusal.target_id,
+        expert_id=refusal.expert_id,
+        reason=refusal.reason,
+        refused_on=unit.today,
+        recorded_by=principal.subject,
+        replaced_by=applied.replaced_by,
+    )
+    unit.session.add(row)
+    names = {i.expert_id: i for i in document.inspectors}
+    [target] = [t for t in again.targets if t.target_id == refusal.target_id]
+    experts_ = [_dispatched(names[e]) for e in target.inspectors]
+    if inspection is not None:
+        inspection.inspectors = [e.model_dump() for e in experts_]
+        unit.session.add(inspection)
+    elif document.terms.purpose != "inspection":
+        _dispatch(unit, document, target.target_id, experts_)
+    unit.session.flush()
+    unit.emit(DRAW_MADE, subject=plan_id, payload=made)
+    return row
+
+
+def plans(*, unit: U, skip: int, limit: int) -> tuple[list[PlanPublic], int]:
+    count = unit.session.exec(select(func.count()).select_from(InspectionPlan)).one()
+    rows = unit.session.exec(select(InspectionPlan).order_by(col(InspectionPlan.id).desc()).offset(skip).limit(limit))
+    return [plan_public(p) for p in rows], int(count)
+
+
+def plan_public(plan: InspectionPlan) -> PlanPublic:
+    document = plan.document
+    return PlanPublic(
+        id=plan.id,
+        title=plan.title,
+        purpose=plan.purpose,
+        status=plan.status,
+        plan_hash=plan.plan_hash,
+        snapshot_hash=plan.snapshot_hash,
+        entropy_expected_on=plan.entropy_expected_on,
+        published_on=plan.published_on,
+        published_by=plan.published_by,
+        population=len(document["targets"]),
+        inspectors=len(document["inspectors"]),
+        public_value=plan.public_value,
+        seed=plan.seed,
+        drawn_on=plan.drawn_on,
+        drawn=(plan.draw or {}).get("targets", []),
+    )
+
+
+def plan_documents(plan: InspectionPlan) -> PlanDocuments:
+    return PlanDocuments(plan=plan.document, draw=plan.draw)
+
+
+# --- inspections and findings [L27] ---------------------------------------------------------------------
+
+
+def _inspection_for_update(unit: U, inspection_id: str) -> Inspection:
+    inspection = unit.session.get(Inspection, inspection_id, with_for_update=True)
+    if inspection is None:
+        raise NotFound(f"no inspection {inspection_id}")
+    return inspection
+
+
+def get_inspection(*, unit: U, inspection_id: str) -> Inspection:
+    inspection = unit.session.get(Inspection, inspection_id)
+    if inspection is None:
+        raise NotFound(f"no inspection {inspection_id}")
+    return inspection
+
+
+def _inspector_ids(inspection: Inspection) -> list[str]:
+    return [member["expert_id"] for member in inspection.inspectors]
+
+
+def _ensure_inspector(inspection: Inspection, principal: Principal) -> None:
+    if principal.role not in (Role.INSPECTOR, Role.EXPERT) or principal.subject not in _inspector_ids(inspection):
+        raise Forbidden(
+            f"{principal.subject} is not an inspector of {inspection.id}: {', '.join(_inspector_ids(inspection))} are"
+        )
+
+
+def _ensure_open(inspection: Inspection, what: str) -> None:
+    if inspection.status is not InspectionStatus.OPEN:
+        raise Conflict(f"inspection {inspection.id} is {inspection.status.value}: {what} is no longer possible")
+
+
+def record_checks(*, unit: U, inspection_id: str, record: InspectionRecordUpdate, principal: Principal) -> Inspection:
+    """What was checked on site and when: the plan against the site, the internal supervisors, the item list."""
+    inspection = _inspection_for_update(unit, inspection_id)
+    _ensure_inspector(inspection, principal)
+    _ensure_open(inspection, "changing the record")
+    errors = rules.item_errors(record.items_checked, unit.policy.supervision, "items_checked")
+    if record.inspected_on > unit.today:
+        errors.append(FieldError("inspected_on", f"{record.inspected_on} is in the future (today is {unit.today})"))
+    if record.inspected_on < inspection.opened_on:
+        errors.append(
+            FieldError(
+                "inspected_on",
+                f"{record.inspected_on} is before the inspection was drawn or opened ({inspection.opened_on})",
+            )
+        )
+    if errors:
+        raise FieldErrors(errors)
+    inspection.inspected_on = record.inspected_on
+    inspection.items_checked = list(dict.fromkeys(record.items_checked))
+    inspection.notes = record.notes
+    unit.session.add(inspection)
+    unit.session.flush()
+    return inspection
+
+
+def add_finding(*, unit: U, inspection_id: str, finding_in: FindingCreate, principal: Principal) -> Finding:
+    inspection = _inspection_for_update(unit, inspection_id)
+    _ensure_inspector(inspection, principal)
+    _ensure_open(inspection, "adding a finding")
+    return _add_finding(unit, inspection, finding_in, principal.subject)
+
+
+def _add_finding(unit: U, inspection: Inspection, finding_in: FindingCreate, by: str) -> Finding:
+    item = unit.policy.supervision.item(finding_in.item_code)
+    if item is None:
+        raise FieldError("item_code", f"{finding_in.item_code!r} is not on the province's item list (抽查事项清单)")
+    finding = Finding(
+        inspection_id=inspection.id,
+        item_code=item.code,
+        item_title=item.title,
+        article=item.article,
+        severity=finding_in.severity,
+        description=finding_in.description,
+        evidence=list(finding_in.evidence),
+        recorded_by=by,
+    )
+    unit.session.add(finding)
+    unit.session.flush()
+    return finding
+
+
+def _findings_of(unit: U, inspection_id: str) -> list[Finding]:
+    return list(
+        unit.session.exec(select(Finding).where(Finding.inspection_id == inspection_id).order_by(col(Finding.id)))
+    )
+
+
+def _signatures_of(unit: U, inspection_id: str) -> list[Signature]:
+    return list(
+        unit.session.exec(select(Signature).where(Signature.inspection_id == inspection_id).order_by(col(Signature.id)))
+    )
+
+
+SITE_IN_CHARGE = "site_in_charge"
+
+
+def _record_content(unit: U, inspection: Inspection) -> dict[str, Any]:
+    """What the signatures cover: the record as written, findings included."""
+    return {
+        "inspection_id": inspection.id,
+        "plan_id": inspection.plan_id,
+        "batch_id": inspection.batch_id,
+        "organization_code": inspection.organization_code,
+        "inspected_on": inspection.inspected_on and inspection.inspected_on.isoformat(),
+        "inspectors": inspection.inspectors,
+        "items_checked": inspection.items_checked,
+        "notes": inspection.notes,
+        "findings": [
+            {k: v for k, v in f.model_dump(mode="json").items() if k not in ("recorded_at", "inspection_id")}
+            for f in _findings_of(unit, inspection.id)
+        ],
+    }
+
+
+def sign(*, unit: U, inspection_id: str, principal: Principal) -> Inspection:
+    """An inspector on the record, or the site's person in charge, signs; the last signature seals it [L27]."""
+    inspection = _inspection_for_update(unit, inspection_id)
+    if inspection.status is InspectionStatus.SEALED:
+        raise Conflict(f"inspection {inspection.id} is sealed: every signature is on it")
+    if principal.role is Role.ORG_OPERATOR:
+        if principal.organization != inspection.organization_code:
+            raise Forbidden(f"the site's person in charge signs for {inspection.organization_code}")
+        signer, role = SITE_IN_CHARGE, f"site_in_charge:{principal.subject}"
+    else:
+        _ensure_inspector(inspection, principal)
+        signer, role = principal.subject, "inspector"
+    signatures = _signatures_of(unit, inspection.id)
+    if any(s.signer == signer for s in signatures):
+        raise Conflict(f"{'the site' if signer == SITE_IN_CHARGE else signer} has already signed {inspection.id}")
+    if inspection.status is InspectionStatus.OPEN:
+        if inspection.inspected_on is None or not inspection.items_checked:
+            raise Conflict(f"inspection {inspection.id} has no record yet: write what was checked and when first")
+        inspection.record_hash = draw.sha256(draw.canonical(_record_content(unit, inspection)))
+        inspection.status = InspectionStatus.SIGNING
+    assert inspection.record_hash is not None
+    previous = signatures[-1].chain_hash if signatures else inspection.record_hash
+    signature = Signature(
+        inspection_id=inspection.id, signer=signer, role=role, record_hash=inspection.record_hash, chain_hash=""
+    )
+    signature.chain_hash = draw.sha256(
+        f"{previous}\n{signer}\n{role}\n{signature.signed_at.isoformat()}\n{inspection.record_hash}"
+    )
+    unit.session.add(signature)
+    signatures.append(signature)
+    signed = {s.signer for s in signatures}
+    if signed >= {*_inspector_ids(inspection), SITE_IN_CHARGE}:
+        inspection.status = InspectionStatus.SEALED
+        inspection.sealed_on = unit.today
+        unit.session.add(inspection)
+        unit.session.flush()
+        unit.emit(INSPECTION_RECORDED, subject=inspection.id, payload=_recorded(unit, inspection, signatures))
+    else:
+        unit.session.add(inspection)
+        unit.session.flush()
+    return inspection
+
+
+def _recorded(unit: U, inspection: Inspection, signatures: list[Signature]) -> InspectionRecorded:
+    assert inspection.inspected_on and inspection.record_hash and inspection.sealed_on
+    return InspectionRecorded(
+        inspection_id=inspection.id,
+        plan_id=inspection.plan_id,
+        batch_id=inspection.batch_id,
+        organization_code=inspection.organization_code,
+        organization_name=inspection.organization_name,
+        inspected_on=inspection.inspected_on,
+        inspectors=[DispatchedExpert.model_validate(m) for m in inspection.inspectors],
+        items_checked=inspection.items_checked,
+        findings=[InspectionFinding.model_validate(f, from_attributes=True) for f in _findings_of(unit, inspection.id)],
+        signatures=[InspectionSignature.model_validate(s, from_attributes=True) for s in signatures],
+        record_hash=inspection.record_hash,
+        sealed_on=inspection.sealed_on,
+    )
+
+
+def inspection_public(*, unit: U, inspection: Inspection) -> InspectionPublic:
+    signatures = _signatures_of(unit, inspection.id)
+    signed = {s.signer for s in signatures}
+    awaiting = [e for e in [*_inspector_ids(inspection), SITE_IN_CHARGE] if e not in signed]
+    return InspectionPublic.model_validate(
+        {
+            **inspection.model_dump(),
+            "findings": [
+                FindingPublic.model_validate(f, from_attributes=True) for f in _findings_of(unit, inspection.id)
+            ],
+            "signatures": [InspectionSignature.model_validate(s, from_attributes=True) for s in signatures],
+            "awaiting": awaiting,
+        }
+    )
+
+
+def inspections(
+    *,
+    unit: U,
+    organization: str | None,
+    batch: str | None,
+    plan: str | None,
+    status: InspectionStatus | None,
+    inspector: str | None,
+    skip: int,
+    limit: int,
+) -> tuple[list[InspectionPublic], int]:
+    statement = select(Inspection)
+    if organization:
+        statement = statement.where(Inspection.organization_code == organization)
+    if batch:
+        statement = statement.where(Inspection.batch_id == batch)
+    if plan:
+        statement = statement.where(Inspection.plan_id == plan)
+    if status:
+        statement = statement.where(Inspection.status == status)
+    found = [
+        i
+        for i in unit.session.exec(statement.order_by(col(Inspection.id)))
+        if not inspector or inspector in _inspector_ids(i)
+    ]
+    return [inspection_public(unit=unit, inspection=i) for i in found[skip : skip + limit]], len(found)
+
+
+# --- online monitoring alerts -------------------------------------------------------------------------------
+
+
+def alerts(
+    *, unit: U, status: AlertStatus | None, batch: str | None, skip: int, limit: int
+) -> tuple[list[AlertPublic], int]:
+    statement = select(Alert)
+    if status:
+        statement = statement.where(Alert.status == status)
+    if batch:
+        statement = statement.where(Alert.batch_id == batch)
+    count = unit.session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = unit.session.exec(statement.order_by(col(Alert.id)).offset(skip).limit(limit))
+    return [AlertPublic.model_validate(a, from_attributes=True) for a in rows], int(count)
+
+
+def decide_alert(*, unit: U, alert_id: int, decision: AlertDecision, actor: Actor) -> Alert:
+    """An alert becomes an inspection of its batch, a finding of an open one, or is dismissed with the reason."""
+    alert = unit.session.get(Alert, alert_id, with_for_update=True)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    if alert.status is not AlertStatus.OPEN:
+        raise Conflict(f"alert {alert_id} was already decided ({alert.status.value}) on {alert.decided_on}")
+    if decision.action == "inspect":
+        inspection = _inspection_from_alert(unit, alert, decision)
+        alert.status, alert.inspection_id = AlertStatus.INSPECTION, inspection.id
+    elif decision.action == "finding":
+        inspection = _open_inspection_of(unit, alert, decision)
+        if decision.item_code is None:
+            raise FieldError("item_code", "a finding falls under an item of the list")
+        finding = FindingCreate(
+            item_code=decision.item_code,
+            severity=decision.severity,
+            description=f"online monitoring: {alert.detail}. {decision.reason}",
+        )
+        _add_finding(unit, inspection, finding, actor.subject)
+        alert.status, alert.inspection_id = AlertStatus.FINDING, inspection.id
+    else:
+        alert.status = AlertStatus.DISMISSED
+    alert.decided_by, alert.decided_on, alert.decision_reason = actor.subject, unit.today, decision.reason
+    unit.session.add(alert)
+    unit.session.flush()
+    return alert
+
+
+def _inspection_from_alert(unit: U, alert: Alert, decision: AlertDecision) -> Inspection:
+    if not decision.inspectors:
+        raise FieldError("inspectors", "name the inspectors sent (pool ids)")
+    batch = get_batch(unit=unit, batch_id=alert.batch_id)
+    credit = unit.session.get(OrganizationCredit, batch.organization_code)
+    target = DrawTarget(
+        target_id=batch.batch_id,
+        kind="batch",
+        organization_code=batch.organization_code,
+        organization_credit_code=credit.credit_code if credit else None,
+        organization_name=batch.organization_name,
+        city=batch.site_city,
+        occupation_code=batch.occupation_code,
+        level=batch.level,
+        starts_on=batch.exam_starts_on,
+        ends_on=batch.exam_ends_on,
+    )
+    policy = unit.policy.supervision
+    terms = PlanTerms(
+        plan_id="alert",
+        province=unit.province,
+        title=f"alert {alert.id}",
+        purpose="inspection",
+        period_from=unit.today,
+        period_to=unit.today,
+        population=PopulationFilter(),
+        sample_size=1,
+        inspectors_per_target=len(decision.inspectors),
+        max_targets_per_inspector=policy.max_targets_per_inspector,
+        inspector_kinds=["examiner", "quality_supervisor", "judge", "expert"],
+        rotation_window_days=policy.rotation_window_days,
+        entropy_source="none: sent on an alert",
+        entropy_expected_on=unit.today,
+        published_on=unit.today,
+        published_by="alert",
+    )
+    pool = {i.expert_id: i for i in _inspectors(unit, terms, include_partners=True)}
+    errors = []
+    for index, expert_id in enumerate(decision.inspectors):
+        inspector = pool.get(expert_id)
+        if inspector is None:
+            errors.append(FieldError(f"inspectors.{index}", f"{expert_id} is not an active expert of the pool"))
+            continue
+        reason = draw.exclusion_reason(terms, target, inspector)
+        if reason:
+            errors.append(FieldError(f"inspectors.{index}", f"{expert_id} may not inspect this batch: {reason}"))
+    if errors:
+        raise FieldErrors(errors)
+    experts_ = [_dispatched(pool[e]) for e in dict.fromkeys(decision.inspectors)]
+    inspection = _open_inspection(unit, target, experts_, plan_id=None, alert_id=alert.id)
+    unit.session.flush()
+    return inspection
+
+
+def _open_inspection_of(unit: U, alert: Alert, decision: AlertDecision) -> Inspection:
+    if decision.inspection_id is None:
+        raise FieldError("inspection_id", "name the open inspection of the batch the finding goes into")
+    inspection = _inspection_for_update(unit, decision.inspection_id)
+    if inspection.batch_id != alert.batch_id:
+        raise FieldError("inspection_id", f"{inspection.id} is not an inspection of batch {alert.batch_id}")
+    _ensure_open(inspection, "adding a finding")
+    return inspection

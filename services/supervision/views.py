@@ -1,26 +1,305 @@
-"""Supervision HTTP API: the organizations this province may inspect (its own replica, kept from events)."""
+"""Supervision HTTP API: the expert pool, the inspection population, plans and draws, inspections, alerts."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 
+from shared.platform.auth import Actor, Principal, Role
 from shared.platform.deps import UnitDep
 
 from . import service
-from .deps import SUPERVISORS
-from .models import InspectableOrganizationsPublic
+from .deps import SUPERVISORS, Deciding, Inspecting, Official, PoolMember, Reading, Refusing, Signing
+from .models import (
+    AlertDecision,
+    AlertPublic,
+    AlertsPublic,
+    AlertStatus,
+    DeclarationsUpdate,
+    DrawCreate,
+    ExpertCreate,
+    ExpertEntryCreate,
+    ExpertEntryPublic,
+    ExpertPublic,
+    ExpertsPublic,
+    ExpertUpdate,
+    FindingCreate,
+    FindingPublic,
+    InspectableOrganizationsPublic,
+    InspectionPublic,
+    InspectionRecordUpdate,
+    InspectionsPublic,
+    InspectionStatus,
+    PlanCreate,
+    PlanDocuments,
+    PlannedBatchesPublic,
+    PlannedBatchPublic,
+    PlanPublic,
+    PlansPublic,
+    RefusalCreate,
+)
 
-router = APIRouter(tags=["inspection targets"])
+router = APIRouter()
+Skip = Annotated[int, Query(ge=0)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Text = Annotated[str | None, Query(max_length=100)]
 
 
-@router.get("/inspectable-organizations", response_model=InspectableOrganizationsPublic, dependencies=[SUPERVISORS])
-def inspectable_organizations(
+# --- the expert pool ------------------------------------------------------------------------------------
+
+
+@router.post("/experts", status_code=201, response_model=ExpertPublic, tags=["expert pool"])
+def register_expert(expert_in: ExpertCreate, unit: UnitDep, principal: Official) -> ExpertPublic:
+    """Registers an examiner, quality supervisor, judge or expert in the province's pool [Z四(四)]."""
+    expert = service.register_expert(unit=unit, expert_in=expert_in, actor=Actor.of(principal))
+    return service.expert_public(unit=unit, expert=expert, with_entries=True)
+
+
+@router.get("/experts", response_model=ExpertsPublic, tags=["expert pool"], dependencies=[SUPERVISORS])
+def list_experts(
     unit: UnitDep,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    kind: Text = None,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(active|suspended|retired)$")] = None,
+    occupation: Text = None,
+    q: Text = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
+) -> ExpertsPublic:
+    data, count = service.experts(
+        unit=unit, kind=kind, status=status_, occupation=occupation, q=q, skip=skip, limit=limit
+    )
+    return ExpertsPublic(data=[service.expert_public(unit=unit, expert=e) for e in data], count=count)
+
+
+@router.get("/experts/me", response_model=ExpertPublic, tags=["expert pool"])
+def my_record(unit: UnitDep, principal: PoolMember) -> ExpertPublic:
+    """An expert's own record: qualifications, declarations, assessments and integrity archive."""
+    expert = service.get_expert(unit=unit, expert_id=principal.subject)
+    return service.expert_public(unit=unit, expert=expert, with_entries=True)
+
+
+@router.put("/experts/me/declarations", response_model=ExpertPublic, tags=["expert pool"])
+def correct_my_declarations(declarations: DeclarationsUpdate, unit: UnitDep, principal: PoolMember) -> ExpertPublic:
+    """An expert corrects their declared ties (works for, trained, stake, relatives) [Z五(五) 回避]."""
+    expert = service.correct_declarations(
+        unit=unit, expert_id=principal.subject, declarations=declarations, actor=Actor.of(principal)
+    )
+    return service.expert_public(unit=unit, expert=expert, with_entries=True)
+
+
+@router.get("/experts/{expert_id}", response_model=ExpertPublic, tags=["expert pool"], dependencies=[SUPERVISORS])
+def read_expert(expert_id: str, unit: UnitDep) -> ExpertPublic:
+    return service.expert_public(
+        unit=unit, expert=service.get_expert(unit=unit, expert_id=expert_id), with_entries=True
+    )
+
+
+@router.patch("/experts/{expert_id}", response_model=ExpertPublic, tags=["expert pool"])
+def update_expert(expert_id: str, update: ExpertUpdate, unit: UnitDep, principal: Official) -> ExpertPublic:
+    """Changes qualifications, ties, status (active, suspended, retired) or sharing, with the reason."""
+    expert = service.update_expert(unit=unit, expert_id=expert_id, update=update, actor=Actor.of(principal))
+    return service.expert_public(unit=unit, expert=expert, with_entries=True)
+
+
+@router.post("/experts/{expert_id}/entries", status_code=201, response_model=ExpertEntryPublic, tags=["expert pool"])
+def add_entry(expert_id: str, entry_in: ExpertEntryCreate, unit: UnitDep, principal: Official) -> ExpertEntryPublic:
+    """A training, a daily or annual assessment, or an integrity record [Z五(五) 日常考核、年度考核]."""
+    entry = service.add_entry(unit=unit, expert_id=expert_id, entry_in=entry_in, actor=Actor.of(principal))
+    return ExpertEntryPublic.model_validate(entry, from_attributes=True)
+
+
+# --- the population -------------------------------------------------------------------------------------
+
+
+@router.get("/batches", response_model=PlannedBatchesPublic, tags=["population"], dependencies=[SUPERVISORS])
+def planned_batches(
+    unit: UnitDep,
+    when: Annotated[str | None, Query(pattern="^(upcoming|running|past)$")] = None,
+    city: Text = None,
+    occupation: Annotated[str | None, Query(max_length=100, description="code or part of the name")] = None,
+    organization: Annotated[str | None, Query(max_length=13, description="filing code")] = None,
+    new_site: bool | None = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
+) -> PlannedBatchesPublic:
+    """Approved batches of the province: upcoming, running or past, by city, occupation, organization, new site."""
+    data, count = service.planned_batches(
+        unit=unit,
+        when=when,  # type: ignore[arg-type]
+        city=city,
+        occupation=occupation,
+        organization=organization,
+        new_site=new_site,
+        skip=skip,
+        limit=limit,
+    )
+    return PlannedBatchesPublic(data=data, count=count)
+
+
+@router.get("/batches/{batch_id}", response_model=PlannedBatchPublic, tags=["population"], dependencies=[SUPERVISORS])
+def read_batch(batch_id: str, unit: UnitDep) -> PlannedBatchPublic:
+    """A batch's approved plan with its staff (ID numbers masked)."""
+    return service.batch_public(service.get_batch(unit=unit, batch_id=batch_id))
+
+
+@router.get(
+    "/inspectable-organizations",
+    response_model=InspectableOrganizationsPublic,
+    tags=["population"],
+    dependencies=[SUPERVISORS],
+)
+def inspectable_organizations(
+    unit: UnitDep, city: Text = None, occupation: Text = None, q: Text = None, skip: Skip = 0, limit: Limit = 100
 ) -> InspectableOrganizationsPublic:
     """Filed organizations of this province: the population random inspections are drawn from."""
-    data, count = service.inspectable_organizations(unit=unit, skip=skip, limit=limit)
+    data, count = service.inspectable_organizations(
+        unit=unit, city=city, occupation=occupation, q=q, skip=skip, limit=limit
+    )
     return InspectableOrganizationsPublic(data=data, count=count)
+
+
+@router.get(
+    "/organizations/{filing_code}/inspections",
+    response_model=InspectionsPublic,
+    tags=["population"],
+    dependencies=[SUPERVISORS],
+)
+def organization_history(filing_code: str, unit: UnitDep, skip: Skip = 0, limit: Limit = 100) -> InspectionsPublic:
+    """An organization's inspection history."""
+    data, count = service.inspections(
+        unit=unit, organization=filing_code, batch=None, plan=None, status=None, inspector=None, skip=skip, limit=limit
+    )
+    return InspectionsPublic(data=data, count=count)
+
+
+# --- plans and draws ------------------------------------------------------------------------------------
+
+
+@router.post("/plans", status_code=201, response_model=PlanPublic, tags=["plans and draws"])
+def publish_plan(plan_in: PlanCreate, unit: UnitDep, principal: Official) -> PlanPublic:
+    """Publishes a plan: the population and the pool are frozen and hashed, the public value named [L27]."""
+    return service.plan_public(service.publish_plan(unit=unit, plan_in=plan_in, actor=Actor.of(principal)))
+
+
+@router.get("/plans", response_model=PlansPublic, tags=["plans and draws"], dependencies=[SUPERVISORS])
+def list_plans(unit: UnitDep, skip: Skip = 0, limit: Limit = 100) -> PlansPublic:
+    data, count = service.plans(unit=unit, skip=skip, limit=limit)
+    return PlansPublic(data=data, count=count)
+
+
+@router.get("/plans/{plan_id}", response_model=PlanPublic, tags=["plans and draws"], dependencies=[SUPERVISORS])
+def read_plan(plan_id: str, unit: UnitDep) -> PlanPublic:
+    return service.plan_public(service.get_plan(unit=unit, plan_id=plan_id))
+
+
+@router.get(
+    "/plans/{plan_id}/documents", response_model=PlanDocuments, tags=["plans and draws"], dependencies=[SUPERVISORS]
+)
+def plan_documents(plan_id: str, unit: UnitDep) -> PlanDocuments:
+    """The published documents that `python -m services.supervision.draw verify` checks."""
+    return service.plan_documents(service.get_plan(unit=unit, plan_id=plan_id))
+
+
+@router.post("/plans/{plan_id}/draw", response_model=PlanPublic, tags=["plans and draws"])
+def make_draw(plan_id: str, draw_in: DrawCreate, unit: UnitDep, principal: Official) -> PlanPublic:
+    """Enters the public value once it is out, and draws targets and inspectors."""
+    plan = service.make_draw(unit=unit, plan_id=plan_id, public_value=draw_in.public_value, actor=Actor.of(principal))
+    return service.plan_public(plan)
+
+
+@router.post("/plans/{plan_id}/refusals", status_code=201, response_model=PlanPublic, tags=["plans and draws"])
+def refuse(plan_id: str, refusal_in: RefusalCreate, unit: UnitDep, principal: Refusing) -> PlanPublic:
+    """A drawn inspector declines or is recused; the draw names the replacement the same way."""
+    service.refuse(unit=unit, plan_id=plan_id, refusal_in=refusal_in, principal=principal)
+    return service.plan_public(service.get_plan(unit=unit, plan_id=plan_id))
+
+
+# --- inspections ----------------------------------------------------------------------------------------
+
+
+def _ensure_may_read(principal: Principal, inspection: InspectionPublic) -> None:
+    if principal.role is Role.ORG_OPERATOR and principal.organization != inspection.organization_code:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this token acts for {principal.organization}")
+    if principal.role is Role.EXPERT and principal.subject not in {i.expert_id for i in inspection.inspectors}:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{principal.subject} is not an inspector of {inspection.id}")
+
+
+@router.get("/inspections", response_model=InspectionsPublic, tags=["inspections"], dependencies=[SUPERVISORS])
+def list_inspections(
+    unit: UnitDep,
+    organization: Text = None,
+    batch: Text = None,
+    plan: Text = None,
+    status_: Annotated[InspectionStatus | None, Query(alias="status")] = None,
+    inspector: Annotated[str | None, Query(max_length=12, description="pool id")] = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
+) -> InspectionsPublic:
+    data, count = service.inspections(
+        unit=unit,
+        organization=organization,
+        batch=batch,
+        plan=plan,
+        status=status_,
+        inspector=inspector,
+        skip=skip,
+        limit=limit,
+    )
+    return InspectionsPublic(data=data, count=count)
+
+
+@router.get("/inspections/{inspection_id}", response_model=InspectionPublic, tags=["inspections"])
+def read_inspection(inspection_id: str, unit: UnitDep, principal: Reading) -> InspectionPublic:
+    inspection = service.inspection_public(
+        unit=unit, inspection=service.get_inspection(unit=unit, inspection_id=inspection_id)
+    )
+    _ensure_may_read(principal, inspection)
+    return inspection
+
+
+@router.put("/inspections/{inspection_id}/record", response_model=InspectionPublic, tags=["inspections"])
+def record_checks(
+    inspection_id: str, record: InspectionRecordUpdate, unit: UnitDep, principal: Inspecting
+) -> InspectionPublic:
+    """What the inspectors checked on site and when (the item list's codes) [L27]."""
+    inspection = service.record_checks(unit=unit, inspection_id=inspection_id, record=record, principal=principal)
+    return service.inspection_public(unit=unit, inspection=inspection)
+
+
+@router.post(
+    "/inspections/{inspection_id}/findings", status_code=201, response_model=FindingPublic, tags=["inspections"]
+)
+def add_finding(inspection_id: str, finding_in: FindingCreate, unit: UnitDep, principal: Inspecting) -> FindingPublic:
+    """A finding: the item, its severity, a description and the evidence files' hashes."""
+    finding = service.add_finding(unit=unit, inspection_id=inspection_id, finding_in=finding_in, principal=principal)
+    return FindingPublic.model_validate(finding, from_attributes=True)
+
+
+@router.post("/inspections/{inspection_id}/signatures", response_model=InspectionPublic, tags=["inspections"])
+def sign(inspection_id: str, unit: UnitDep, principal: Signing) -> InspectionPublic:
+    """An inspector on the record, or the site's person in charge, signs; the last signature seals it."""
+    inspection = service.sign(unit=unit, inspection_id=inspection_id, principal=principal)
+    return service.inspection_public(unit=unit, inspection=inspection)
+
+
+# --- online monitoring ----------------------------------------------------------------------------------
+
+
+@router.get("/alerts", response_model=AlertsPublic, tags=["online monitoring"], dependencies=[SUPERVISORS])
+def list_alerts(
+    unit: UnitDep,
+    status_: Annotated[AlertStatus | None, Query(alias="status")] = None,
+    batch: Text = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
+) -> AlertsPublic:
+    data, count = service.alerts(unit=unit, status=status_, batch=batch, skip=skip, limit=limit)
+    return AlertsPublic(data=data, count=count)
+
+
+@router.post("/alerts/{alert_id}/decision", response_model=AlertPublic, tags=["online monitoring"])
+def decide_alert(alert_id: int, decision: AlertDecision, unit: UnitDep, principal: Deciding) -> AlertPublic:
+    """Turns an alert into an inspection or a finding of an open one, or dismisses it, with the reason."""
+    alert = service.decide_alert(unit=unit, alert_id=alert_id, decision=decision, actor=Actor.of(principal))
+    return AlertPublic.model_validate(alert, from_attributes=True)

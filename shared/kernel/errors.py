@@ -1,7 +1,8 @@
 """Domain errors that the service layer raises and the app turns into HTTP answers.
 
 FieldError becomes 422 in the same shape as request validation ({"detail": [{"field", "reason"}]}), so a
-client shows both alike; Conflict (an illegal state transition) becomes 409 with the reason.
+client shows both alike; Conflict (an illegal state transition) becomes 409 with the reason; Forbidden (a
+caller whose role is right but who is not a party to this record) 403; NotFound 404.
 """
 
 from __future__ import annotations
@@ -27,4 +28,8 @@ class Conflict(RuntimeError):
 
 
 class NotFound(LookupError):
+    pass
+
+
+class Forbidden(PermissionError):
     pass

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 
 from shared.kernel.clock import ClockMove, ClockReading
-from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
+from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
 from shared.platform.auth import Role, TokenVerifier, require_role
 from shared.platform.bus import ensure_topics
 from shared.platform.db import database_answers, migrate
@@ -81,6 +81,7 @@ def create_app(
     app.add_exception_handler(FieldErrors, _field_error)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(Forbidden, _forbidden)
     # The service's own routes before health (FastAPI's docs routes come first): they are matched in order.
     for router in [*routers, _health_router(), *([_clock_router()] if accepts_tokens else [])]:
         if hot_path:
@@ -153,6 +154,10 @@ async def _conflict(_request: Request, error: Exception) -> JSONResponse:
 
 async def _not_found(_request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(error)})
+
+
+async def _forbidden(_request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(status_code=403, content={"detail": str(error)})
 
 
 def _clock_router() -> APIRouter:

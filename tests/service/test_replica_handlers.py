@@ -19,8 +19,9 @@ CODE = samples.ORGANIZATION
 
 
 @pytest.mark.parametrize("flows", [recognition_flows, supervision_flows], ids=["recognition", "supervision"])
-def test_every_replica_handler_is_tested_here(flows: object) -> None:
-    assert {contract.type for contract in flows.consumer.contracts} == TESTED  # type: ignore[attr-defined]
+def test_every_replica_handler_is_declared(flows: object) -> None:
+    """The replica's handlers are tested here; each service's own handlers in its own handler tests."""
+    assert {contract.type for contract in flows.consumer.contracts} >= TESTED  # type: ignore[attr-defined]
 
 
 def replica_of(bus: ServiceBus, code: str = CODE) -> FiledOrganization:

@@ -1,0 +1,172 @@
+"""Supervision's rules as pure functions: each returns every problem at once (or every alert), never raises.
+
+The draw itself is in draw.py (pure too, and runnable offline); the thresholds are the province's policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from shared.kernel.errors import FieldError
+from shared.kernel.events import BatchResultsPublished
+from shared.kernel.policy import Monitoring, Supervision
+from shared.kernel.privacy import mask_id_number
+
+from .models import AlertRule, PlanCreate, PlannedBatch
+
+PANEL_PURPOSES = ("technical_assessment", "performance_review", "quality_supervision")
+
+
+def plan_errors(plan: PlanCreate, *, today: date) -> list[FieldError]:
+    """A plan an official may publish: a real period, a value nobody can know yet, a panel with its subject."""
+    errors = []
+    if plan.period_to < plan.period_from:
+        errors.append(FieldError("period_to", f"ends {plan.period_to}, before the period starts {plan.period_from}"))
+    if plan.entropy_expected_on <= today:
+        errors.append(
+            FieldError(
+                "entropy_expected_on",
+                f"the public value must come after the plan is published ({today}): a value known today could "
+                "be chosen to steer the draw [L27 双随机]",
+            )
+        )
+    if plan.purpose == "technical_assessment":
+        if plan.application is None:
+            errors.append(
+                FieldError("application", "a technical-assessment panel names the application it serves [L8]")
+            )
+    elif plan.purpose in PANEL_PURPOSES and not plan.population.subject:
+        errors.append(FieldError("population.subject", f"a {plan.purpose} panel names the batch it serves"))
+    if plan.purpose == "inspection" and plan.population.target_kind == "application":
+        errors.append(FieldError("population.target_kind", "inspections draw batches or organizations"))
+    return errors
+
+
+def draw_errors(*, entropy_expected_on: date, entropy_source: str, today: date) -> list[FieldError]:
+    if today < entropy_expected_on:
+        return [
+            FieldError(
+                "public_value",
+                f"{entropy_source} is expected on {entropy_expected_on}; today is {today}: a value entered before "
+                "then cannot be the announced one",
+            )
+        ]
+    return []
+
+
+def item_errors(codes: list[str], supervision: Supervision, field: str) -> list[FieldError]:
+    return [
+        FieldError(f"{field}.{index}", f"{code!r} is not on the province's item list (抽查事项清单)")
+        for index, code in enumerate(codes)
+        if supervision.item(code) is None
+    ]
+
+
+# --- online monitoring ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    rule: AlertRule
+    key: str
+    detail: str
+    article: str
+
+
+MONITORING_ARTICLE = "L27 在线督导; Z四(五) 在线监测、智能研判"
+
+
+def norm_of(history: list[tuple[int, int]], monitoring: Monitoring) -> tuple[float, str]:
+    """The provincial pass-rate norm of an occupation and level from (sat, passed) of its other batches."""
+    sat = sum(s for s, _ in history)
+    if len(history) < monitoring.norm_min_batches or sat == 0:
+        return monitoring.default_norm, f"the policy's default norm (fewer than {monitoring.norm_min_batches} batches)"
+    return sum(p for _, p in history) / sat, f"the norm of {len(history)} batches ({sat} candidates)"
+
+
+def result_anomalies(
+    results: BatchResultsPublished, history: list[tuple[int, int]], monitoring: Monitoring
+) -> list[Anomaly]:
+    """Pass rate far above the norm, identical score vectors, scores piled just above the pass mark."""
+    anomalies = []
+    if results.sat >= monitoring.pass_rate_min_sat:
+        norm, basis = norm_of(history, monitoring)
+        rate = results.passed / results.sat
+        if rate - norm > monitoring.pass_rate_excess:
+            anomalies.append(
+                Anomaly(
+                    AlertRule.PASS_RATE,
+                    "",
+                    f"pass rate {rate:.0%} of {results.sat} against {norm:.0%}, {basis}, for "
+                    f"{results.occupation_code} level {results.level}: more than "
+                    f"{monitoring.pass_rate_excess:.0%} above",
+                    MONITORING_ARTICLE,
+                )
+            )
+    largest = max(results.repeated_scores, key=lambda r: r.candidates, default=None)
+    if largest is not None and largest.candidates >= monitoring.identical_scores_min:
+        vector = ", ".join(f"{name} {score:g}" for name, score in sorted(largest.scores.items()))
+        anomalies.append(
+            Anomaly(
+                AlertRule.IDENTICAL_SCORES,
+                "",
+                f"{largest.candidates} candidates share the score vector ({vector})",
+                MONITORING_ARTICLE,
+            )
+        )
+    if results.sat >= monitoring.pile_min_sat:
+        band = monitoring.pile_band_points
+        for distribution in results.components:
+            counts = distribution.counts
+            above = sum(counts[k] for k in range(101) if results.pass_mark <= k < results.pass_mark + band)
+            below = sum(counts[k] for k in range(101) if results.pass_mark - band <= k < results.pass_mark)
+            if above >= monitoring.pile_ratio * max(below, 1):
+                anomalies.append(
+                    Anomaly(
+                        AlertRule.SCORES_PILED_AT_PASS,
+                        distribution.component,
+                        f"{distribution.component}: {above} candidates within {band:g} points above the pass mark "
+                        f"{results.pass_mark:g}, {below} within {band:g} below",
+                        MONITORING_ARTICLE,
+                    )
+                )
+    return anomalies
+
+
+def capacity_anomaly(*, candidates: int, capacity: int | None) -> Anomaly | None:
+    if capacity is None or candidates <= capacity:
+        return None
+    return Anomaly(
+        AlertRule.OVER_CAPACITY,
+        "",
+        f"{candidates} candidates for a site that seats {capacity}",
+        "L20 实施计划; L4(三) 场地设备",
+    )
+
+
+def double_bookings(batch: PlannedBatch, others: list[PlannedBatch]) -> list[Anomaly]:
+    """Staff of `batch` also scheduled, on an overlapping day, at a batch of another organization [G四(二)]."""
+    people = {(s["id_type"], s["id_number"]): s for s in batch.staff}
+    anomalies = []
+    for other in others:
+        if other.batch_id == batch.batch_id or other.organization_code == batch.organization_code:
+            continue
+        if other.exam_ends_on < batch.exam_starts_on or other.exam_starts_on > batch.exam_ends_on:
+            continue
+        for person in other.staff:
+            mine = people.get((person["id_type"], person["id_number"]))
+            if mine is None:
+                continue
+            masked = mask_id_number(person["id_number"])
+            anomalies.append(
+                Anomaly(
+                    AlertRule.DOUBLE_BOOKING,
+                    f"{other.batch_id}:{masked}",
+                    f"{mine['name']} ({masked}), {mine['role']} here, is also {person['role']} of batch "
+                    f"{other.batch_id} of {other.organization_name} at {other.site_city}, "
+                    f"{other.exam_starts_on} to {other.exam_ends_on}",
+                    "L20 考评人员安排; G四(二) 不相容岗位分离",
+                )
+            )
+    return anomalies
