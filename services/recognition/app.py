@@ -8,7 +8,12 @@ import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.kernel.events import BATCH_PLAN_APPROVED, BATCH_RESULT_CORRECTED, BATCH_RESULTS_APPROVED
+from shared.kernel.events import (
+    BATCH_PLAN_APPROVED,
+    BATCH_RESULT_CORRECTED,
+    BATCH_RESULTS_APPROVED,
+    BATCH_RESULTS_PUBLISHED,
+)
 from shared.platform.app import create_app
 from shared.platform.auth import PARTNER_HEADER
 from shared.platform.runtime import build_runtime
@@ -19,7 +24,7 @@ from .settings import RecognitionSettings
 from .views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PRODUCES = (BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED)
+PRODUCES = (BATCH_PLAN_APPROVED, BATCH_RESULTS_PUBLISHED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED)
 
 
 def create(

@@ -1,12 +1,24 @@
-"""Recognition's event consumers: its replica of the province's filed organizations (shared.platform.replicas)."""
+"""Recognition's event consumers: its replica of the province's filed organizations (shared.platform.replicas),
+and what supervision sends about a batch: the expert panels it drew and its sealed inspection records."""
 
 from __future__ import annotations
 
-from shared.kernel.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED, ORGANIZATION_STATUS_CHANGED
+from shared.kernel.events import (
+    EXPERTS_DISPATCHED,
+    INSPECTION_RECORDED,
+    ORGANIZATION_FILED,
+    ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_STATUS_CHANGED,
+    Envelope,
+    ExpertsDispatched,
+    InspectionRecorded,
+)
 from shared.platform import replicas
 from shared.platform.bus import Consumer
 from shared.platform.unit import Unit
 
+from . import service
+from .models import PanelPurpose
 from .settings import RecognitionSettings
 
 consumer: Consumer[Unit[RecognitionSettings]] = Consumer("recognition")
@@ -14,3 +26,20 @@ consumer: Consumer[Unit[RecognitionSettings]] = Consumer("recognition")
 on_organization_filed = consumer.on(ORGANIZATION_FILED)(replicas.on_organization_filed)
 on_organization_status_changed = consumer.on(ORGANIZATION_STATUS_CHANGED)(replicas.on_organization_status_changed)
 on_organization_scope_changed = consumer.on(ORGANIZATION_SCOPE_CHANGED)(replicas.on_organization_scope_changed)
+
+PANEL_PURPOSES = {purpose.value for purpose in PanelPurpose}
+
+
+@consumer.on(EXPERTS_DISPATCHED)
+def on_experts_dispatched(unit: Unit[RecognitionSettings], event: Envelope[ExpertsDispatched]) -> None:
+    """A batch's performance-review experts [L18(三)] or external quality supervisors [L27]: the latest dispatch
+    replaces the panel. The registry's technical-assessment panels are not recognition's."""
+    if event.payload.purpose not in PANEL_PURPOSES:
+        return
+    service.replace_panel(unit=unit, dispatched=event.payload, dispatched_at=event.occurred_at)
+
+
+@consumer.on(INSPECTION_RECORDED)
+def on_inspection_recorded(unit: Unit[RecognitionSettings], event: Envelope[InspectionRecorded]) -> None:
+    """A sealed inspection goes into the batch's exam record and trail [L27]; a batch not here raises NotFound."""
+    service.record_inspection(unit=unit, inspection=event.payload)

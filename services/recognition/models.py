@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator, model_validator
+from sqlalchemy import false
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 from stdnum.cn import ric
 
@@ -105,6 +106,9 @@ class ExamSite(BaseModel):
     address: str = Field(min_length=2, max_length=200)
     city: str = Field(min_length=2, max_length=60)
     county: str | None = Field(default=None, max_length=60)
+    capacity: int | None = Field(
+        default=None, ge=1, le=100_000, description="the seats the site declares: candidates it can seat at once"
+    )
 
 
 class CandidateCreate(Person):
@@ -135,6 +139,7 @@ class Candidate(SQLModel, table=True):
     skill: float | None = None
     defence: float | None = None
     performance: float | None = None
+    absent: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     passed: bool | None = None
 
 
@@ -150,6 +155,7 @@ class CandidatePublic(BaseModel):
     skill: float | None
     defence: float | None
     performance: float | None
+    absent: bool
     passed: bool | None
 
 
@@ -241,6 +247,54 @@ class ResultCorrection(SQLModel, table=True):
     corrected_on: date
 
 
+class BatchInspection(SQLModel, table=True):
+    """A sealed inspection record of supervision, written into the batch's exam record (考场记录) [L27]."""
+
+    __tablename__ = "batch_inspection"
+
+    inspection_id: str = Field(primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", index=True)
+    inspected_on: date
+    record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False), description="the InspectionRecorded payload")
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class PanelPurpose(StrEnum):
+    """The expert panels supervision draws for a batch (the registry's technical assessment is not ours)."""
+
+    PERFORMANCE_REVIEW = "performance_review"  # 业绩评审 experts [L18(三)]
+    QUALITY_SUPERVISION = "quality_supervision"  # external quality supervisors [L27]
+
+
+class BatchPanel(SQLModel, table=True):
+    """The latest panel supervision dispatched for a batch and purpose: a new dispatch replaces it."""
+
+    __tablename__ = "batch_panel"
+
+    batch_id: str = Field(foreign_key="batch.id", primary_key=True)
+    purpose: str = Field(primary_key=True, max_length=30)
+    plan_id: str
+    experts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    dispatched_at: datetime = Field(description="when supervision sent the dispatch (the envelope's occurred_at)")
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class BatchReviewer(SQLModel, table=True):
+    """An expert who gave the batch's performance-review scores [L18(三)]: drawn from the dispatched panel, or,
+    during the policy's transition, typed in (`drawn` false)."""
+
+    __tablename__ = "batch_reviewer"
+    __table_args__ = (UniqueConstraint("batch_id", "expert_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", index=True)
+    expert_id: str = Field(description="the pool id of a drawn expert, or the text typed in")
+    name: str | None = Field(default=None, description="the expert's name on the drawn panel")
+    drawn: bool
+    recorded_on: date
+    recorded_by: str
+
+
 class StaffPublic(BaseModel):
     name: str
     id_type: str
@@ -256,6 +310,43 @@ class TransitionPublic(BaseModel):
     actor: str
     actor_role: str
     at: datetime
+
+
+class ExpertPublic(BaseModel):
+    expert_id: str
+    name: str
+    province: str
+
+
+class ReviewerPublic(BaseModel):
+    expert_id: str
+    name: str | None
+    drawn: bool = Field(description="false: typed in during the transition, not drawn by supervision")
+    recorded_on: date
+
+
+class FindingPublic(BaseModel):
+    item_code: str
+    item_title: str
+    severity: str
+    description: str
+
+
+class SignaturePublic(BaseModel):
+    signer: str
+    role: str
+    signed_at: datetime
+    chain_hash: str
+
+
+class InspectionPublic(BaseModel):
+    inspection_id: str
+    inspected_on: date
+    inspectors: list[str] = Field(description="the inspectors' names")
+    items_checked: list[str]
+    findings: list[FindingPublic]
+    record_hash: str
+    signatures: list[SignaturePublic]
 
 
 class BatchPublic(BatchBase):
@@ -274,6 +365,16 @@ class BatchPublic(BatchBase):
     candidate_count: int
     staff: list[StaffPublic]
     trail: list[TransitionPublic]
+    inspections: list[InspectionPublic] = Field(default_factory=list, description="supervision's sealed records [L27]")
+    external_supervisors: list[ExpertPublic] = Field(
+        default_factory=list, description="the external quality supervisors supervision dispatched [L27]"
+    )
+    review_panel: list[ExpertPublic] = Field(
+        default_factory=list, description="the performance-review experts supervision drew [L18(三)]"
+    )
+    reviewers: list[ReviewerPublic] = Field(
+        default_factory=list, description="the experts who gave the performance-review scores"
+    )
 
 
 class CandidatesPublic(BaseModel):
@@ -303,8 +404,17 @@ class ScoreCreate(BaseModel):
     absent: bool = False
 
 
+ExpertReference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+
 class ResultsCreate(BaseModel):
     results: list[ScoreCreate] = Field(min_length=1)
+    reviewers: list[ExpertReference] = Field(
+        default_factory=list,
+        max_length=50,
+        description="expert ids of the drawn performance-review panel who reviewed; required with any "
+        "performance score [L18(三)]",
+    )
 
 
 class PublicityCreate(BaseModel):
@@ -359,6 +469,9 @@ TABLES = (
     BatchTransition,
     ResultObjection,
     ResultCorrection,
+    BatchInspection,
+    BatchPanel,
+    BatchReviewer,
     OutboxEvent,
     ProcessedEvent,
 )

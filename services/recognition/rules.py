@@ -265,3 +265,53 @@ def judge(score: ScoreCreate, *, method: Method, level: int, policy: Policy) -> 
     if missing:
         return False, missing
     return all(getattr(score, name) >= results.pass_mark for name in needed), []
+
+
+def free_text_experts_accepted(free_text_until: date | None, today: date) -> bool:
+    """The policy's transition: until its last day, experts typed in rather than drawn are still accepted."""
+    return free_text_until is not None and today <= free_text_until
+
+
+def reviewer_errors(
+    reviewers: Sequence[str],
+    *,
+    performance_scored: bool,
+    panel: Mapping[str, str],
+    free_text_until: date | None,
+    today: date,
+) -> list[FieldError]:
+    """Performance-review scores name the experts who gave them, and recognition accepts only drawn experts: each
+    must be on the performance-review panel supervision dispatched for the batch [L18(三), Z五(五)]. During the
+    policy's transition (`free_text_until`) others are accepted, to be recorded as typed in.
+
+    `panel`: the dispatched panel's expert ids and names."""
+    errors = []
+    if performance_scored and not reviewers:
+        errors.append(
+            FieldError(
+                "reviewers",
+                "performance-review scores need the experts who reviewed: ids of the panel supervision drew "
+                "for this batch [L18(三)]",
+            )
+        )
+    transition = free_text_experts_accepted(free_text_until, today)
+    seen: set[str] = set()
+    for index, expert_id in enumerate(reviewers):
+        if expert_id in seen:
+            errors.append(FieldError(f"reviewers.{index}", f"{expert_id} is listed twice"))
+            continue
+        seen.add(expert_id)
+        if expert_id in panel or transition:
+            continue
+        if not panel:
+            reason = (
+                f"{expert_id} was not drawn: supervision has dispatched no performance-review panel for this batch; "
+                "recognition accepts only drawn experts [L18(三), Z五(五)]"
+            )
+        else:
+            reason = (
+                f"{expert_id} is not on the performance-review panel drawn for this batch "
+                f"({', '.join(sorted(panel))}): recognition accepts only drawn experts [L18(三), Z五(五)]"
+            )
+        errors.append(FieldError(f"reviewers.{index}", reason))
+    return errors

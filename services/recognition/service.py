@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import uuid
-from collections.abc import Iterable, Iterator
-from datetime import date
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime
 from typing import IO, Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
@@ -24,10 +27,18 @@ from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
+    BATCH_RESULTS_PUBLISHED,
     BatchPlanApproved,
     BatchResultCorrected,
     BatchResultsApproved,
+    BatchResultsPublished,
+    BatchStaffMember,
+    ComponentDistribution,
+    ExpertsDispatched,
+    InspectionRecorded,
     PassedCandidate,
+    RepeatedScores,
+    ScoreComponent,
 )
 from shared.kernel.workdays import add_working_days, publicity_end
 from shared.kernel.workflow import ObjectionResolution, check_cleared, check_within_publicity, next_status, resolve
@@ -40,7 +51,10 @@ from .models import (
     ACTIVE,
     Batch,
     BatchCreate,
+    BatchInspection,
+    BatchPanel,
     BatchPublic,
+    BatchReviewer,
     BatchStaff,
     BatchStatus,
     BatchTransition,
@@ -48,9 +62,13 @@ from .models import (
     CandidateCreate,
     CorrectionCreate,
     ExamSite,
+    ExpertPublic,
+    InspectionPublic,
+    PanelPurpose,
     ResultCorrection,
     ResultObjection,
     ResultObjectionCreate,
+    ReviewerPublic,
     ScoreCreate,
     StaffPublic,
     TransitionPublic,
@@ -75,6 +93,10 @@ ALLOWED: dict[str, tuple[tuple[BatchStatus, ...], BatchStatus]] = {
 EDITABLE = (S.DRAFT, S.RETURNED)
 MAX_CANDIDATES = 200_000
 INSERT_CHUNK = 5_000
+STREAM_ROWS = 5_000  # rows fetched at a time when a whole batch's scores are read
+COMPONENTS: tuple[ScoreComponent, ...] = ("theory", "skill", "defence", "performance")
+REPEATED_SCORES_SHOWN = 20
+INSPECTION_ACTOR_ROLE = "inspector"
 
 
 def _transition(
@@ -352,6 +374,13 @@ def decide_plan(
         )
     batch.plan_approved_on = unit.today
     _transition(unit, batch, "approve_plan", actor, reason)
+    site = ExamSite.model_validate(batch.site)
+    staff = [
+        BatchStaffMember.model_validate(
+            {"name": s.name, "id_type": s.id_type, "id_number": s.id_number, "role": s.role.value}
+        )
+        for s in staff_of(unit, batch.id)
+    ]
     payload = BatchPlanApproved(
         batch_id=batch.id,
         organization_code=batch.organization_code,
@@ -363,9 +392,13 @@ def decide_plan(
         method=batch.method.value,
         exam_starts_on=batch.exam_starts_on,
         exam_ends_on=batch.exam_ends_on,
-        site_city=batch.site["city"],
+        site_city=site.city,
         new_site=batch.new_site,
         candidates=candidate_count(unit, batch.id),
+        site_address=site.address,
+        site_county=site.county,
+        site_capacity=site.capacity,
+        staff=staff,
     )
     unit.emit(BATCH_PLAN_APPROVED, subject=batch.id, payload=payload)
     return batch
@@ -374,8 +407,17 @@ def decide_plan(
 # --- results -------------------------------------------------------------------------------------------
 
 
-def record_results(*, unit: Unit[RecognitionSettings], batch: Batch, results: list[ScoreCreate], actor: Actor) -> Batch:
-    """Scores per component; the batch moves on once every candidate has a result."""
+def record_results(
+    *,
+    unit: Unit[RecognitionSettings],
+    batch: Batch,
+    results: list[ScoreCreate],
+    actor: Actor,
+    reviewers: Sequence[str] = (),
+) -> Batch:
+    """Scores per component; the batch moves on once every candidate has a result. Performance-review scores
+    name their reviewers, experts of the panel supervision drew [L18(三)] (or, in the policy's transition,
+    typed in and marked as such)."""
     if batch.status not in (S.PLAN_APPROVED, S.RESULTS_RECORDED):
         raise Conflict(
             f"batch {batch.id} is {batch.status.value}; results are recorded for an approved plan "
@@ -404,10 +446,20 @@ def record_results(*, unit: Unit[RecognitionSettings], batch: Batch, results: li
         errors += [FieldError(f"results.{index}.{name}", reason) for name, reason in missing]
         candidate.theory, candidate.skill = score.theory, score.skill
         candidate.defence, candidate.performance = score.defence, score.performance
+        candidate.absent = score.absent
         candidate.passed = passed
         unit.session.add(candidate)
+    panel = {e["expert_id"]: e["name"] for e in panel_of(unit, batch.id, PanelPurpose.PERFORMANCE_REVIEW)}
+    errors += rules.reviewer_errors(
+        reviewers,
+        performance_scored=any(score.performance is not None for score in results),
+        panel=panel,
+        free_text_until=unit.policy.supervision.free_text_experts_until,
+        today=unit.today,
+    )
     if errors:
         raise FieldErrors(errors)
+    _record_reviewers(unit, batch, reviewers, panel, actor)
     unit.session.flush()
     open_ = unit.session.exec(
         select(func.count())
@@ -419,8 +471,31 @@ def record_results(*, unit: Unit[RecognitionSettings], batch: Batch, results: li
     return batch
 
 
+def _record_reviewers(
+    unit: Unit[RecognitionSettings], batch: Batch, reviewers: Sequence[str], panel: dict[str, str], actor: Actor
+) -> None:
+    """Adds the reviewers not yet recorded; one recorded as typed in who is now on the panel becomes drawn."""
+    recorded = {
+        r.expert_id: r for r in unit.session.exec(select(BatchReviewer).where(BatchReviewer.batch_id == batch.id))
+    }
+    for expert_id in dict.fromkeys(reviewers):
+        reviewer = recorded.get(expert_id)
+        if reviewer is None:
+            reviewer = BatchReviewer(
+                batch_id=batch.id,
+                expert_id=expert_id,
+                drawn=False,
+                recorded_on=unit.today,
+                recorded_by=actor.subject,
+            )
+        if expert_id in panel:
+            reviewer.drawn, reviewer.name = True, panel[expert_id]
+        unit.session.add(reviewer)
+
+
 def publish_results(*, unit: Unit[RecognitionSettings], batch: Batch, published_on: date, actor: Actor) -> Batch:
-    """Publicity of 5+ working days from the portal's publication date [L22, G三(五)]."""
+    """Publicity of 5+ working days from the portal's publication date [L22, G三(五)]; supervision's online
+    monitoring gets the counts and score distributions, never a candidate (`batch results published`)."""
     policy = unit.policy
     if published_on > unit.today:
         raise FieldError("published_on", "the publication date cannot be in the future")
@@ -432,7 +507,78 @@ def publish_results(*, unit: Unit[RecognitionSettings], batch: Batch, published_
         batch.results_publicity_until, policy.periods.report_after_publicity_working_days
     )
     _transition(unit, batch, "publish_results", actor, f"publicity {published_on} to {batch.results_publicity_until}")
+    unit.emit(BATCH_RESULTS_PUBLISHED, subject=batch.id, payload=results_published(unit, batch, published_on))
     return batch
+
+
+def results_published(unit: Unit[RecognitionSettings], batch: Batch, published_on: date) -> BatchResultsPublished:
+    """Counts, a 101-bin histogram of whole points per scored component, and the score vectors several
+    candidates share. Only the score columns are read, a few thousand rows at a time (a batch may hold
+    200,000 candidates); the shared vectors are grouped by the database."""
+    theory, skill, defence, performance = (
+        col(Candidate.theory),
+        col(Candidate.skill),
+        col(Candidate.defence),
+        col(Candidate.performance),
+    )
+    rows = unit.session.execute(  # sqlmodel's select types four columns at most
+        sa_select(col(Candidate.absent), col(Candidate.passed), theory, skill, defence, performance)
+        .where(col(Candidate.batch_id) == batch.id)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    candidates = sat = passed = 0
+    counts = {name: [0] * 101 for name in COMPONENTS}
+    scored: set[str] = set()
+    for absent, passed_, *values in rows:
+        candidates += 1
+        if absent:
+            continue
+        sat += 1
+        passed += bool(passed_)
+        for name, value in zip(COMPONENTS, values, strict=True):
+            if value is not None:
+                counts[name][min(100, max(0, math.floor(value)))] += 1
+                scored.add(name)
+    shared = func.count().label("shared")
+    vectors = (theory, skill, defence, performance)
+    repeated = unit.session.execute(
+        sa_select(theory, skill, defence, performance, shared)
+        .where(
+            col(Candidate.batch_id) == batch.id,
+            col(Candidate.absent).is_(False),
+            or_(*(score.is_not(None) for score in vectors)),
+        )
+        .group_by(*vectors)
+        .having(shared >= 2)
+        .order_by(shared.desc(), *(score.asc().nulls_first() for score in vectors))
+        .limit(REPEATED_SCORES_SHOWN)
+    )
+    return BatchResultsPublished(
+        batch_id=batch.id,
+        organization_code=batch.organization_code,
+        organization_name=batch.organization_name,
+        occupation_code=batch.occupation_code,
+        occupation_name=batch.occupation_name,
+        work_type=batch.work_type,
+        level=batch.level,
+        method=batch.method.value,
+        site_city=batch.site["city"],
+        published_on=published_on,
+        candidates=candidates,
+        sat=sat,
+        passed=passed,
+        pass_mark=unit.policy.results.pass_mark,
+        components=[
+            ComponentDistribution(component=name, counts=counts[name]) for name in COMPONENTS if name in scored
+        ],
+        repeated_scores=[
+            RepeatedScores(
+                scores={name: value for name, value in zip(COMPONENTS, row[:4], strict=True) if value is not None},
+                candidates=row[4],
+            )
+            for row in repeated
+        ],
+    )
 
 
 def raise_objection(
@@ -586,6 +732,83 @@ def current_result(unit: Unit[RecognitionSettings], candidate: Candidate) -> boo
     return latest.passed_now if latest else bool(candidate.passed)
 
 
+# --- supervision's records -----------------------------------------------------------------------------
+
+
+def record_inspection(*, unit: Unit[RecognitionSettings], inspection: InspectionRecorded) -> BatchInspection | None:
+    """Writes a sealed inspection record into the batch's exam record (考场记录) and its trail [L27], once per
+    inspection id. An inspection of an organization, not of a batch, has no exam record here (None)."""
+    if inspection.batch_id is None:
+        return None
+    batch = unit.session.get(Batch, inspection.batch_id)
+    if batch is None or batch.organization_code != inspection.organization_code:
+        raise NotFound(
+            f"no batch {inspection.batch_id} of {inspection.organization_code} for {inspection.inspection_id}"
+        )
+    if unit.session.get(BatchInspection, inspection.inspection_id) is not None:
+        return None  # the same record sent again: it is in the exam record already
+    record = BatchInspection(
+        inspection_id=inspection.inspection_id,
+        batch_id=batch.id,
+        inspected_on=inspection.inspected_on,
+        record=inspection.model_dump(mode="json"),
+    )
+    unit.session.add(record)
+    unit.session.add(
+        BatchTransition(
+            batch_id=batch.id,
+            from_status=batch.status,
+            to_status=batch.status,
+            action="inspection_recorded",
+            reason=inspection_summary(inspection),
+            actor=", ".join(i.name for i in inspection.inspectors) or "supervision",
+            actor_role=INSPECTION_ACTOR_ROLE,
+        )
+    )
+    unit.session.flush()
+    return record
+
+
+def inspection_summary(inspection: InspectionRecorded) -> str:
+    """One line for the trail: what was checked and what was found, by severity."""
+    checked = len(inspection.items_checked)
+    head = f"inspection {inspection.inspection_id} on {inspection.inspected_on}, {checked} items checked"
+    if not inspection.findings:
+        return f"{head}: no findings"
+    severities = Counter(f.severity for f in inspection.findings)
+    by_severity = ", ".join(f"{severities[s]} {s}" for s in ("serious", "major", "minor") if severities[s])
+    shown = "; ".join(f"{f.item_code} ({f.severity}): {f.description}" for f in inspection.findings[:5])
+    more = f"; and {len(inspection.findings) - 5} more" if len(inspection.findings) > 5 else ""
+    return f"{head}: {by_severity}: {shown}{more}"
+
+
+def replace_panel(
+    *, unit: Unit[RecognitionSettings], dispatched: ExpertsDispatched, dispatched_at: datetime
+) -> BatchPanel | None:
+    """The panel supervision drew for a batch and purpose; the latest dispatch replaces it (a refusal re-sends
+    it). An older dispatch that arrives after a newer one changes nothing (None)."""
+    batch = get_batch(unit=unit, batch_id=dispatched.subject)
+    purpose = PanelPurpose(dispatched.purpose)
+    panel = unit.session.get(BatchPanel, (batch.id, purpose.value))
+    if panel is not None and panel.dispatched_at > dispatched_at:
+        return None
+    if panel is None:
+        panel = BatchPanel(
+            batch_id=batch.id, purpose=purpose.value, plan_id=dispatched.plan_id, dispatched_at=dispatched_at
+        )
+    panel.plan_id = dispatched.plan_id
+    panel.experts = [expert.model_dump() for expert in dispatched.experts]
+    panel.dispatched_at = dispatched_at
+    unit.session.add(panel)
+    unit.session.flush()
+    return panel
+
+
+def panel_of(unit: Unit[RecognitionSettings], batch_id: str, purpose: PanelPurpose) -> list[dict[str, Any]]:
+    panel = unit.session.get(BatchPanel, (batch_id, purpose.value))
+    return list(panel.experts) if panel else []
+
+
 # --- reading -------------------------------------------------------------------------------------------
 
 
@@ -622,7 +845,35 @@ def trail_of(unit: Unit[RecognitionSettings], batch_id: str) -> list[BatchTransi
     )
 
 
+def inspections_of(unit: Unit[RecognitionSettings], batch_id: str) -> list[InspectionPublic]:
+    rows = unit.session.exec(
+        select(BatchInspection)
+        .where(BatchInspection.batch_id == batch_id)
+        .order_by(col(BatchInspection.inspected_on), col(BatchInspection.inspection_id))
+    )
+    return [_inspection_public(InspectionRecorded.model_validate(row.record)) for row in rows]
+
+
+def _inspection_public(inspection: InspectionRecorded) -> InspectionPublic:
+    return InspectionPublic.model_validate(
+        {
+            **inspection.model_dump(include={"inspection_id", "inspected_on", "items_checked", "record_hash"}),
+            "inspectors": [i.name for i in inspection.inspectors],
+            "findings": [f.model_dump(exclude={"evidence"}) for f in inspection.findings],
+            "signatures": [s.model_dump() for s in inspection.signatures],
+        }
+    )
+
+
+def reviewers_of(unit: Unit[RecognitionSettings], batch_id: str) -> list[BatchReviewer]:
+    statement = select(BatchReviewer).where(BatchReviewer.batch_id == batch_id).order_by(col(BatchReviewer.id))
+    return list(unit.session.exec(statement))
+
+
 def to_public(unit: Unit[RecognitionSettings], batch: Batch) -> BatchPublic:
+    def experts(purpose: PanelPurpose) -> list[ExpertPublic]:
+        return [ExpertPublic.model_validate(e) for e in panel_of(unit, batch.id, purpose)]
+
     return BatchPublic.model_validate(
         batch,
         update={
@@ -630,5 +881,9 @@ def to_public(unit: Unit[RecognitionSettings], batch: Batch) -> BatchPublic:
             "candidate_count": candidate_count(unit, batch.id),
             "staff": [StaffPublic.model_validate(s, from_attributes=True) for s in staff_of(unit, batch.id)],
             "trail": [TransitionPublic.model_validate(t, from_attributes=True) for t in trail_of(unit, batch.id)],
+            "inspections": inspections_of(unit, batch.id),
+            "external_supervisors": experts(PanelPurpose.QUALITY_SUPERVISION),
+            "review_panel": experts(PanelPurpose.PERFORMANCE_REVIEW),
+            "reviewers": [ReviewerPublic.model_validate(r, from_attributes=True) for r in reviewers_of(unit, batch.id)],
         },
     )

@@ -140,9 +140,12 @@ def read_candidates(
 
 @router.post("/batches/{batch_id}/results", response_model=BatchPublic)
 def record_results(batch_id: str, results_in: ResultsCreate, unit: UnitDep, principal: Operator) -> BatchPublic:
-    """Scores per component; pass or fail follows the method and the policy's pass mark."""
+    """Scores per component; pass or fail follows the method and the policy's pass mark. Performance-review scores
+    name their `reviewers`, experts of the panel supervision drew for the batch [L18(三)]."""
     batch = own_batch(unit, batch_id, principal)
-    batch = service.record_results(unit=unit, batch=batch, results=results_in.results, actor=Actor.of(principal))
+    batch = service.record_results(
+        unit=unit, batch=batch, results=results_in.results, reviewers=results_in.reviewers, actor=Actor.of(principal)
+    )
     return service.to_public(unit, batch)
 
 
