@@ -1,8 +1,9 @@
-"""Registry's event consumers: supervision's sanctions on this province's organizations."""
+"""Registry's event consumers: supervision's sanctions on this province's organizations, and the expert panels
+it draws for their technical assessment."""
 
 from __future__ import annotations
 
-from shared.kernel.events import SANCTION_IMPOSED, Envelope, SanctionImposed
+from shared.kernel.events import EXPERTS_DISPATCHED, SANCTION_IMPOSED, Envelope, ExpertsDispatched, SanctionImposed
 from shared.platform.auth import Actor
 from shared.platform.bus import Consumer
 from shared.platform.unit import Unit
@@ -34,3 +35,17 @@ def on_sanction_imposed(unit: Unit[RegistrySettings], event: Envelope[SanctionIm
     if action == "suspend" and organization.status is OrganizationStatus.SUSPENDED:
         return
     service.sanction(unit=unit, organization=organization, action=action, reason=reason, actor=SUPERVISION)
+
+
+@consumer.on(EXPERTS_DISPATCHED)
+def on_experts_dispatched(unit: Unit[RegistrySettings], event: Envelope[ExpertsDispatched]) -> None:
+    """The panel drawn for an application's technical assessment [L8, Z五(五)]: the latest event for the
+    application is the whole panel and replaces the one before. Panels for other purposes are recognition's.
+
+    A subject that is not `application-<id>` of an application here raises (FieldError, NotFound): no
+    delivery again can mend it."""
+    dispatched = event.payload
+    if dispatched.purpose != "technical_assessment":
+        return
+    organization = service.get_application_of_panel(unit=unit, subject=dispatched.subject)
+    service.replace_panel(unit=unit, organization=organization, dispatched=dispatched, dispatched_at=event.occurred_at)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
+from sqlalchemy import UniqueConstraint
 from sqlmodel import JSON, Column, Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 from stdnum.cn import uscc
@@ -186,11 +187,29 @@ class Transition(AuditFields, table=True):
 class ExpertOpinion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
-    expert: str
+    expert: str  # the expert id of a member of the drawn panel; during the transition, possibly a typed-in name
+    expert_name: str | None = None  # the drawn expert's name, from the panel; None for an expert typed in
+    drawn: bool  # False: typed in, not drawn (accepted until the policy's `free_text_experts_until` only)
     kind: str  # material_check, argument, on_site
     passed: bool
     note: str | None = None
     recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class AssessmentPanelMember(SQLModel, table=True):
+    """One expert of the panel supervision drew for an application's technical assessment [L8, Z五(五)]. The
+    latest `experts dispatched` for the application is the whole panel: it replaces every row before it."""
+
+    __tablename__ = "assessment_panel"
+    __table_args__ = (UniqueConstraint("application_id", "expert_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="organization.id", index=True)
+    plan_id: str  # no lengths of its own: the contract sets none, and a panel too long for a column would stall
+    expert_id: str
+    name: str
+    province: str = Field(max_length=2)
+    dispatched_at: datetime  # when supervision sent this panel (the event's occurred_at)
 
 
 class Objection(ObjectionFields, table=True):
@@ -232,7 +251,11 @@ class Reason(BaseModel):
 
 
 class OpinionCreate(BaseModel):
-    expert: str = PydanticField(min_length=1)
+    expert: str = PydanticField(
+        min_length=1,
+        description="the expert id of a member of the panel supervision drew for the application; during the "
+        "policy's transition (`free_text_experts_until`) an expert typed in is accepted, marked not drawn",
+    )
     kind: Literal["material_check", "argument", "on_site"]
     passed: bool
     note: str | None = None
@@ -311,6 +334,25 @@ class ApplicationPublic(OrganizationPublic):
     publicity_until: date | None
     trail: list[TransitionPublic]
     objections: list[ObjectionPublic]
+    panel: list[PanelMemberPublic] = PydanticField(description="the experts supervision drew for the assessment")
+    opinions: list[OpinionPublic] = PydanticField(description="the technical assessment's expert opinions [L8]")
+
+
+class OpinionPublic(BaseModel):
+    expert: str = PydanticField(description="the drawn expert's id, or the name typed in during the transition")
+    expert_name: str | None = PydanticField(description="the drawn expert's name; null for an expert typed in")
+    drawn: bool = PydanticField(description="false: typed in rather than drawn, accepted during the transition")
+    kind: str
+    passed: bool
+    note: str | None
+    recorded_at: datetime
+
+
+class PanelMemberPublic(BaseModel):
+    plan_id: str
+    expert_id: str
+    name: str
+    province: str
 
 
 class ObjectionPublic(BaseModel):
@@ -334,4 +376,14 @@ class ScopeChangePublic(BaseModel):
 ApplicationPublic.model_rebuild()
 
 # What this service's database holds (its alembic migrations create exactly these).
-TABLES = (Organization, Transition, ExpertOpinion, Objection, ScopeChange, OutboxEvent, ProcessedEvent, SequenceCounter)
+TABLES = (
+    Organization,
+    Transition,
+    ExpertOpinion,
+    AssessmentPanelMember,
+    Objection,
+    ScopeChange,
+    OutboxEvent,
+    ProcessedEvent,
+    SequenceCounter,
+)

@@ -6,13 +6,15 @@ applicant sees every problem at once. Nothing here names a province.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from shared.kernel.errors import FieldError
 from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind, Policy
 
-from .models import REQUIRED_MATERIALS, ApplicationCreate, Major, Material, OccupationApplied, Site
+from .models import REQUIRED_MATERIALS, ApplicationCreate, Major, Material, OccupationApplied, OpinionCreate, Site
 from .occupations import Occupation
 
 
@@ -279,6 +281,60 @@ def check_materials(
                     f"sites.{index}.lease_years",
                     f"a leased site needs a lease of "
                     f"{rules.min_lease_years}+ years, not {site.lease_years or 0} [{rules.source}]",
+                )
+            )
+    return errors
+
+
+# --- the technical assessment [L8] ----------------------------------------------------------------------
+
+OPINION_KINDS = ("material_check", "argument", "on_site")
+APPLICATION_SUBJECT = re.compile(r"application-([1-9][0-9]*)")
+
+
+def application_id_of(subject: str) -> int | None:
+    """The application a drawn panel serves: its subject is `application-<id>`, the key of the application's
+    status changes before filing; None when the subject is not of that form."""
+    match = APPLICATION_SUBJECT.fullmatch(subject)
+    return int(match.group(1)) if match else None
+
+
+def free_text_experts_accepted(policy: Policy, today: date) -> bool:
+    """During the policy's transition (to `free_text_experts_until`, that day included) an expert typed in is
+    still accepted, marked not drawn."""
+    until = policy.supervision.free_text_experts_until
+    return until is not None and today <= until
+
+
+def check_assessment(
+    opinions: Sequence[OpinionCreate], *, panel: Mapping[str, str], policy: Policy, today: date
+) -> list[FieldError]:
+    """Opinions of every kind, each by an expert of the panel supervision drew for the application (`panel`:
+    expert id to name) [L8, Z五(五)]; during the transition an expert not drawn is accepted."""
+    errors = []
+    missing = set(OPINION_KINDS) - {opinion.kind for opinion in opinions}
+    if missing:
+        errors.append(
+            FieldError(
+                "opinions",
+                f"the technical assessment needs opinions of every kind; missing: {', '.join(sorted(missing))} [L8]",
+            )
+        )
+    if free_text_experts_accepted(policy, today):
+        return errors
+    if not panel:
+        errors.append(FieldError("opinions", "no panel drawn for this application: ask supervision to draw one [L8]"))
+        return errors
+    until = policy.supervision.free_text_experts_until
+    members = ", ".join(f"{expert_id} {name}" for expert_id, name in sorted(panel.items()))
+    for index, opinion in enumerate(opinions):
+        if opinion.expert not in panel:
+            errors.append(
+                FieldError(
+                    f"opinions.{index}.expert",
+                    f"{opinion.expert} is not on the panel supervision drew for this application ({members}): "
+                    "only a drawn expert gives an opinion [L8, Z五(五)]"
+                    + (f"; experts typed in were accepted until {until}" if until else ""),
                 )
             )
     return errors

@@ -8,15 +8,16 @@ audit row and emits `organization status changed` in the same transaction.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
 from shared.kernel.events import (
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
+    ExpertsDispatched,
     FiledSite,
     OrganizationFiled,
     OrganizationScopeChanged,
@@ -44,15 +45,18 @@ from .models import (
     ApplicationCreate,
     ApplicationPublic,
     AssessmentCreate,
+    AssessmentPanelMember,
     CatalogueOccupation,
     ExpertOpinion,
     Major,
     Objection,
     ObjectionPublic,
     OccupationApplied,
+    OpinionPublic,
     Organization,
     OrganizationPublic,
     OrganizationStatus,
+    PanelMemberPublic,
     ScopeChange,
     ScopeChangeCreate,
     Transition,
@@ -236,26 +240,105 @@ def preliminary_review(
 def technical_assessment(
     *, unit: Unit[RegistrySettings], organization: Organization, assessment: AssessmentCreate, actor: Actor
 ) -> Organization:
-    """Expert opinions: material check, expert argument and on-site visit are all required [L8]."""
-    kinds = {opinion.kind for opinion in assessment.opinions}
-    missing = {"material_check", "argument", "on_site"} - kinds
-    if missing:
-        raise FieldError(
-            "opinions",
-            f"the technical assessment needs opinions of every kind; missing: {', '.join(sorted(missing))} [L8]",
-        )
+    """Expert opinions: material check, expert argument and on-site visit are all required, each by an expert of
+    the panel supervision drew for the application [L8, Z五(五)]; during the policy's transition an expert typed
+    in is accepted and the opinion marked not drawn. Any failed opinion rejects the application."""
+    assert organization.id is not None
+    panel = {member.expert_id: member.name for member in panel_of(unit=unit, application_id=organization.id)}
+    errors = rules.check_assessment(assessment.opinions, panel=panel, policy=unit.policy, today=unit.today)
+    if errors:
+        raise FieldErrors(errors)
     if organization.status is not S.PRELIMINARY_REVIEWED:
         raise Conflict(f"organization {organization.id} is {organization.status.value}, not awaiting assessment")
-    assert organization.id is not None
-    for opinion in assessment.opinions:
-        unit.session.add(ExpertOpinion(organization_id=organization.id, **opinion.model_dump()))
-    failed = [o for o in assessment.opinions if not o.passed]
+    opinions = [
+        ExpertOpinion(
+            organization_id=organization.id,
+            expert=opinion.expert,
+            expert_name=panel.get(opinion.expert),
+            drawn=opinion.expert in panel,
+            kind=opinion.kind,
+            passed=opinion.passed,
+            note=opinion.note,
+        )
+        for opinion in assessment.opinions
+    ]
+    unit.session.add_all(opinions)
+    failed = [o for o in opinions if not o.passed]
     if failed:
-        reason = "; ".join(f"{o.kind} by {o.expert}: {o.note or 'not passed'}" for o in failed)
+        reason = "; ".join(f"{o.kind} by {_expert_of(o)}: {o.note or 'not passed'}" for o in failed)
         _transition(unit, organization, "reject", actor, reason=reason)
     else:
         _transition(unit, organization, "pass_technical_assessment", actor)
     return organization
+
+
+def _expert_of(opinion: ExpertOpinion) -> str:
+    return f"{opinion.expert_name} ({opinion.expert})" if opinion.drawn else f"{opinion.expert} (not drawn)"
+
+
+# --- the panel supervision draws for the technical assessment ------------------------------------------
+
+
+def get_application_of_panel(*, unit: Unit[RegistrySettings], subject: str) -> Organization:
+    """The application a drawn panel serves, from its subject `application-<id>`."""
+    application_id = rules.application_id_of(subject)
+    if application_id is None:
+        raise FieldError(
+            "subject", f"{subject!r} is not application-<id>: a technical assessment's panel names its application"
+        )
+    organization = unit.session.get(Organization, application_id)
+    if organization is None:
+        raise NotFound(f"no application {application_id} for the panel drawn for {subject}")
+    return organization
+
+
+def replace_panel(
+    *,
+    unit: Unit[RegistrySettings],
+    organization: Organization,
+    dispatched: ExpertsDispatched,
+    dispatched_at: datetime,
+) -> list[AssessmentPanelMember]:
+    """The latest panel drawn for the application is the whole panel: every member before it is removed (an
+    expert named twice is kept once)."""
+    assert organization.id is not None
+    unit.session.exec(delete(AssessmentPanelMember).where(col(AssessmentPanelMember.application_id) == organization.id))
+    members: dict[str, AssessmentPanelMember] = {}
+    for expert in dispatched.experts:
+        members.setdefault(
+            expert.expert_id,
+            AssessmentPanelMember(
+                application_id=organization.id,
+                plan_id=dispatched.plan_id,
+                expert_id=expert.expert_id,
+                name=expert.name,
+                province=expert.province,
+                dispatched_at=dispatched_at,
+            ),
+        )
+    unit.session.add_all(members.values())
+    unit.session.flush()
+    return list(members.values())
+
+
+def panel_of(*, unit: Unit[RegistrySettings], application_id: int) -> list[AssessmentPanelMember]:
+    return list(
+        unit.session.exec(
+            select(AssessmentPanelMember)
+            .where(AssessmentPanelMember.application_id == application_id)
+            .order_by(col(AssessmentPanelMember.id))
+        )
+    )
+
+
+def opinions_of(*, unit: Unit[RegistrySettings], organization_id: int) -> list[ExpertOpinion]:
+    return list(
+        unit.session.exec(
+            select(ExpertOpinion)
+            .where(ExpertOpinion.organization_id == organization_id)
+            .order_by(col(ExpertOpinion.id))
+        )
+    )
 
 
 def publish(
@@ -566,7 +649,8 @@ def to_public(organization: Organization, policy: Policy) -> OrganizationPublic:
 
 
 def to_application(*, unit: Unit[RegistrySettings], organization: Organization) -> ApplicationPublic:
-    """What officials and the applicant see: the catalogue entry, the deadlines, the trail and objections."""
+    """What officials and the applicant see: the catalogue entry, the deadlines, the trail, objections, the drawn
+    panel and the expert opinions (each marked drawn or typed in)."""
     assert organization.id is not None
     accepted_or_today = organization.accepted_on or unit.today
     return ApplicationPublic(
@@ -586,5 +670,13 @@ def to_application(*, unit: Unit[RegistrySettings], organization: Organization) 
         objections=[
             ObjectionPublic.model_validate(o, from_attributes=True)
             for o in objections_of(unit=unit, organization_id=organization.id)
+        ],
+        panel=[
+            PanelMemberPublic.model_validate(m, from_attributes=True)
+            for m in panel_of(unit=unit, application_id=organization.id)
+        ],
+        opinions=[
+            OpinionPublic.model_validate(o, from_attributes=True)
+            for o in opinions_of(unit=unit, organization_id=organization.id)
         ],
     )

@@ -1,4 +1,5 @@
-"""Registry's consumer (services/registry/flows.py): supervision's sanctions on this province's organizations."""
+"""Registry's consumer (services/registry/flows.py): supervision's sanctions on this province's organizations
+(the drawn expert panels are tested in test_registry_panels.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from shared.kernel.errors import NotFound
 from shared.kernel.events import ORGANIZATION_STATUS_CHANGED, SANCTION_IMPOSED
 from shared.platform.auth import Actor
 from shared.platform.outbox import OutboxEvent
-from tests.service import samples
+from tests.service import samples, test_registry_panels
 from tests.service.conftest import ServiceBus
 
-TESTED = {SANCTION_IMPOSED.type}
+TESTED = {SANCTION_IMPOSED.type, *test_registry_panels.TESTED}
 OFFICIAL = Actor("official-1", "province_official")
 
 
