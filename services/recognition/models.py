@@ -13,24 +13,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator, model_validator
 from sqlalchemy import false
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
-from stdnum.cn import ric
 
 from shared.kernel.clock import utcnow
+from shared.kernel.identity import RESIDENT_ID_CARD, valid_id_number, valid_id_type
 from shared.kernel.workflow import ObjectionCreate
 from shared.platform.audit import AuditFields, ObjectionFields
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.replicas import FiledOrganization
-
-RESIDENT_ID_CARD = "居民身份证"
-ID_TYPES = (
-    RESIDENT_ID_CARD,
-    "港澳居民居住证",
-    "台湾居民居住证",
-    "外国人永久居留身份证",
-    "护照",
-    "港澳居民来往内地通行证",
-    "台湾居民来往大陆通行证",
-)
 
 
 class Method(StrEnum):
@@ -66,16 +55,6 @@ class StaffRole(StrEnum):
     QUALITY_SUPERVISOR = "quality_supervisor"  # 内部质量督导员
 
 
-def valid_id_number(id_type: str, id_number: str) -> str:
-    """The ID number, normalised; a resident identity card number must pass its check digit (GB 11643)."""
-    if id_type == RESIDENT_ID_CARD:
-        try:
-            return str(ric.validate(id_number))
-        except Exception as error:
-            raise ValueError(f"not a valid resident identity card number: {error}") from error
-    return id_number.strip().upper()
-
-
 class Person(BaseModel):
     name: str = Field(min_length=1, max_length=60)
     id_type: str = Field(default=RESIDENT_ID_CARD, max_length=20)
@@ -84,9 +63,7 @@ class Person(BaseModel):
     @field_validator("id_type")
     @classmethod
     def _known_id_type(cls, value: str) -> str:
-        if value not in ID_TYPES:
-            raise ValueError(f"must be one of {', '.join(ID_TYPES)}")
-        return value
+        return valid_id_type(value)
 
     @field_validator("id_number")
     @classmethod

@@ -15,10 +15,10 @@ from pydantic import Field as PydanticField
 from sqlalchemy import UniqueConstraint
 from sqlmodel import JSON, Column, Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
-from stdnum.cn import uscc
 
 from shared.kernel.clock import utcnow
 from shared.kernel.events import ScopeItem
+from shared.kernel.identity import valid_credit_code
 from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind
 from shared.platform.audit import AuditFields, ObjectionFields
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
@@ -125,10 +125,7 @@ class ApplicationCreate(OrganizationBase):
     @field_validator("credit_code")
     @classmethod
     def _credit_code_valid(cls, value: str) -> str:
-        try:
-            return str(uscc.validate(value))
-        except Exception as error:
-            raise ValueError(f"not a valid unified social credit code: {error}") from error
+        return valid_credit_code(value)
 
     @field_validator("national_code")
     @classmethod

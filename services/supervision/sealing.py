@@ -8,6 +8,11 @@ sealed. Like the certificates' kept records, no code path or console session can
 from __future__ import annotations
 
 SEALED = "SEALED"  # how the InspectionStatus member is stored (SQLAlchemy stores enum names)
+# Every column but the key: shared.platform.db.locked writes `id = id` to lock a row, sealed or not.
+CONTENT = (
+    "plan_id, alert_id, target_id, batch_id, organization_code, organization_name, inspectors, status, opened_on, "
+    "inspected_on, items_checked, notes, record_hash, sealed_on"
+)
 APPEND_ONLY = ("inspection_finding", "inspection_signature")
 
 
@@ -20,7 +25,7 @@ def protect_statements(dialect: str) -> list[str]:
         return [
             "CREATE OR REPLACE FUNCTION skillcert_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
             "RAISE EXCEPTION 'records of % are sealed or kept: % refused', TG_TABLE_NAME, TG_OP; END $$",
-            "CREATE TRIGGER inspection_sealed BEFORE UPDATE ON inspection FOR EACH ROW "
+            f"CREATE TRIGGER inspection_sealed BEFORE UPDATE OF {CONTENT} ON inspection FOR EACH ROW "
             f"WHEN (OLD.status = '{SEALED}') EXECUTE FUNCTION skillcert_refuse_change()",
             "CREATE TRIGGER inspection_kept BEFORE DELETE ON inspection FOR EACH ROW "
             "EXECUTE FUNCTION skillcert_refuse_change()",
@@ -44,7 +49,7 @@ def protect_statements(dialect: str) -> list[str]:
     return [
         _sqlite(
             "inspection_sealed",
-            "UPDATE",
+            f"UPDATE OF {CONTENT}",
             "inspection",
             "inspection records are sealed once signed: nothing is changed",
             f"WHEN OLD.status = '{SEALED}'",

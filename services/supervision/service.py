@@ -40,6 +40,7 @@ from shared.kernel.events import (
 )
 from shared.kernel.privacy import mask_id_number
 from shared.platform.auth import Actor, Principal, Role
+from shared.platform.db import locked
 from shared.platform.replicas import FiledOrganization
 from shared.platform.sequences import next_value
 from shared.platform.unit import Unit
@@ -660,8 +661,8 @@ def _unique(ties: Iterable[TiedOrganization]) -> list[TiedOrganization]:
 
 
 def _plan_for_update(unit: U, plan_id: str) -> InspectionPlan:
-    # The row lock makes two officials pressing the same button queue: the second sees the first's result.
-    plan = unit.session.get(InspectionPlan, plan_id, with_for_update=True)
+    # Two officials pressing the same button queue here: the second sees the first's result.
+    plan = locked(unit.session, InspectionPlan, plan_id)
     if plan is None:
         raise NotFound(f"no inspection plan {plan_id}")
     return plan
@@ -835,7 +836,7 @@ def plan_documents(plan: InspectionPlan) -> PlanDocuments:
 
 
 def _inspection_for_update(unit: U, inspection_id: str) -> Inspection:
-    inspection = unit.session.get(Inspection, inspection_id, with_for_update=True)
+    inspection = locked(unit.session, Inspection, inspection_id)
     if inspection is None:
         raise NotFound(f"no inspection {inspection_id}")
     return inspection
@@ -1071,7 +1072,7 @@ def alerts(
 
 def decide_alert(*, unit: U, alert_id: int, decision: AlertDecision, actor: Actor) -> Alert:
     """An alert becomes an inspection of its batch, a finding of an open one, or is dismissed with the reason."""
-    alert = unit.session.get(Alert, alert_id, with_for_update=True)
+    alert = locked(unit.session, Alert, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
     if alert.status is not AlertStatus.OPEN:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, text
-from sqlmodel import create_engine
+from sqlalchemy import Engine, event, text, update
+from sqlmodel import Session, SQLModel, create_engine
+
+M = TypeVar("M", bound=SQLModel)
 
 
 def make_engine(url: str) -> Engine:
@@ -44,3 +47,16 @@ def migrate(engine: Engine, migrations_dir: Path) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def locked(session: Session, model: type[M], key: object) -> M | None:
+    """The row of `model` with primary key `key`, locked for the rest of the transaction, read after the lock.
+
+    Two people pressing the same button queue here: the second reads what the first committed. The lock is a
+    no-op write (`SET pk = pk`), so it works the same on both backends: PostgreSQL locks the row, SQLite takes
+    its one write lock (its transaction begins at that write, so nothing read before is stale).
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    [primary] = table.primary_key.columns
+    session.execute(update(table).where(primary == key).values({primary.name: primary}))
+    return session.get(model, key, populate_existing=True)

@@ -247,7 +247,9 @@ def plan_published(plan_id: str = "33-P000001") -> InspectionPlanPublished:
         level=4,
         starts_on=date(2026, 4, 1),
     )
-    return InspectionPlanPublished(terms=terms, targets=[target], inspectors=[], plan_hash="0" * 64, snapshot_hash="1" * 64)
+    return InspectionPlanPublished(
+        terms=terms, targets=[target], inspectors=[], plan_hash="0" * 64, snapshot_hash="1" * 64
+    )
 
 
 def draw_made(plan_id: str = "33-P000001") -> DrawMade:
@@ -377,7 +379,16 @@ SAMPLES: dict[str, Callable[[], BaseModel]] = {
 }
 assert set(SAMPLES) == {contract.type for contract in ALL_CONTRACTS}, "a contract without a sample payload"
 
-SUBJECT_FIELDS = ("certificate_number", "key_id", "inspection_id", "subject", "filing_code", "batch_id", "expert_id", "plan_id")
+SUBJECT_FIELDS = (
+    "certificate_number",
+    "key_id",
+    "inspection_id",
+    "subject",
+    "filing_code",
+    "batch_id",
+    "expert_id",
+    "plan_id",
+)
 
 
 def subject_of(payload: BaseModel) -> str:

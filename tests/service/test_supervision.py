@@ -7,6 +7,7 @@ moves the province's date on to the day the public value comes out.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -651,3 +652,70 @@ async def test_an_alert_becomes_an_inspection_or_a_finding_or_is_dismissed(super
         assert (
             await client.post(f"/alerts/{second.id}/decision", json=dismiss, headers=official(supervision))
         ).status_code == 422
+
+
+# --- on PostgreSQL too: the seal, and two people pressing the same button ------------------------------------
+
+
+@pytest.fixture
+async def supervision_on(database_url_factory: Any, tmp_path: Path, topic_root: str) -> AsyncIterator[ServiceBus]:
+    """Supervision on SQLite and on PostgreSQL."""
+    async with running(
+        "supervision",
+        tmp_path=tmp_path,
+        topic_root=topic_root,
+        adjustable_clock=True,
+        clock_file=tmp_path / "clock.days",
+        database_url=database_url_factory("supervision"),
+    ) as bus:
+        yield bus
+
+
+async def test_the_seal_holds_on_every_backend(supervision_on: ServiceBus) -> None:
+    bus = supervision_on
+    async with pool_and_batch(bus) as (client, _):
+        inspection_id, inspectors = await drawn_inspection(bus, client)
+        record = {"inspected_on": today(bus).isoformat(), "items_checked": ["plan"]}
+        await client.put(f"/inspections/{inspection_id}/record", json=record, headers=as_inspector(bus, inspectors[0]))
+        for headers in [*(as_inspector(bus, e) for e in inspectors), bus.token(Role.ORG_OPERATOR, ORG)]:
+            assert (await client.post(f"/inspections/{inspection_id}/signatures", headers=headers)).status_code == 200
+    for statement in (
+        "UPDATE inspection SET notes = 'changed' WHERE id = :id",
+        "DELETE FROM inspection WHERE id = :id",
+    ):
+        with Session(bus.runtime.db) as session, pytest.raises(DatabaseError):
+            session.execute(text(statement), {"id": inspection_id})
+            session.commit()
+    [inspection] = bus.rows(Inspection)
+    assert inspection.status.value == "sealed" and inspection.notes is None
+
+
+async def test_two_officials_drawing_at_once_make_one_draw(supervision_on: ServiceBus) -> None:
+    bus = supervision_on
+    async with pool_and_batch(bus) as (client, _):
+        response = await client.post("/plans", json=plan_body(bus), headers=official(bus))
+        plan_id = response.json()["id"]
+        bus.runtime.clock.move_on(2)
+        body = {"public_value": "03 07 12 19 25 31 + 09"}
+        answers = await asyncio.gather(
+            *(client.post(f"/plans/{plan_id}/draw", json=body, headers=official(bus)) for _ in range(3))
+        )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409]
+    assert len(emitted(bus, DRAW_MADE)) == 1 and bus.count(Inspection) == 1
+
+
+async def test_the_last_two_signing_at_once_seal_the_record_once(supervision_on: ServiceBus) -> None:
+    bus = supervision_on
+    async with pool_and_batch(bus) as (client, _):
+        inspection_id, inspectors = await drawn_inspection(bus, client)
+        record = {"inspected_on": today(bus).isoformat(), "items_checked": ["plan"]}
+        await client.put(f"/inspections/{inspection_id}/record", json=record, headers=as_inspector(bus, inspectors[0]))
+        await client.post(f"/inspections/{inspection_id}/signatures", headers=as_inspector(bus, inspectors[0]))
+        last = [as_inspector(bus, inspectors[1]), bus.token(Role.ORG_OPERATOR, ORG)]
+        answers = await asyncio.gather(
+            *(client.post(f"/inspections/{inspection_id}/signatures", headers=h) for h in last)
+        )
+    assert [a.status_code for a in answers] == [200, 200]
+    [inspection] = bus.rows(Inspection)
+    assert inspection.status.value == "sealed"
+    assert len(emitted(bus, INSPECTION_RECORDED)) == 1
