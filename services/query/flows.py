@@ -1,6 +1,7 @@
-"""The query service's consumers: every province's certificates, revocations, signing keys, organizations and
-batch plans, by topic pattern (local topics and MirrorMaker 2 copies `<alias>.<topic>` alike), into the read
-model in Redis. The store's writes are idempotent, so these need no apply-once record."""
+"""The query service's consumers: every province's certificates, revocations, signing keys, organizations,
+batch plans and what supervision publishes (inspection plans, draws, inspection results), by topic pattern
+(local topics and MirrorMaker 2 copies `<alias>.<topic>` alike), into the read model in Redis. The store's
+writes are idempotent, so these need no apply-once record."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
+    DRAW_MADE,
+    INSPECTION_PLAN_PUBLISHED,
+    INSPECTION_RECORDED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -17,8 +21,11 @@ from shared.kernel.events import (
     BatchPlanApproved,
     CertificateIssued,
     CertificateRevoked,
+    DrawMade,
     Envelope,
     EventContract,
+    InspectionPlanPublished,
+    InspectionRecorded,
     OrganizationFiled,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
@@ -64,6 +71,21 @@ async def on_organization_scope_changed(store: CertificateStore, event: Envelope
 @consumer.on(BATCH_PLAN_APPROVED, all_provinces=True)
 async def on_batch_plan_approved(store: CertificateStore, event: Envelope[BatchPlanApproved]) -> None:
     await store.apply_batch_plan(event.payload, event.province)
+
+
+@consumer.on(INSPECTION_PLAN_PUBLISHED, all_provinces=True)
+async def on_inspection_plan_published(store: CertificateStore, event: Envelope[InspectionPlanPublished]) -> None:
+    await store.apply_inspection_plan(event.payload, event.province)
+
+
+@consumer.on(DRAW_MADE, all_provinces=True)
+async def on_draw_made(store: CertificateStore, event: Envelope[DrawMade]) -> None:
+    await store.apply_draw(event)
+
+
+@consumer.on(INSPECTION_RECORDED, all_provinces=True)
+async def on_inspection_recorded(store: CertificateStore, event: Envelope[InspectionRecorded]) -> None:
+    await store.apply_inspection(event.payload, event.province)
 
 
 CONTRACTS: tuple[EventContract[Any], ...] = tuple(consumer.contracts)

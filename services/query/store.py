@@ -14,7 +14,13 @@ while the old release goes on serving and writing its own:
 - `unverified`: number -> the credential without the holder's claims, for certificates whose signing key or
   issuing organization was not known yet; `awaiting:key:<id>`, `awaiting:org:<code>`: which of them wait for what;
 - `organizations`, `batch-plans`: the public catalogues (hashes) and `<name>:version` counters, so each worker
-  keeps a searchable copy and reloads it only when it changed;
+  keeps a searchable copy and reloads it only when it changed (a batch plan without its staff);
+- `inspection-plans`, `draws`, `inspections`: supervision's published plans, draws and inspection results, the
+  same kind of catalogues, of summaries keyed `<province>:<plan or inspection id>`; a plan and its draw are kept
+  apart (either may arrive first) and joined when served;
+- `plan-documents`, `draw-documents`: `<province>:<plan id>` -> the `InspectionPlanPublished` and latest
+  `DrawMade` JSON as published, for the offline verifier; a draw replaces the stored one unless that one was
+  sent later (a re-sent draw, after a refusal, holds the whole record);
 The fair-use keys are not part of the read model: `blocked:<client>` and the limits' counters (fair_use.py).
 Every write is an overwrite or a set addition, so applying an event twice changes nothing. A certificate's
 document is written in a transaction that watches both its keys, so an issue, a revocation and a later
@@ -31,7 +37,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -44,7 +50,10 @@ from shared.kernel.events import (
     BatchPlanApproved,
     CertificateIssued,
     CertificateRevoked,
+    DrawMade,
     Envelope,
+    InspectionPlanPublished,
+    InspectionRecorded,
     OrganizationFiled,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
@@ -52,9 +61,20 @@ from shared.kernel.events import (
 )
 from shared.kernel.privacy import mask_id_number
 
-from .models import CertificateView, summary
+from .models import (
+    CertificateView,
+    DrawSummary,
+    FindingSummary,
+    InspectionPlanSummary,
+    InspectionSummary,
+    summary,
+)
 
 HOLDER_CLAIMS = ("holderName", "idType", "idNumber")
+CATALOGUES = ("organizations", "batch-plans", "inspection-plans", "draws", "inspections")
+# Never served from a catalogue, even if a release that kept it wrote it (a batch plan's staff are for
+# supervision only: names and ID numbers of examiners).
+NOT_PUBLIC: dict[str, tuple[str, ...]] = {"batch-plans": ("staff",)}
 # What the keys hold. A new format gets keys of its own, hence a new read model rebuilt from the log, instead
 # of serving documents of the old shape or sharing keys with a release that writes them.
 READ_MODEL_FORMAT = "3"
@@ -128,6 +148,9 @@ class Catalogue:
     name: str
     version: int = -1
     entries: list[dict[str, Any]] = field(default_factory=list)
+    by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Indexes made from this version's entries (e.g. inspections by organization), dropped when it reloads.
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 class CertificateStore:
@@ -135,7 +158,7 @@ class CertificateStore:
         self.redis = redis
         self.secret = secret
         self.prefix = prefix
-        self._catalogues = {name: Catalogue(name) for name in ("organizations", "batch-plans")}
+        self._catalogues = {name: Catalogue(name) for name in CATALOGUES}
 
     def key(self, *parts: str) -> str:
         return f"{self.prefix}f{READ_MODEL_FORMAT}:" + ":".join(parts)
@@ -398,20 +421,128 @@ class CertificateStore:
         )
 
     async def apply_batch_plan(self, plan: BatchPlanApproved, province: str) -> None:
-        await self._put_catalogue("batch-plans", plan.batch_id, {**plan.model_dump(mode="json"), "province": province})
+        # The staff (examiners' names and ID numbers) are for supervision only: not kept here.
+        entry = {**plan.model_dump(mode="json", exclude={"staff"}), "province": province}
+        await self._put_catalogue("batch-plans", plan.batch_id, entry)
 
-    async def _put_catalogue(self, name: str, key: str, entry: dict[str, Any]) -> None:
+    async def _put_catalogue(
+        self, name: str, key: str, entry: dict[str, Any], also: Callable[[Pipeline], object] = lambda pipe: None
+    ) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key(name), key, json.dumps(entry, ensure_ascii=False))
             pipe.incr(self.key(name, "version"))
+            also(pipe)
             await pipe.execute()
 
-    async def catalogue(self, name: str) -> list[dict[str, Any]]:
-        """The whole catalogue, from this worker's copy when its version has not moved (one small GET)."""
+    async def _catalogue_copy(self, name: str) -> Catalogue:
+        """This worker's copy of the catalogue, reloaded only when its version moved (one small GET)."""
         copy = self._catalogues[name]
         version = int(await self.redis.get(self.key(name, "version")) or 0)
         if version != copy.version:
             raw = await self.redis.hgetall(self.key(name))
-            copy.entries = [json.loads(value) for value in raw.values()]
+            copy.by_key = {_text(key): json.loads(value) for key, value in raw.items()}
+            for hidden in NOT_PUBLIC.get(name, ()):
+                for entry in copy.by_key.values():
+                    entry.pop(hidden, None)
+            copy.entries = list(copy.by_key.values())
+            copy.derived = {}
             copy.version = version
-        return copy.entries
+        return copy
+
+    async def catalogue(self, name: str) -> list[dict[str, Any]]:
+        """The whole catalogue, from this worker's copy when its version has not moved (one small GET)."""
+        return (await self._catalogue_copy(name)).entries
+
+    async def catalogue_by_key(self, name: str) -> dict[str, dict[str, Any]]:
+        """The catalogue by its keys (`<province>:<id>` for supervision's), from the same copy."""
+        return (await self._catalogue_copy(name)).by_key
+
+    # --- supervision, published: plans, draws, inspection results --------------------------------
+
+    async def apply_inspection_plan(self, plan: InspectionPlanPublished, province: str) -> None:
+        """A published plan: its summary in the catalogue, and the document as published for the verifier."""
+        terms = plan.terms
+        key = f"{province}:{terms.plan_id}"
+        entry = InspectionPlanSummary.model_validate(
+            {
+                **terms.model_dump(mode="json", include=set(InspectionPlanSummary.model_fields)),
+                "province": province,
+                "population_size": len(plan.targets),
+            }
+        )
+        document = plan.model_dump_json()
+        await self._put_catalogue(
+            "inspection-plans",
+            key,
+            entry.model_dump(mode="json"),
+            also=lambda pipe: pipe.hset(self.key("plan-documents"), key, document),
+        )
+
+    async def apply_draw(self, envelope: Envelope[DrawMade]) -> None:
+        """A plan's draw, whether or not the plan is here yet. A draw re-sent after a refusal replaces the
+        stored one; an older one delivered later (a second copy of the topic, a replay) does not."""
+        draw, province = envelope.payload, envelope.province
+        key = f"{province}:{draw.plan_id}"
+        entry = DrawSummary(
+            province=province,
+            plan_id=draw.plan_id,
+            drawn_on=draw.drawn_on.isoformat(),
+            drawn_targets=len(draw.targets),
+            sent_at=envelope.occurred_at.isoformat(),
+        )
+        catalogue, documents, version = self.key("draws"), self.key("draw-documents"), self.key("draws", "version")
+
+        async def write(pipe: Pipeline) -> None:
+            raw = await pipe.hget(catalogue, key)
+            stored = DrawSummary.model_validate_json(raw) if raw else None
+            pipe.multi()  # type: ignore[no-untyped-call]
+            if stored is None or datetime.fromisoformat(stored.sent_at) <= envelope.occurred_at:
+                pipe.hset(catalogue, key, entry.model_dump_json())
+                pipe.hset(documents, key, draw.model_dump_json())
+                pipe.incr(version)
+
+        await self.redis.transaction(write, catalogue)
+
+    async def apply_inspection(self, inspection: InspectionRecorded, province: str) -> None:
+        """A sealed inspection, in summary: nothing of it beyond `InspectionSummary` is kept."""
+        entry = InspectionSummary(
+            **inspection.model_dump(
+                mode="json", include=set(InspectionSummary.model_fields) - {"inspectors", "findings"}
+            ),
+            province=province,
+            inspectors=[inspector.name for inspector in inspection.inspectors],
+            findings=[FindingSummary.model_validate(finding.model_dump()) for finding in inspection.findings],
+        )
+        await self._put_catalogue(
+            "inspections", f"{province}:{inspection.inspection_id}", entry.model_dump(mode="json")
+        )
+
+    async def plan_documents(self, province: str, plan_id: str) -> tuple[bytes | None, bytes | None]:
+        """The plan and its latest draw as published (JSON), each None when not on record (yet)."""
+        key = f"{province}:{plan_id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.key("plan-documents"), key)
+            pipe.hget(self.key("draw-documents"), key)
+            plan, draw = await pipe.execute()
+        return plan, draw
+
+    async def inspections_by_organization(self) -> dict[str, list[dict[str, Any]]]:
+        """Filing code -> that organization's inspection summaries, newest first (kept with the copy)."""
+        copy = await self._catalogue_copy("inspections")
+        index: dict[str, list[dict[str, Any]]] | None = copy.derived.get("by_organization")
+        if index is None:
+            index = {}
+            for entry in sorted(copy.entries, key=newest_inspection_first):
+                index.setdefault(entry["organization_code"], []).append(entry)
+            copy.derived["by_organization"] = index
+        return index
+
+
+def newest_inspection_first(entry: dict[str, Any]) -> tuple[int, int, str, str]:
+    """Sort key: the latest day on site first, then the latest sealed, then by province and id."""
+    return (
+        -date.fromisoformat(entry["inspected_on"]).toordinal(),
+        -date.fromisoformat(entry["sealed_on"]).toordinal(),
+        entry["province"],
+        entry["inspection_id"],
+    )

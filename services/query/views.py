@@ -1,19 +1,24 @@
 """The public lookup: free, no token, every province; certificates, the organization catalogue, batch plans,
-verification of an electronic certificate, and the web page that uses them. Served from Redis only."""
+verification of an electronic certificate, supervision's published plans, draws and inspection results (一公开),
+and the web page that uses them. Served from Redis only."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import Path as PathParameter
 from fastapi.responses import HTMLResponse, Response
 
+from shared.kernel.events import DrawMade, InspectionPlanPublished
 from shared.platform.deps import TodayDep, lookup_number
 
 from .deps import SettingsDep, StoreDep, fair_use_of, store_of
-from .models import CertificateView, LookupResult, Page, Verification, summary
+from .models import CertificateView, LookupResult, Page, PlanDocuments, Verification, summary
+from .store import CertificateStore, newest_inspection_first
 
 router = APIRouter(tags=["public lookup"])
 PAGE = Path(__file__).parent / "page" / "index.html"
@@ -137,7 +142,12 @@ async def organizations(
         )
     ]
     entries.sort(key=lambda e: (e.get("province", ""), e.get("filing_code", "")))
-    return _page(entries, offset, limit)
+    page = _page(entries, offset, limit)
+    # Each organization's published inspection results, newest first, whichever province inspected it (a site
+    # outside its own province is inspected there too [Z四(一)]); filing codes are unique across provinces.
+    inspections = await store.inspections_by_organization()
+    page.data = [{**entry, "inspections": inspections.get(entry.get("filing_code", ""), [])} for entry in page.data]
+    return page
 
 
 @router.get("/batch-plans", response_model=Page)
@@ -163,6 +173,116 @@ async def batch_plans(
         )
     ]
     entries.sort(key=lambda p: (p["exam_starts_on"], p["batch_id"]))
+    return _page(entries, offset, limit)
+
+
+ProvincePath = Annotated[str, PathParameter(pattern=r"^\d{2}$", description="GB/T 2260 province code")]
+PlanId = Annotated[str, PathParameter(min_length=1, max_length=64, description="the plan id, e.g. 33-P000001")]
+FilingCode = Annotated[
+    str | None, Query(pattern=r"^[SYsy][0-9]{12}$", description="the organization's 13-character filing code")
+]
+
+
+@router.get("/inspection-plans", response_model=Page)
+async def inspection_plans(
+    store: StoreDep,
+    _client: Client,
+    province: Province = None,
+    q: Annotated[Text, Query(description="part of the title or plan id")] = None,
+    offset: Offset = 0,
+    limit: Limit = 20,
+) -> Page:
+    """Published inspection plans (and expert panels) of every province, newest first, with their draw status:
+    `drawn`, `drawn_on`, `drawn_targets` (双随机、一公开 [L27, Z四(五)])."""
+    entries = [
+        plan
+        for plan in await store.catalogue("inspection-plans")
+        if (not province or plan["province"] == province) and _matches(plan, q, "title", "plan_id")
+    ]
+    entries.sort(key=lambda p: (p["published_on"], p["province"], p["plan_id"]), reverse=True)
+    page = _page(entries, offset, limit)
+    draws = await store.catalogue_by_key("draws")
+    page.data = [_with_draw(plan, draws.get(f"{plan['province']}:{plan['plan_id']}")) for plan in page.data]
+    return page
+
+
+def _with_draw(plan: dict[str, Any], draw: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        **plan,
+        "drawn": draw is not None,
+        "drawn_on": draw and draw["drawn_on"],
+        "drawn_targets": draw and draw["drawn_targets"],
+    }
+
+
+@router.get("/inspection-plans/{province}/{plan_id}", response_model=PlanDocuments)
+async def inspection_plan(province: ProvincePath, plan_id: PlanId, store: StoreDep, _client: Client) -> Response:
+    """The plan and its latest draw exactly as published: what the offline verifier reads
+    (`python -m services.supervision.draw verify plan.json draw.json`). `draw` is null until the draw."""
+    plan, draw = await _plan_documents(store, province, plan_id)
+    return json_response(b'{"plan":' + plan + b',"draw":' + (draw or b"null") + b"}")
+
+
+@router.get("/inspection-plans/{province}/{plan_id}/plan.json", response_model=InspectionPlanPublished)
+async def inspection_plan_document(
+    province: ProvincePath, plan_id: PlanId, store: StoreDep, _client: Client
+) -> Response:
+    """The plan as published, to download (plan.json for the verifier)."""
+    plan, _ = await _plan_documents(store, province, plan_id)
+    return _download(plan, _file_name(province, plan_id, "plan"))
+
+
+@router.get("/inspection-plans/{province}/{plan_id}/draw.json", response_model=DrawMade)
+async def draw_document(province: ProvincePath, plan_id: PlanId, store: StoreDep, _client: Client) -> Response:
+    """The plan's latest draw as published, to download (draw.json for the verifier); 404 before the draw."""
+    _, draw = await _plan_documents(store, province, plan_id)
+    if draw is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"inspection plan {plan_id} of province {province} not drawn yet"
+        )
+    return _download(draw, _file_name(province, plan_id, "draw"))
+
+
+async def _plan_documents(store: CertificateStore, province: str, plan_id: str) -> tuple[bytes, bytes | None]:
+    plan, draw = await store.plan_documents(province, plan_id)
+    if plan is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inspection plan {plan_id} of province {province} on record")
+    return plan, draw
+
+
+def _file_name(province: str, plan_id: str, kind: str) -> str:
+    """`33-P000001.plan.json`: the plan id, with its province in front unless it starts with it already."""
+    return f"{plan_id if plan_id.startswith(f'{province}-') else f'{province}-{plan_id}'}.{kind}.json"
+
+
+def _download(document: bytes, filename: str) -> Response:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", filename)
+    return Response(
+        document, media_type="application/json", headers={"Content-Disposition": f'attachment; filename="{safe}"'}
+    )
+
+
+@router.get("/inspections", response_model=Page)
+async def inspections(
+    store: StoreDep,
+    _client: Client,
+    province: Annotated[Province, Query(description="the inspecting province")] = None,
+    organization_code: FilingCode = None,
+    q: Annotated[Text, Query(description="part of the organization's name or code, the inspection or plan id")] = None,
+    offset: Offset = 0,
+    limit: Limit = 20,
+) -> Page:
+    """Published inspection results of every province, newest first: the organization, the day, the inspectors'
+    names, the items checked and the findings in summary (一公开 [L27, Z四(五)])."""
+    code = organization_code and organization_code.upper()
+    entries = [
+        inspection
+        for inspection in await store.catalogue("inspections")
+        if (not province or inspection["province"] == province)
+        and (not code or inspection["organization_code"] == code)
+        and _matches(inspection, q, "organization_name", "organization_code", "inspection_id", "plan_id")
+    ]
+    entries.sort(key=newest_inspection_first)
     return _page(entries, offset, limit)
 
 

@@ -1,6 +1,6 @@
 """The public web page on a phone-sized headless Chromium (Debian's package, driven by Playwright): lookups,
-verifying an uploaded electronic certificate, the catalogue and the plans. Screenshots go to
-test-output/query-page/."""
+verifying an uploaded electronic certificate, the catalogue, the plans and supervision's published results,
+plans and draws. Screenshots go to test-output/query-page/."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ from typing import Any
 
 import pytest
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from playwright.async_api import Page, async_playwright, expect
 
 from infra.servers import free_port
 from infra.walkthrough import eventually, walk_province
 from infra.walkthrough import expect as expect_status
+from shared.kernel.events import DrawnTarget, Envelope, InspectionFinding, contract_for
 from tests.harness import Environment, province_services, query_app, serve
+from tests.service import samples
 
 pytestmark = pytest.mark.kafka
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "query-page"
@@ -47,6 +50,56 @@ async def shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     print(f"screenshot {SCREENSHOTS / name}.png")
+
+
+async def publish_supervision(env: Environment, organization_code: str, organization_name: str, batch_id: str) -> str:
+    """What Zhejiang's supervision publishes of a batch's inspection (一公开): the plan that drew it, the draw and
+    the sealed record, sent on supervision's topics as its relay would. The plan's id."""
+    plan = samples.plan_published("33-P000001")
+    [target] = plan.targets
+    plan = plan.model_copy(
+        update={
+            "targets": [
+                target.model_copy(
+                    update={
+                        "target_id": batch_id,
+                        "organization_code": organization_code,
+                        "organization_name": organization_name,
+                    }
+                )
+            ]
+        }
+    )
+    draw = samples.draw_made("33-P000001").model_copy(
+        update={"targets": [DrawnTarget(target_id=batch_id, inspectors=["33-E000001"])]}
+    )
+    finding = InspectionFinding(
+        item_code="plan",
+        item_title="实施计划与现场一致",
+        severity="minor",
+        description="考场座位与计划不符，已当场整改",
+    )
+    recorded = samples.inspection_recorded("33-I000001").model_copy(
+        update={
+            "batch_id": batch_id,
+            "organization_code": organization_code,
+            "organization_name": organization_name,
+            "findings": [finding],
+        }
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=env.kafka_bootstrap)
+    await producer.start()
+    try:
+        for payload in (plan, draw, recorded):
+            event: Envelope[Any] = samples.envelope(payload, province="33")
+            await producer.send_and_wait(
+                contract_for(event.type).topic("33", env.topic_root),
+                event.model_dump_json().encode(),
+                key=event.subject.encode(),
+            )
+    finally:
+        await producer.stop()
+    return plan.terms.plan_id
 
 
 async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path: Path) -> None:
@@ -134,4 +187,40 @@ async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path
             await page.get_by_role("button", name="查询认定计划").click()
             await expect(page.locator("#plan-results")).to_contain_text("车工")
             await shot(page, "7-batch-plans")
+
+            # Supervision publishes an inspection of the walk's batch, its plan and the draw (双随机、一公开).
+            [organization] = expect_status(
+                await query.get("/organizations", params={"q": walk.organization_code}), 200
+            )["data"]
+            plan_id = await publish_supervision(env, walk.organization_code, organization["name"], walk.batch_id)
+
+            async def published() -> bool:
+                inspections = (await query.get("/inspections")).json()["count"]
+                plans = (await query.get("/inspection-plans")).json()["data"]
+                return inspections == 1 and len(plans) == 1 and plans[0]["drawn"]
+
+            await eventually(published, what="the inspection, its plan and the draw in the public lookup")
+            await page.get_by_role("tab", name="监督检查").click()
+            inspection = page.locator('article[data-inspection="33:33-I000001"]')
+            await expect(inspection).to_contain_text(organization["name"])
+            await expect(inspection).to_contain_text("发现问题 1 项")
+            await expect(inspection).to_contain_text("实施计划与现场一致")  # an item checked, by its title
+            await expect(inspection).to_contain_text("考场座位与计划不符")
+            plan_card = page.locator(f'article[data-plan="33:{plan_id}"]')
+            await expect(plan_card).to_contain_text("已抽取")
+            await expect(plan_card).to_contain_text("抽中 1 个")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            await shot(page, "8-supervision")
+            async with page.expect_download() as downloading:
+                await plan_card.get_by_role("link", name="下载抽取结果文件").click()
+            download = await downloading.value
+            assert download.suggested_filename == f"{plan_id}.draw.json"
+            drawn = json.loads(await asyncio.to_thread((await download.path()).read_bytes))
+            assert drawn["targets"][0]["target_id"] == walk.batch_id
+
+            await page.get_by_role("tab", name="评价机构目录").click()
+            await page.get_by_role("button", name="查询评价机构").click()
+            await expect(page.locator("#organization-results")).to_contain_text("最近一次")
+            await expect(page.locator("#organization-results")).to_contain_text("发现问题 1 项")
+            await shot(page, "9-organization-inspected")
             await browser.close()
