@@ -88,12 +88,10 @@ from .settings import SupervisionSettings
 
 U = Unit[SupervisionSettings]
 SEQUENCE_MAXIMUM = 999_999
-TIE_REASONS = {
-    "works_for": "declared tie: works for it",
-    "trained": "declared tie: trained for it",
-    "stake": "declared tie: owns a stake",
-    "relative": "declared tie: a relative on its staff",
-}
+# Published with the plan, so coarse: the public sees that an expert avoids an organization, not why (a
+# relative, a stake). The expert's record in this service keeps the declaration itself.
+DECLARED_TIE = "declared tie (回避)"
+RECORDED_TIE = "on its batch staff, or a relative is (回避)"
 
 
 def _next_id(unit: U, letter: str) -> str:
@@ -598,19 +596,16 @@ def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[Dr
     for expert in unit.session.exec(select(Expert).where(Expert.status == "active").order_by(col(Expert.id))):
         if not kinds & set(expert.kinds):
             continue
-        ties = [
-            TiedOrganization(organization_code=t["organization_code"], reason=TIE_REASONS[t["kind"]])
-            for t in expert.ties
-        ]
+        ties = [TiedOrganization(organization_code=t["organization_code"], reason=DECLARED_TIE) for t in expert.ties]
         ties += [
-            TiedOrganization(organization_code=code, reason="the organization's own staff")
+            TiedOrganization(organization_code=code, reason=RECORDED_TIE)
             for code in sorted(staff_of.get((expert.id_type, expert.id_number), set()))
         ]
         for tie in expert.ties:
             if tie.get("relative_id_number"):
                 relative = (tie.get("relative_id_type") or "居民身份证", tie["relative_id_number"])
                 ties += [
-                    TiedOrganization(organization_code=code, reason="a relative among its staff")
+                    TiedOrganization(organization_code=code, reason=RECORDED_TIE)
                     for code in sorted(staff_of.get(relative, set()))
                 ]
         pool.append(
@@ -644,7 +639,7 @@ def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[Dr
                     employer_credit_code=partner.employer_credit_code,
                     qualifications=[ExpertQualification.model_validate(q) for q in partner.qualifications],
                     tied_organizations=[
-                        TiedOrganization(organization_code=code, reason="declared by the sharing province")
+                        TiedOrganization(organization_code=code, reason=DECLARED_TIE)
                         for code in partner.tied_organizations
                     ],
                     inspected=sorted(inspected.get(partner.expert_id, []), key=lambda p: (p.on, p.organization_code)),

@@ -347,7 +347,9 @@ async def test_the_same_inputs_give_the_same_draw_and_weights_count(supervision:
     assert 320 <= drawn.count("h") <= 390  # expected 360
 
 
-async def test_a_tie_declared_staff_membership_and_rotation_each_exclude(supervision: ServiceBus) -> None:
+async def test_a_declared_tie_staff_membership_a_relative_and_no_qualification_each_exclude(
+    supervision: ServiceBus,
+) -> None:
     staff_member = samples.batch_plan().staff[0]
     await file_organization(supervision)
     await approve_batch(supervision)
@@ -369,12 +371,38 @@ async def test_a_tie_declared_staff_membership_and_rotation_each_exclude(supervi
     starts_on = documents["plan"]["targets"][0]["starts_on"]
     reasons = {e.expert_id: e.reason for e in made.exclusions}
     assert reasons == {
-        tied: "tie: declared tie: owns a stake",
-        related: "tie: a relative among its staff",
-        staff: "tie: the organization's own staff",
+        tied: "tie: declared tie (回避)",
+        related: "tie: on its batch staff, or a relative is (回避)",
+        staff: "tie: on its batch staff, or a relative is (回避)",
         unqualified: f"qualification: none valid for 6-18-01-01 level 4 on {starts_on}",
     }
     assert made.targets[0].inspectors == [free] and made.targets[0].short
+
+
+async def test_whoever_inspected_an_organization_within_the_window_waits(supervision: ServiceBus) -> None:
+    async with pool_and_batch(supervision) as (client, _):
+        first = DrawMade.model_validate((await publish_and_draw(supervision, client, inspectors_per_target=2))["draw"])
+        earlier = first.targets[0].inspectors
+        second = DrawMade.model_validate((await publish_and_draw(supervision, client, inspectors_per_target=2))["draw"])
+    rotated = {e.expert_id for e in second.exclusions if e.reason.startswith("rotation: inspected")}
+    assert rotated == set(earlier)
+    assert not set(earlier) & set(second.targets[0].inspectors)
+
+
+async def test_no_inspector_is_drawn_for_more_targets_than_the_plan_allows(supervision: ServiceBus) -> None:
+    await file_organization(supervision)
+    for index in range(3):
+        await approve_batch(supervision, f"batch-{index}")
+    async with supervision.http() as client:
+        experts = [await register(client, supervision, expert_in(200 + i)) for i in range(2)]
+        documents = await publish_and_draw(
+            supervision, client, sample_size=3, inspectors_per_target=1, max_targets_per_inspector=1
+        )
+    made = DrawMade.model_validate(documents["draw"])
+    drawn = [t.inspectors for t in made.targets]
+    assert sorted(e for t in drawn for e in t) == sorted(experts)  # each once; the third target goes short
+    assert [t.short for t in made.targets].count(True) == 1
+    assert any("already drawn for 1 targets" in e.reason for e in made.exclusions)
 
 
 async def test_a_refusal_is_redrawn_the_same_way_and_still_verifies(supervision: ServiceBus) -> None:
