@@ -88,10 +88,13 @@ def database_url_factory(database_backend: str, tmp_path: Path, request: pytest.
 
 @pytest.fixture
 def token(keys_dir: Path):  # type: ignore[no-untyped-def]
-    def make(province: str, role: Role | str, organization: str | None = None) -> dict[str, str]:
+    def make(
+        province: str, role: Role | str, organization: str | None = None, *, subject: str | None = None
+    ) -> dict[str, str]:
+        """A bearer header; `subject` names who the token is (an inspector's pool id), else test-<role>."""
         role = Role(role)
         value = mint_token(
-            keys_dir, province=province, role=role, subject=f"test-{role.value}", organization=organization
+            keys_dir, province=province, role=role, subject=subject or f"test-{role.value}", organization=organization
         )
         return {"Authorization": f"Bearer {value}"}
 

@@ -22,6 +22,8 @@ The algorithm (`skillcert-draw-1`), precisely enough to re-implement it (docs/su
   ":" + expert_id) ascending; walking that ranking, an inspector is passed over (an exclusion, with its
   reason) when tied to the target (`exclusion_reason`) or already drawn for `max_targets_per_inspector`
   targets; the first `inspectors_per_target` others are drawn. Fewer than that: the target is `short`.
+  Every avoidance (employer, tie, rotation) of every pool member is recorded for each drawn target; a
+  missing qualification or the maximum only when the walk passed the inspector over.
 - refusals, in the order recorded: the refused inspector leaves the target, and the target's ranking is
   walked again from the top for the first inspector not on it, not refused for it, not tied and not at the
   maximum; that one replaces them (`replaced_by`), appended to the target's inspectors.
@@ -54,6 +56,7 @@ from shared.kernel.events import (
 )
 
 ALGORITHM = "skillcert-draw-1"
+QUALIFICATION = "qualification"
 
 
 def canonical(value: Any) -> bytes:
@@ -127,7 +130,7 @@ def exclusion_reason(terms: PlanTerms, target: DrawTarget, inspector: DrawInspec
             _qualifies(q.occupation_code, q.levels, q.valid_from, q.valid_until, target, day)
             for q in inspector.qualifications
         ):
-            return f"qualification: none valid for {target.occupation_code} level {target.level} on {day.isoformat()}"
+            return f"{QUALIFICATION}: none valid for {target.occupation_code} level {target.level} on {day.isoformat()}"
     return None
 
 
@@ -198,6 +201,11 @@ def draw(plan: InspectionPlanPublished, public_value: str, refusals: Sequence[Dr
         if replacement is None:
             short.add(refused.target_id)
         applied.append(refusal.model_copy(update={"replaced_by": replacement}))
+    for target in ranked:  # every avoidance is on record, also of those the walk never reached
+        for inspector in plan.inspectors:
+            reason = exclusion_reason(plan.terms, target, inspector)
+            if reason is not None and not reason.startswith(QUALIFICATION):
+                walk.exclusions.setdefault((target.target_id, inspector.expert_id), reason)
     drawn = [
         DrawnTarget(target_id=t.target_id, inspectors=walk.assigned.get(t.target_id, []), short=t.target_id in short)
         for t in ranked
