@@ -15,15 +15,57 @@ from services.recognition.settings import RecognitionSettings
 from services.registry.app import create as create_registry
 from services.registry.settings import RegistrySettings
 from shared.kernel.clock import Clock
-from shared.kernel.events import SANCTION_IMPOSED, SanctionImposed
+from shared.kernel.events import (
+    EXPERTS_DISPATCHED,
+    SANCTION_IMPOSED,
+    DispatchedExpert,
+    ExpertsDispatched,
+    SanctionImposed,
+)
 from tests.harness import Environment, serve
 
 pytestmark = pytest.mark.kafka
 
-OPINIONS = [
-    {"expert": e, "kind": k, "passed": True}
-    for e, k in (("张专家", "material_check"), ("李专家", "argument"), ("王专家", "on_site"))
-]
+PANEL = (("E000001", "张专家"), ("E000002", "李专家"), ("E000003", "王专家"))
+KINDS = ("material_check", "argument", "on_site")
+
+
+def opinions(province: str) -> list[dict[str, Any]]:
+    """One opinion of each kind, by the experts of the panel `dispatch_panel` sends."""
+    return [{"expert": f"{province}-{e}", "kind": k, "passed": True} for (e, _), k in zip(PANEL, KINDS, strict=True)]
+
+
+async def dispatch_panel(
+    env: Environment, registry: httpx.AsyncClient, province: str, application_id: int, official: dict[str, str]
+) -> None:
+    """Supervision's drawn panel for the application's technical assessment [L8], as its event, and waits until
+    the registry has it: the assessment takes only drawn experts (tests/flow/test_supervision_flow.py draws
+    one for real)."""
+    subject = f"application-{application_id}"
+    panel = EXPERTS_DISPATCHED.make(
+        province=province,
+        subject=subject,
+        payload=ExpertsDispatched(
+            plan_id=f"{province}-P000001",
+            purpose="technical_assessment",
+            subject=subject,
+            experts=[DispatchedExpert(expert_id=f"{province}-{e}", name=n, province=province) for e, n in PANEL],
+        ),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=env.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            EXPERTS_DISPATCHED.topic(province, env.topic_root), panel.model_dump_json().encode(), key=subject.encode()
+        )
+    finally:
+        await producer.stop()
+
+    async def received() -> bool:
+        response = await registry.get(f"/applications/{application_id}", headers=official)
+        return response.status_code == 200 and len(response.json()["panel"]) == len(PANEL)
+
+    await eventually(received, what=f"the registry receives the panel of application {application_id}")
 
 
 def registry_app(env: Environment, province: str):  # type: ignore[no-untyped-def]
@@ -51,17 +93,19 @@ async def test_application_through_review_and_publicity_to_the_catalogue(env: En
         expect(
             await registry.post(f"/applications/{app_id}/preliminary-review", json={"passed": True}, headers=city), 200
         )
+        await dispatch_panel(env, registry, province, app_id, official)
         partial = await registry.post(
-            f"/applications/{app_id}/technical-assessment", json={"opinions": OPINIONS[:2]}, headers=official
+            f"/applications/{app_id}/technical-assessment", json={"opinions": opinions(province)[:2]}, headers=official
         )
         assert partial.status_code == 422
         assert "on_site" in partial.json()["detail"][0]["reason"]
-        expect(
+        assessed = expect(
             await registry.post(
-                f"/applications/{app_id}/technical-assessment", json={"opinions": OPINIONS}, headers=official
+                f"/applications/{app_id}/technical-assessment", json={"opinions": opinions(province)}, headers=official
             ),
             200,
         )
+        assert all(o["drawn"] for o in assessed["opinions"])
 
         # Published the day before the 2025 National Day holiday (1 to 8 October, 11 October worked): five
         # working days are 30 September, 9, 10, 11 (a Saturday worked) and 13 October.
@@ -156,13 +200,21 @@ async def test_rejected_assessment_ends_the_application(env: Environment, token:
 
 
 async def review_and_file(
-    registry: httpx.AsyncClient, application_id: int, *, city: dict[str, str], official: dict[str, str]
+    env: Environment,
+    registry: httpx.AsyncClient,
+    province: str,
+    application_id: int,
+    *,
+    city: dict[str, str],
+    official: dict[str, str],
 ) -> dict[str, Any]:
     """Takes a submitted application through every step to filing, with no objection."""
     at = f"/applications/{application_id}"
     expect(await registry.post(f"{at}/accept", headers=city), 200)
     expect(await registry.post(f"{at}/preliminary-review", json={"passed": True}, headers=city), 200)
-    expect(await registry.post(f"{at}/technical-assessment", json={"opinions": OPINIONS}, headers=official), 200)
+    await dispatch_panel(env, registry, province, application_id, official)
+    assessment = {"opinions": opinions(province)}
+    expect(await registry.post(f"{at}/technical-assessment", json=assessment, headers=official), 200)
     published_on = (Clock().today() - timedelta(days=30)).isoformat()
     expect(await registry.post(f"{at}/publicity", json={"published_on": published_on}, headers=official), 200)
     return expect(await registry.post(f"{at}/file", headers=official), 200)
@@ -212,7 +264,12 @@ async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files
         city_scope["occupations"][0]["levels"] = [5, 4, 3]
         submitted = expect(await guangxi.post("/applications", json=city_scope, headers=applicant), 201)
         guangxi_filed = await review_and_file(
-            guangxi, submitted["id"], city=token("45", "city_official"), official=token("45", "province_official")
+            env,
+            guangxi,
+            "45",
+            submitted["id"],
+            city=token("45", "city_official"),
+            official=token("45", "province_official"),
         )
         assert guangxi_filed["filing_code"] == "S000045000001"
 
@@ -223,7 +280,12 @@ async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files
             201,
         )
         zhejiang_filed = await review_and_file(
-            zhejiang, submitted["id"], city=token("33", "city_official"), official=token("33", "province_official")
+            env,
+            zhejiang,
+            "33",
+            submitted["id"],
+            city=token("33", "city_official"),
+            official=token("33", "province_official"),
         )
         assert zhejiang_filed["filing_code"] == "Y000033000001"
         entry = expect(await zhejiang.get("/organizations/Y000033000001"), 200)
