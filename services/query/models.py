@@ -65,9 +65,12 @@ def summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class FindingSummary(BaseModel):
+    """A finding as the public sees it: the item, the severity and the inspectors' public summary. The full
+    description stays in the exam record: it may name people."""
+
     item_title: str
     severity: str = Field(description="minor, major or serious")
-    description: str
+    public_summary: str | None = None
 
 
 class InspectionSummary(BaseModel):

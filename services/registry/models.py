@@ -207,6 +207,7 @@ class AssessmentPanelMember(SQLModel, table=True):
     name: str
     province: str = Field(max_length=2)
     dispatched_at: datetime  # when supervision sent this panel (the event's occurred_at)
+    drawn_for: str | None = Field(default=None, description="the credit code the panel's draw avoided")
 
 
 class Objection(ObjectionFields, table=True):

@@ -306,6 +306,20 @@ def free_text_experts_accepted(policy: Policy, today: date) -> bool:
     return until is not None and today <= until
 
 
+def panel_applicant_errors(drawn_for: set[str], *, credit_code: str) -> list[FieldError]:
+    """A panel drawn avoiding another organization than the applicant avoided no one who matters [Z五(五) 回避]."""
+    others = sorted(drawn_for - {credit_code})
+    if not others:
+        return []
+    return [
+        FieldError(
+            "opinions",
+            f"the panel was drawn avoiding {', '.join(others)}, not this applicant ({credit_code}): ask supervision "
+            "to draw a panel for the applicant's own credit code",
+        )
+    ]
+
+
 def check_assessment(
     opinions: Sequence[OpinionCreate], *, panel: Mapping[str, str], policy: Policy, today: date
 ) -> list[FieldError]:

@@ -244,8 +244,12 @@ def technical_assessment(
     the panel supervision drew for the application [L8, Z五(五)]; during the policy's transition an expert typed
     in is accepted and the opinion marked not drawn. Any failed opinion rejects the application."""
     assert organization.id is not None
-    panel = {member.expert_id: member.name for member in panel_of(unit=unit, application_id=organization.id)}
+    members = panel_of(unit=unit, application_id=organization.id)
+    panel = {member.expert_id: member.name for member in members}
     errors = rules.check_assessment(assessment.opinions, panel=panel, policy=unit.policy, today=unit.today)
+    errors += rules.panel_applicant_errors(
+        {m.drawn_for for m in members if m.drawn_for}, credit_code=organization.credit_code
+    )
     if errors:
         raise FieldErrors(errors)
     if organization.status is not S.PRELIMINARY_REVIEWED:
@@ -314,6 +318,7 @@ def replace_panel(
                 name=expert.name,
                 province=expert.province,
                 dispatched_at=dispatched_at,
+                drawn_for=dispatched.organization_code,
             ),
         )
     unit.session.add_all(members.values())

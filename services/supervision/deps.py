@@ -12,6 +12,7 @@ from shared.platform.auth import Principal, Role, require_role
 
 SUPERVISORS = require_role(Role.PROVINCE_OFFICIAL, Role.CITY_OFFICIAL, Role.INSPECTOR)
 Official = Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL)]
+Supervisor = Annotated[Principal, SUPERVISORS]
 Deciding = Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL, Role.INSPECTOR)]
 PoolMember = Annotated[Principal, require_role(Role.EXPERT, Role.INSPECTOR)]
 Refusing = Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL, Role.EXPERT, Role.INSPECTOR)]

@@ -11,8 +11,12 @@ The algorithm (`skillcert-draw-1`), precisely enough to re-implement it (docs/su
 - canonical JSON: keys sorted, no spaces, UTF-8 (not ASCII-escaped), dates as ISO strings; the documents
   hold no floating-point numbers.
 - plan_hash = SHA-256(canonical(terms)); snapshot_hash = SHA-256(canonical({"inspectors": [...], "targets": [...]})).
-- the public value is normalised: Unicode NFC, whitespace runs become one space, trimmed.
-- seed = SHA-256("skillcert-draw-1\\n" + plan_hash + "\\n" + snapshot_hash + "\\n" + value), hex.
+- the public value counts by its numbers only: Unicode NFKC (full-width digits become ASCII), every run of
+  digits read as a number, written without leading zeros and joined by single spaces ("03 07 12 + 09" and
+  "3,7,12,9" are both "3 7 12 9"); it must hold exactly `entropy_numbers` numbers, so no other spelling of
+  the announced value is accepted and none can be picked to steer the draw.
+- seed = SHA-256("skillcert-draw-1\\n" + plan_hash + "\\n" + snapshot_hash + "\\n" + numbers), hex.
+- the value comes after the plan: published_on < entropy_expected_on <= drawn_on.
 - each target holds `weight` tickets; ticket i hashes SHA-256(seed + ":target:" + target_id + ":" + i); a
   target's key is its smallest ticket hash (so a target of weight w is drawn as in weighted sampling without
   replacement: the smallest of w uniform keys). Targets are ranked by key (hex, ascending), then target id.
@@ -23,7 +27,8 @@ The algorithm (`skillcert-draw-1`), precisely enough to re-implement it (docs/su
   reason) when tied to the target (`exclusion_reason`) or already drawn for `max_targets_per_inspector`
   targets; the first `inspectors_per_target` others are drawn. Fewer than that: the target is `short`.
   Every avoidance (employer, tie, rotation) of every pool member is recorded for each drawn target; a
-  missing qualification or the maximum only when the walk passed the inspector over.
+  missing qualification or the maximum only when the walk passed the inspector over and they were not drawn
+  for that target in the end.
 - refusals, in the order recorded: the refused inspector leaves the target, and the target's ranking is
   walked again from the top for the first inspector not on it, not refused for it, not tied and not at the
   maximum; that one replaces them (`replaced_by`), appended to the target's inspectors.
@@ -34,11 +39,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +90,24 @@ def canonical_list(models: Sequence[BaseModel]) -> list[Any]:
     return [model.model_dump(mode="json") for model in models]
 
 
-def normalised_value(public_value: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", public_value).split())
+def value_numbers(public_value: str) -> str:
+    """The numbers of the public value, as the seed reads them: "03 07 12 + 09" is "3 7 12 9"."""
+    return " ".join(str(int(run)) for run in re.findall(r"[0-9]+", unicodedata.normalize("NFKC", public_value)))
+
+
+def value_error(terms: PlanTerms, public_value: str) -> str | None:
+    """Why the value cannot be the one the plan announced, or None."""
+    count = len(value_numbers(public_value).split())
+    if count != terms.entropy_numbers:
+        return (
+            f"{terms.entropy_source} has {terms.entropy_numbers} numbers; {count} were entered: enter every "
+            "number of the announced value, and nothing else"
+        )
+    return None
 
 
 def seed_of(plan_hash_: str, snapshot_hash_: str, public_value: str) -> str:
-    return sha256(f"{ALGORITHM}\n{plan_hash_}\n{snapshot_hash_}\n{normalised_value(public_value)}")
+    return sha256(f"{ALGORITHM}\n{plan_hash_}\n{snapshot_hash_}\n{value_numbers(public_value)}")
 
 
 def sample_size(terms: PlanTerms, population: int) -> int:
@@ -121,8 +139,9 @@ def exclusion_reason(terms: PlanTerms, target: DrawTarget, inspector: DrawInspec
     for tie in inspector.tied_organizations:
         if tie.organization_code in codes:
             return f"tie: {tie.reason}"
+    window_opens = terms.published_on - timedelta(days=terms.rotation_window_days)
     for past in inspector.inspected:
-        if past.organization_code in codes and 0 <= (terms.period_from - past.on).days < terms.rotation_window_days:
+        if past.organization_code in codes and past.on > window_opens:
             return f"rotation: inspected the organization on {past.on.isoformat()}"
     if target.occupation_code and target.level is not None:
         day = target.starts_on or terms.period_from
@@ -210,7 +229,11 @@ def draw(plan: InspectionPlanPublished, public_value: str, refusals: Sequence[Dr
         DrawnTarget(target_id=t.target_id, inspectors=walk.assigned.get(t.target_id, []), short=t.target_id in short)
         for t in ranked
     ]
-    exclusions = [DrawExclusion(target_id=t, expert_id=e, reason=r) for (t, e), r in walk.exclusions.items()]
+    exclusions = [
+        DrawExclusion(target_id=t, expert_id=e, reason=r)
+        for (t, e), r in walk.exclusions.items()
+        if e not in walk.assigned.get(t, [])  # passed over at the maximum, then drawn as a replacement
+    ]
     return Drawn(seed, drawn, exclusions, applied)
 
 
@@ -225,6 +248,15 @@ def verify(plan: InspectionPlanPublished, made: DrawMade) -> list[str]:
         problems.append("the population does not hash to its snapshot_hash: the snapshot was changed")
     if (made.plan_id, made.plan_hash, made.snapshot_hash) != (plan.terms.plan_id, plan.plan_hash, plan.snapshot_hash):
         problems.append("the draw names another plan or snapshot than this one")
+    terms = plan.terms
+    if not terms.published_on < terms.entropy_expected_on <= made.drawn_on:
+        problems.append(
+            f"timing: published {terms.published_on}, value expected {terms.entropy_expected_on}, drawn "
+            f"{made.drawn_on}: the value must come after the plan and the draw after the value"
+        )
+    wrong_value = value_error(terms, made.public_value)
+    if wrong_value:
+        problems.append(f"public value: {wrong_value}")
     try:
         again = draw(plan, made.public_value, made.refusals)
     except ValueError as error:

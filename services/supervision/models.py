@@ -112,6 +112,16 @@ class ExpertUpdate(BaseModel):
     shared: bool | None = None
     reason: Text
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # Left out means unchanged; null would blank a field every expert must have.
+        if isinstance(data, dict):
+            nulls = sorted(name for name, value in data.items() if value is None)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)}: leave a field out to keep it; null is not a value")
+        return data
+
     @field_validator("employer_credit_code")
     @classmethod
     def _credit_code_valid(cls, value: str | None) -> str | None:
@@ -177,17 +187,25 @@ class ExpertEntryPublic(BaseModel):
     recorded_by: str
 
 
+class ExpertTiePublic(BaseModel):
+    kind: str
+    organization_code: str
+    relative_name: str | None = None
+    relative_id_type: str | None = None
+    relative_id_number: str | None = Field(default=None, description="masked but for province officials")
+
+
 class ExpertPublic(BaseModel):
     id: str
     name: str
     id_type: str
-    id_number: str
+    id_number: str = Field(description="masked but for province officials and the expert themself")
     employer_credit_code: str
     employer_name: str
     employer_region: str
     kinds: list[ExpertKind]
     qualifications: list[ExpertQualification]
-    ties: list[ExpertTie]
+    ties: list[ExpertTiePublic]
     status: ExpertStatus
     shared: bool
     entries: list[ExpertEntryPublic] = Field(default_factory=list)
@@ -351,6 +369,7 @@ class PlanCreate(BaseModel):
         max_length=300,
         description="the public value to come, named so anyone can look it up: e.g. 双色球 2026140期开奖号码",
     )
+    entropy_numbers: int = Field(ge=1, le=50, description="how many numbers the value has: 双色球 7, an index close 2")
     entropy_expected_on: date
     application: PanelTarget | None = Field(default=None, description="technical_assessment: the application")
 
@@ -372,6 +391,7 @@ class InspectionPlan(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=12, description="<province>-P<6 digits>")
     title: str
     purpose: str = Field(max_length=24)
+    subject: str | None = Field(default=None, max_length=60, index=True, description="a panel's application or batch")
     status: PlanStatus = PlanStatus.PUBLISHED
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False), description="InspectionPlanPublished")
     plan_hash: str = Field(max_length=64)
@@ -393,6 +413,7 @@ class PlanRefusal(SQLModel, table=True):
     plan_id: str = Field(foreign_key="inspection_plan.id", index=True)
     target_id: str
     expert_id: str
+    ground: str = Field(max_length=24)
     reason: str
     refused_on: date
     recorded_by: str
@@ -404,8 +425,11 @@ class DrawCreate(BaseModel):
 
 
 class RefusalCreate(BaseModel):
+    """A drawn expert declines (their own token), or an official records a recusal on a coded ground."""
+
     target_id: str = Field(min_length=1, max_length=40)
     expert_id: str = Field(min_length=1, max_length=12)
+    ground: Literal["declined", "unavailable", "conflict_of_interest", "ineligible"]
     reason: Text
 
 
@@ -477,7 +501,10 @@ class InspectionRecordUpdate(BaseModel):
 class FindingCreate(BaseModel):
     item_code: str = Field(min_length=1, max_length=40)
     severity: Literal["minor", "major", "serious"]
-    description: Text
+    description: Text = Field(description="for the exam record: not public")
+    public_summary: str | None = Field(
+        default=None, min_length=1, max_length=200, description="what the public is shown beside the item (no names)"
+    )
     evidence: list[Sha256] = Field(default_factory=list, max_length=50, description="SHA-256 of each evidence file")
 
 
@@ -491,6 +518,7 @@ class Finding(SQLModel, table=True):
     article: str
     severity: str = Field(max_length=8)
     description: str
+    public_summary: str | None = None
     evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     recorded_by: str
     recorded_at: datetime = Field(default_factory=utcnow)
@@ -504,7 +532,7 @@ class Signature(SQLModel, table=True):
     inspection_id: str = Field(foreign_key="inspection.id", index=True)
     signer: str
     role: str
-    signed_at: datetime = Field(default_factory=utcnow)
+    signed_at: str = Field(max_length=20, description="UTC to the second, as published: 2026-12-02T08:30:00Z")
     record_hash: str = Field(max_length=64)
     chain_hash: str = Field(max_length=64)
 
@@ -577,6 +605,12 @@ class Alert(SQLModel, table=True):
     decided_on: date | None = None
     decision_reason: str | None = None
     inspection_id: str | None = None
+
+
+class SiteRefusalCreate(BaseModel):
+    """The site's person in charge will not sign: the inspectors record it, and the record is sealed so."""
+
+    reason: Text
 
 
 class AlertDecision(BaseModel):

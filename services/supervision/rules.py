@@ -5,6 +5,8 @@ The draw itself is in draw.py (pure too, and runnable offline); the thresholds a
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,6 +25,13 @@ def plan_errors(plan: PlanCreate, *, today: date) -> list[FieldError]:
     errors = []
     if plan.period_to < plan.period_from:
         errors.append(FieldError("period_to", f"ends {plan.period_to}, before the period starts {plan.period_from}"))
+    if plan.period_from < today:
+        errors.append(
+            FieldError(
+                "period_from",
+                f"{plan.period_from} is past (today is {today}): a plan draws from what is still to come",
+            )
+        )
     if plan.entropy_expected_on <= today:
         errors.append(
             FieldError(
@@ -36,8 +45,11 @@ def plan_errors(plan: PlanCreate, *, today: date) -> list[FieldError]:
             errors.append(
                 FieldError("application", "a technical-assessment panel names the application it serves [L8]")
             )
-    elif plan.purpose in PANEL_PURPOSES and not plan.population.subject:
-        errors.append(FieldError("population.subject", f"a {plan.purpose} panel names the batch it serves"))
+    elif plan.purpose in PANEL_PURPOSES:
+        if not plan.population.subject:
+            errors.append(FieldError("population.subject", f"a {plan.purpose} panel names the batch it serves"))
+        if plan.population.target_kind != "batch":
+            errors.append(FieldError("population.target_kind", f"a {plan.purpose} panel serves a batch"))
     if plan.purpose == "inspection" and plan.population.target_kind == "application":
         errors.append(FieldError("population.target_kind", "inspections draw batches or organizations"))
     return errors
@@ -75,6 +87,14 @@ class Anomaly:
 
 
 MONITORING_ARTICLE = "L27 在线督导; Z四(五) 在线监测、智能研判"
+# What the public is shown when an alert becomes a finding (the alert's own text may name staff).
+ALERT_TITLES = {
+    AlertRule.PASS_RATE: "在线监测：通过率显著高于全省同职业同等级水平",
+    AlertRule.IDENTICAL_SCORES: "在线监测：多名考生成绩完全相同",
+    AlertRule.SCORES_PILED_AT_PASS: "在线监测：成绩集中于合格线上方",
+    AlertRule.DOUBLE_BOOKING: "在线监测：考务人员同日在不同机构考点任职",
+    AlertRule.OVER_CAPACITY: "在线监测：考生人数超过考场容量",
+}
 
 
 def norm_of(history: list[tuple[int, int]], monitoring: Monitoring) -> tuple[float, str]:
@@ -104,8 +124,11 @@ def result_anomalies(
                     MONITORING_ARTICLE,
                 )
             )
-    largest = max(results.repeated_scores, key=lambda r: r.candidates, default=None)
-    if largest is not None and largest.candidates >= monitoring.identical_scores_min:
+    # One component alone (a theory score of 75) is shared by chance; whole vectors of two or more are not.
+    vectors = [r for r in results.repeated_scores if len(r.scores) >= 2]
+    largest = max(vectors, key=lambda r: r.candidates, default=None)
+    needed = max(monitoring.identical_scores_min, math.ceil(monitoring.identical_scores_share * results.sat))
+    if largest is not None and largest.candidates >= needed:
         vector = ", ".join(f"{name} {score:g}" for name, score in sorted(largest.scores.items()))
         anomalies.append(
             Anomaly(
@@ -159,10 +182,11 @@ def double_bookings(batch: PlannedBatch, others: list[PlannedBatch]) -> list[Ano
             if mine is None:
                 continue
             masked = mask_id_number(person["id_number"])
+            person_key = hashlib.sha256(f"{person['id_type']}:{person['id_number']}".encode()).hexdigest()[:16]
             anomalies.append(
                 Anomaly(
                     AlertRule.DOUBLE_BOOKING,
-                    f"{other.batch_id}:{masked}",
+                    f"{other.batch_id}:{person_key}",
                     f"{mine['name']} ({masked}), {mine['role']} here, is also {person['role']} of batch "
                     f"{other.batch_id} of {other.organization_name} at {other.site_city}, "
                     f"{other.exam_starts_on} to {other.exam_ends_on}",

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import or_
 from sqlmodel import col, func, select
 
+from shared.kernel.clock import utcnow
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
 from shared.kernel.events import (
     DRAW_MADE,
@@ -59,7 +60,7 @@ from .models import (
     ExpertEntryCreate,
     ExpertEntryPublic,
     ExpertPublic,
-    ExpertTie,
+    ExpertTiePublic,
     ExpertUpdate,
     Finding,
     FindingCreate,
@@ -84,6 +85,7 @@ from .models import (
     Signature,
     StaffMemberPublic,
 )
+from .record import chain_hash, record_hash
 from .settings import SupervisionSettings
 
 U = Unit[SupervisionSettings]
@@ -103,6 +105,8 @@ def _next_id(unit: U, letter: str) -> str:
 
 
 def register_expert(*, unit: U, expert_in: ExpertCreate, actor: Actor) -> Expert:
+    # The id first: its counter row queues two registrations of one person, so the second sees the first.
+    expert_id = _next_id(unit, "E")
     existing = unit.session.exec(
         select(Expert.id).where(Expert.id_type == expert_in.id_type, Expert.id_number == expert_in.id_number)
     ).first()
@@ -111,7 +115,7 @@ def register_expert(*, unit: U, expert_in: ExpertCreate, actor: Actor) -> Expert
     expert = Expert.model_validate(
         expert_in,
         update={
-            "id": _next_id(unit, "E"),
+            "id": expert_id,
             "kinds": list(expert_in.kinds),
             "qualifications": [q.model_dump(mode="json") for q in expert_in.qualifications],
             "ties": [t.model_dump(mode="json") for t in expert_in.ties],
@@ -128,7 +132,7 @@ def register_expert(*, unit: U, expert_in: ExpertCreate, actor: Actor) -> Expert
 
 
 def update_expert(*, unit: U, expert_id: str, update: ExpertUpdate, actor: Actor) -> Expert:
-    expert = get_expert(unit=unit, expert_id=expert_id)
+    expert = _expert_for_update(unit, expert_id)
     was_shared = expert.shared
     changes = update.model_dump(exclude_unset=True, exclude={"reason"}, mode="json")
     for name, value in changes.items():
@@ -145,7 +149,7 @@ def update_expert(*, unit: U, expert_id: str, update: ExpertUpdate, actor: Actor
 
 def correct_declarations(*, unit: U, expert_id: str, declarations: DeclarationsUpdate, actor: Actor) -> Expert:
     """An expert corrects their own declared ties; the change is kept in their archive."""
-    expert = get_expert(unit=unit, expert_id=expert_id)
+    expert = _expert_for_update(unit, expert_id)
     expert.ties = [tie.model_dump(mode="json") for tie in declarations.ties]
     expert.updated_by = actor.subject
     unit.session.add(expert)
@@ -198,6 +202,13 @@ def _emit_shared(unit: U, expert: Expert) -> None:
     unit.emit(EXPERT_SHARED, subject=expert.id, payload=payload)
 
 
+def _expert_for_update(unit: U, expert_id: str) -> Expert:
+    expert = locked(unit.session, Expert, expert_id)  # two edits at once: the second applies to the first's
+    if expert is None:
+        raise NotFound(f"no expert {expert_id} in this province's pool")
+    return expert
+
+
 def get_expert(*, unit: U, expert_id: str) -> Expert:
     expert = unit.session.get(Expert, expert_id)
     if expert is None:
@@ -222,15 +233,24 @@ def experts(
     return found[skip : skip + limit], len(found)
 
 
-def expert_public(*, unit: U, expert: Expert, with_entries: bool = False) -> ExpertPublic:
+def expert_public(*, unit: U, expert: Expert, with_entries: bool = False, masked: bool = True) -> ExpertPublic:
+    """The expert's record; ID numbers (theirs and their relatives') masked unless `masked` is False."""
     entries: list[ExpertEntryPublic] = []
     if with_entries:
         rows = unit.session.exec(
             select(ExpertEntry).where(ExpertEntry.expert_id == expert.id).order_by(col(ExpertEntry.id))
         )
         entries = [ExpertEntryPublic.model_validate(e, from_attributes=True) for e in rows]
+
+    def shown(id_number: str | None) -> str | None:
+        return id_number if id_number is None or not masked else mask_id_number(id_number)
+
+    ties = [
+        ExpertTiePublic.model_validate({**t, "relative_id_number": shown(t.get("relative_id_number"))})
+        for t in expert.ties
+    ]
     return ExpertPublic.model_validate(
-        {**expert.model_dump(), "ties": [ExpertTie.model_validate(t) for t in expert.ties], "entries": entries}
+        {**expert.model_dump(), "id_number": shown(expert.id_number), "ties": ties, "entries": entries}
     )
 
 
@@ -441,6 +461,7 @@ def publish_plan(*, unit: U, plan_in: PlanCreate, actor: Actor) -> InspectionPla
     errors = rules.plan_errors(plan_in, today=unit.today)
     if errors:
         raise FieldErrors(errors)
+    # The id first: its counter row queues two officials publishing at once, so the check below sees both.
     plan_id = _next_id(unit, "P")
     purpose = plan_in.purpose
     panel = purpose != "inspection"
@@ -462,14 +483,17 @@ def publish_plan(*, unit: U, plan_in: PlanCreate, actor: Actor) -> InspectionPla
         inspectors_per_target=plan_in.inspectors_per_target or policy.inspectors_per_target,
         max_targets_per_inspector=plan_in.max_targets_per_inspector or policy.max_targets_per_inspector,
         inspector_kinds=plan_in.inspector_kinds,
+        include_partner_experts=plan_in.include_partner_experts,
         rotation_window_days=policy.rotation_window_days,
         entropy_source=plan_in.entropy_source,
+        entropy_numbers=plan_in.entropy_numbers,
         entropy_expected_on=plan_in.entropy_expected_on,
         published_on=unit.today,
         published_by=actor.subject,
     )
     targets = _targets(unit, terms, plan_in)
-    inspectors = _inspectors(unit, terms, include_partners=plan_in.include_partner_experts)
+    _ensure_no_rival(unit, terms, targets)
+    inspectors = _inspectors(unit, terms)
     errors = []
     if not targets:
         errors.append(FieldError("population", "no target matches this population filter: nothing to draw from"))
@@ -492,6 +516,7 @@ def publish_plan(*, unit: U, plan_in: PlanCreate, actor: Actor) -> InspectionPla
         id=plan_id,
         title=terms.title,
         purpose=purpose,
+        subject=population.subject if panel else None,
         document=document.model_dump(mode="json"),
         plan_hash=document.plan_hash,
         snapshot_hash=document.snapshot_hash,
@@ -503,6 +528,38 @@ def publish_plan(*, unit: U, plan_in: PlanCreate, actor: Actor) -> InspectionPla
     unit.session.flush()
     unit.emit(INSPECTION_PLAN_PUBLISHED, subject=plan_id, payload=document)
     return plan
+
+
+def _ensure_no_rival(unit: U, terms: PlanTerms, targets: list[DrawTarget]) -> None:
+    """One plan per panel (a new one only to correct whom it avoids), and no second inspection plan over a
+    period while one waits for its value: else an official could publish several and draw the one they like."""
+    if terms.purpose != "inspection":
+        avoided = {t.organization_code for t in targets}
+        for rival in unit.session.exec(
+            select(InspectionPlan).where(InspectionPlan.subject == terms.population.subject)
+        ):
+            if {t["organization_code"] for t in rival.document["targets"]} == avoided:
+                raise Conflict(
+                    f"plan {rival.id} already draws the {terms.purpose} panel of {terms.population.subject}; a "
+                    "refusal there redraws a member"
+                )
+        return
+    waiting = unit.session.exec(
+        select(InspectionPlan).where(
+            InspectionPlan.purpose == "inspection", InspectionPlan.status == PlanStatus.PUBLISHED
+        )
+    )
+    for rival_plan in waiting:
+        rival_terms = rival_plan.document["terms"]
+        if (
+            rival_terms["period_from"] <= terms.period_to.isoformat()
+            and terms.period_from.isoformat() <= rival_terms["period_to"]
+        ):
+            raise Conflict(
+                f"plan {rival_plan.id} over {rival_terms['period_from']} to {rival_terms['period_to']} waits for "
+                f"its public value ({rival_plan.entropy_expected_on}); draw it before publishing another for "
+                "the same period"
+            )
 
 
 def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]:
@@ -575,7 +632,7 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
     ]
 
 
-def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[DrawInspector]:
+def _inspectors(unit: U, terms: PlanTerms) -> list[DrawInspector]:
     """The active pool of the plan's kinds (and the partners' shared experts), with what avoidance needs."""
     kinds = set(terms.inspector_kinds)
     batches = list(unit.session.exec(select(PlannedBatch)))
@@ -583,7 +640,7 @@ def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[Dr
     for batch in batches:
         for person in batch.staff:
             staff_of.setdefault((person["id_type"], person["id_number"]), set()).add(batch.organization_code)
-    since = terms.period_from - timedelta(days=terms.rotation_window_days)
+    since = terms.published_on - timedelta(days=terms.rotation_window_days)
     inspected: dict[str, list[PastInspection]] = {}
     for inspection in unit.session.exec(select(Inspection).where(Inspection.opened_on >= since)):
         for member in inspection.inspectors:
@@ -612,7 +669,6 @@ def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[Dr
             DrawInspector(
                 expert_id=expert.id,
                 province=unit.province,
-                name=expert.name,
                 kinds=sorted(kinds & set(expert.kinds)),
                 employer_credit_code=expert.employer_credit_code,
                 qualifications=[ExpertQualification.model_validate(q) for q in expert.qualifications],
@@ -621,7 +677,7 @@ def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[Dr
             )
         )
     partners = unit.policy.supervision.partner_provinces
-    if include_partners and partners:
+    if terms.include_partner_experts and partners:
         statement = select(PartnerExpert).where(
             PartnerExpert.status == "active",
             col(PartnerExpert.shared).is_(True),
@@ -634,7 +690,6 @@ def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[Dr
                 DrawInspector(
                     expert_id=partner.expert_id,
                     province=partner.province,
-                    name=partner.name,
                     kinds=sorted(kinds & set(partner.kinds)),
                     employer_credit_code=partner.employer_credit_code,
                     qualifications=[ExpertQualification.model_validate(q) for q in partner.qualifications],
@@ -646,6 +701,18 @@ def _inspectors(unit: U, terms: PlanTerms, *, include_partners: bool) -> list[Dr
                 )
             )
     return pool
+
+
+def _named(unit: U, inspectors: Iterable[DrawInspector]) -> dict[str, DispatchedExpert]:
+    """The drawn by name: the published pool carries only ids."""
+    named = {}
+    for inspector in inspectors:
+        row = unit.session.get(Expert, inspector.expert_id) or unit.session.get(PartnerExpert, inspector.expert_id)
+        name = row.name if row is not None else inspector.expert_id
+        named[inspector.expert_id] = DispatchedExpert(
+            expert_id=inspector.expert_id, name=name, province=inspector.province
+        )
+    return named
 
 
 def _unique(ties: Iterable[TiedOrganization]) -> list[TiedOrganization]:
@@ -679,6 +746,9 @@ def make_draw(*, unit: U, plan_id: str, public_value: str, actor: Actor) -> Insp
     errors = rules.draw_errors(
         entropy_expected_on=plan.entropy_expected_on, entropy_source=document.terms.entropy_source, today=unit.today
     )
+    wrong_value = draw.value_error(document.terms, public_value)
+    if wrong_value:
+        errors.append(FieldError("public_value", wrong_value))
     if errors:
         raise FieldErrors(errors)
     drawn = draw.draw(document, public_value)
@@ -700,28 +770,30 @@ def make_draw(*, unit: U, plan_id: str, public_value: str, actor: Actor) -> Insp
     plan.drawn_on, plan.drawn_by = unit.today, actor.subject
     plan.draw = made.model_dump(mode="json")
     unit.session.add(plan)
-    names = {i.expert_id: i for i in document.inspectors}
+    names = _named(unit, document.inspectors)
     targets = {t.target_id: t for t in document.targets}
     for drawn_target in drawn.targets:
-        experts_ = [_dispatched(names[e]) for e in drawn_target.inspectors]
+        experts_ = [names[e] for e in drawn_target.inspectors]
         if document.terms.purpose == "inspection":
             _open_inspection(unit, targets[drawn_target.target_id], experts_, plan_id=plan.id)
         else:
-            _dispatch(unit, document, drawn_target.target_id, experts_)
+            _dispatch(unit, document, targets[drawn_target.target_id], experts_)
     unit.session.flush()
     unit.emit(DRAW_MADE, subject=plan.id, payload=made)
     return plan
 
 
-def _dispatched(inspector: DrawInspector) -> DispatchedExpert:
-    return DispatchedExpert(expert_id=inspector.expert_id, name=inspector.name, province=inspector.province)
-
-
-def _dispatch(unit: U, document: InspectionPlanPublished, subject: str, experts_: list[DispatchedExpert]) -> None:
+def _dispatch(unit: U, document: InspectionPlanPublished, target: DrawTarget, experts_: list[DispatchedExpert]) -> None:
     purpose = document.terms.purpose
     assert purpose != "inspection"
-    payload = ExpertsDispatched(plan_id=document.terms.plan_id, purpose=purpose, subject=subject, experts=experts_)
-    unit.emit(EXPERTS_DISPATCHED, subject=subject, payload=payload)
+    payload = ExpertsDispatched(
+        plan_id=document.terms.plan_id,
+        purpose=purpose,
+        subject=target.target_id,
+        organization_code=target.organization_code,
+        experts=experts_,
+    )
+    unit.emit(EXPERTS_DISPATCHED, subject=target.target_id, payload=payload)
 
 
 def _open_inspection(
@@ -747,10 +819,9 @@ def refuse(*, unit: U, plan_id: str, refusal_in: RefusalCreate, principal: Princ
     plan = _plan_for_update(unit, plan_id)
     if plan.status is not PlanStatus.DRAWN or plan.draw is None:
         raise Conflict(f"plan {plan_id} is not drawn yet")
-    if principal.role is not Role.PROVINCE_OFFICIAL and principal.subject != refusal_in.expert_id:
-        raise Forbidden("an expert declines only for themself; a province official records any refusal")
     document = InspectionPlanPublished.model_validate(plan.document)
     made = DrawMade.model_validate(plan.draw)
+    _ensure_may_refuse(principal, refusal_in, made, document.terms.inspectors_per_target)
     inspection = None
     if document.terms.purpose == "inspection":
         inspection = unit.session.exec(
@@ -761,7 +832,12 @@ def refuse(*, unit: U, plan_id: str, refusal_in: RefusalCreate, principal: Princ
         ):
             raise Conflict(f"inspection {inspection.id} has begun: an inspector can no longer be replaced")
     refusal = DrawRefusal(
-        target_id=refusal_in.target_id, expert_id=refusal_in.expert_id, reason=refusal_in.reason, refused_on=unit.today
+        target_id=refusal_in.target_id,
+        expert_id=refusal_in.expert_id,
+        ground=refusal_in.ground,
+        reason=refusal_in.reason,
+        refused_on=unit.today,
+        recorded_by=principal.subject,
     )
     try:
         again = draw.draw(document, made.public_value, [*made.refusals, refusal])
@@ -777,23 +853,48 @@ def refuse(*, unit: U, plan_id: str, refusal_in: RefusalCreate, principal: Princ
         plan_id=plan_id,
         target_id=refusal.target_id,
         expert_id=refusal.expert_id,
+        ground=refusal.ground,
         reason=refusal.reason,
         refused_on=unit.today,
         recorded_by=principal.subject,
         replaced_by=applied.replaced_by,
     )
     unit.session.add(row)
-    names = {i.expert_id: i for i in document.inspectors}
+    names = _named(unit, document.inspectors)
     [target] = [t for t in again.targets if t.target_id == refusal.target_id]
-    experts_ = [_dispatched(names[e]) for e in target.inspectors]
+    experts_ = [names[e] for e in target.inspectors]
     if inspection is not None:
         inspection.inspectors = [e.model_dump() for e in experts_]
         unit.session.add(inspection)
     elif document.terms.purpose != "inspection":
-        _dispatch(unit, document, target.target_id, experts_)
+        [drawn_target] = [t for t in document.targets if t.target_id == target.target_id]
+        _dispatch(unit, document, drawn_target, experts_)
     unit.session.flush()
     unit.emit(DRAW_MADE, subject=plan_id, payload=made)
     return row
+
+
+EXPERT_GROUNDS = ("declined", "unavailable", "conflict_of_interest")
+OFFICIAL_GROUNDS = ("conflict_of_interest", "ineligible")
+
+
+def _ensure_may_refuse(principal: Principal, refusal: RefusalCreate, made: DrawMade, per_target: int) -> None:
+    """An expert declines only for themself; an official records only a recusal on a coded ground, and no
+    more per target than the target has inspectors, so the ranking cannot be walked to someone chosen."""
+    if principal.role is Role.PROVINCE_OFFICIAL:
+        if refusal.ground not in OFFICIAL_GROUNDS:
+            raise FieldError("ground", f"an official records a recusal: {' or '.join(OFFICIAL_GROUNDS)}")
+        recorded = [r for r in made.refusals if r.target_id == refusal.target_id and r.ground in OFFICIAL_GROUNDS]
+        if len(recorded) >= per_target:
+            raise Conflict(
+                f"{len(recorded)} recusals were recorded for {refusal.target_id} already: more need the experts' "
+                "own declining"
+            )
+        return
+    if principal.subject != refusal.expert_id:
+        raise Forbidden("an expert declines only for themself; a province official records a recusal")
+    if refusal.ground not in EXPERT_GROUNDS:
+        raise FieldError("ground", f"an expert declines: {', '.join(EXPERT_GROUNDS)}")
 
 
 def plans(*, unit: U, skip: int, limit: int) -> tuple[list[PlanPublic], int]:
@@ -903,6 +1004,7 @@ def _add_finding(unit: U, inspection: Inspection, finding_in: FindingCreate, by:
         article=item.article,
         severity=finding_in.severity,
         description=finding_in.description,
+        public_summary=finding_in.public_summary,
         evidence=list(finding_in.evidence),
         recorded_by=by,
     )
@@ -926,69 +1028,76 @@ def _signatures_of(unit: U, inspection_id: str) -> list[Signature]:
 SITE_IN_CHARGE = "site_in_charge"
 
 
-def _record_content(unit: U, inspection: Inspection) -> dict[str, Any]:
-    """What the signatures cover: the record as written, findings included."""
-    return {
-        "inspection_id": inspection.id,
-        "plan_id": inspection.plan_id,
-        "batch_id": inspection.batch_id,
-        "organization_code": inspection.organization_code,
-        "inspected_on": inspection.inspected_on and inspection.inspected_on.isoformat(),
-        "inspectors": inspection.inspectors,
-        "items_checked": inspection.items_checked,
-        "notes": inspection.notes,
-        "findings": [
-            {k: v for k, v in f.model_dump(mode="json").items() if k not in ("recorded_at", "inspection_id")}
-            for f in _findings_of(unit, inspection.id)
-        ],
-    }
-
-
 def sign(*, unit: U, inspection_id: str, principal: Principal) -> Inspection:
-    """An inspector on the record, or the site's person in charge, signs; the last signature seals it [L27]."""
+    """The drawn inspectors sign, then the site's person in charge; the last signature seals the record [L27].
+    The first signature freezes it: the inspected party can neither stop findings nor sign before them."""
     inspection = _inspection_for_update(unit, inspection_id)
     if inspection.status is InspectionStatus.SEALED:
         raise Conflict(f"inspection {inspection.id} is sealed: every signature is on it")
+    signatures = _signatures_of(unit, inspection.id)
+    unsigned = [e for e in _inspector_ids(inspection) if e not in {s.signer for s in signatures}]
     if principal.role is Role.ORG_OPERATOR:
         if principal.organization != inspection.organization_code:
             raise Forbidden(f"the site's person in charge signs for {inspection.organization_code}")
-        signer, role = SITE_IN_CHARGE, f"site_in_charge:{principal.subject}"
-    else:
-        _ensure_inspector(inspection, principal)
-        signer, role = principal.subject, "inspector"
+        if unsigned:
+            raise Conflict(f"the inspectors sign first; {', '.join(unsigned)} have not yet")
+        return _add_signature(unit, inspection, signatures, SITE_IN_CHARGE, f"site_in_charge:{principal.subject}")
+    _ensure_inspector(inspection, principal)
+    if principal.subject not in unsigned:
+        raise Conflict(f"{principal.subject} has already signed {inspection.id}")
+    return _add_signature(unit, inspection, signatures, principal.subject, "inspector")
+
+
+def record_site_refusal(*, unit: U, inspection_id: str, reason: str, principal: Principal) -> Inspection:
+    """The site's person in charge will not sign: once every inspector has, one of them records the refusal
+    with its reason in the site's place, and the record is sealed so (拒绝签字, noted on the record)."""
+    inspection = _inspection_for_update(unit, inspection_id)
+    _ensure_inspector(inspection, principal)
     signatures = _signatures_of(unit, inspection.id)
-    if any(s.signer == signer for s in signatures):
-        raise Conflict(f"{'the site' if signer == SITE_IN_CHARGE else signer} has already signed {inspection.id}")
+    signed = {s.signer for s in signatures}
+    if inspection.status is InspectionStatus.SEALED or SITE_IN_CHARGE in signed:
+        raise Conflict(f"inspection {inspection.id} is sealed already")
+    unsigned = [e for e in _inspector_ids(inspection) if e not in signed]
+    if unsigned:
+        raise Conflict(f"every inspector signs before a refusal is recorded; {', '.join(unsigned)} have not yet")
+    return _add_signature(
+        unit, inspection, signatures, SITE_IN_CHARGE, f"refused to sign ({principal.subject}): {reason}"
+    )
+
+
+def _add_signature(unit: U, inspection: Inspection, signatures: list[Signature], signer: str, role: str) -> Inspection:
     if inspection.status is InspectionStatus.OPEN:
         if inspection.inspected_on is None or not inspection.items_checked:
             raise Conflict(f"inspection {inspection.id} has no record yet: write what was checked and when first")
-        inspection.record_hash = draw.sha256(draw.canonical(_record_content(unit, inspection)))
+        inspection.record_hash = record_hash(_recorded(unit, inspection, []).model_dump(mode="json"))
         inspection.status = InspectionStatus.SIGNING
     assert inspection.record_hash is not None
+    signed_at = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
     previous = signatures[-1].chain_hash if signatures else inspection.record_hash
     signature = Signature(
-        inspection_id=inspection.id, signer=signer, role=role, record_hash=inspection.record_hash, chain_hash=""
-    )
-    signature.chain_hash = draw.sha256(
-        f"{previous}\n{signer}\n{role}\n{signature.signed_at.isoformat()}\n{inspection.record_hash}"
+        inspection_id=inspection.id,
+        signer=signer,
+        role=role,
+        signed_at=signed_at,
+        record_hash=inspection.record_hash,
+        chain_hash=chain_hash(previous, signer=signer, role=role, signed_at=signed_at, record=inspection.record_hash),
     )
     unit.session.add(signature)
-    signatures.append(signature)
-    signed = {s.signer for s in signatures}
-    if signed >= {*_inspector_ids(inspection), SITE_IN_CHARGE}:
+    signatures = [*signatures, signature]
+    unit.session.add(inspection)
+    unit.session.flush()
+    if SITE_IN_CHARGE in {s.signer for s in signatures}:  # the site signs (or refuses) last
         inspection.status = InspectionStatus.SEALED
         inspection.sealed_on = unit.today
         unit.session.add(inspection)
         unit.session.flush()
         unit.emit(INSPECTION_RECORDED, subject=inspection.id, payload=_recorded(unit, inspection, signatures))
-    else:
-        unit.session.add(inspection)
-        unit.session.flush()
     return inspection
 
 
 def _recorded(unit: U, inspection: Inspection, signatures: list[Signature]) -> InspectionRecorded:
-    assert inspection.inspected_on and inspection.record_hash and inspection.sealed_on
+    """The record as published; before the seal (no signatures yet), the content the signatures cover."""
+    assert inspection.inspected_on
     return InspectionRecorded(
         inspection_id=inspection.id,
         plan_id=inspection.plan_id,
@@ -998,10 +1107,11 @@ def _recorded(unit: U, inspection: Inspection, signatures: list[Signature]) -> I
         inspected_on=inspection.inspected_on,
         inspectors=[DispatchedExpert.model_validate(m) for m in inspection.inspectors],
         items_checked=inspection.items_checked,
+        notes=inspection.notes,
         findings=[InspectionFinding.model_validate(f, from_attributes=True) for f in _findings_of(unit, inspection.id)],
         signatures=[InspectionSignature.model_validate(s, from_attributes=True) for s in signatures],
-        record_hash=inspection.record_hash,
-        sealed_on=inspection.sealed_on,
+        record_hash=inspection.record_hash or "",
+        sealed_on=inspection.sealed_on or unit.today,
     )
 
 
@@ -1065,8 +1175,13 @@ def alerts(
     return [AlertPublic.model_validate(a, from_attributes=True) for a in rows], int(count)
 
 
-def decide_alert(*, unit: U, alert_id: int, decision: AlertDecision, actor: Actor) -> Alert:
-    """An alert becomes an inspection of its batch, a finding of an open one, or is dismissed with the reason."""
+def decide_alert(*, unit: U, alert_id: int, decision: AlertDecision, principal: Principal) -> Alert:
+    """An alert becomes an inspection of its batch (an official sends the inspectors), a finding of an open one
+    (by one of its inspectors or an official), or is dismissed with the reason."""
+    actor = Actor.of(principal)
+    official = principal.role is Role.PROVINCE_OFFICIAL
+    if decision.action == "inspect" and not official:
+        raise Forbidden("a province official sends inspectors; nobody sends themself")
     alert = locked(unit.session, Alert, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
@@ -1077,12 +1192,16 @@ def decide_alert(*, unit: U, alert_id: int, decision: AlertDecision, actor: Acto
         alert.status, alert.inspection_id = AlertStatus.INSPECTION, inspection.id
     elif decision.action == "finding":
         inspection = _open_inspection_of(unit, alert, decision)
+        if not official:
+            _ensure_inspector(inspection, principal)
         if decision.item_code is None:
             raise FieldError("item_code", "a finding falls under an item of the list")
         finding = FindingCreate(
             item_code=decision.item_code,
             severity=decision.severity,
             description=f"online monitoring: {alert.detail}. {decision.reason}",
+            # The alert's detail may name staff: the public sees only what the rule found.
+            public_summary=rules.ALERT_TITLES[alert.rule],
         )
         _add_finding(unit, inspection, finding, actor.subject)
         alert.status, alert.inspection_id = AlertStatus.FINDING, inspection.id
@@ -1124,13 +1243,15 @@ def _inspection_from_alert(unit: U, alert: Alert, decision: AlertDecision) -> In
         inspectors_per_target=len(decision.inspectors),
         max_targets_per_inspector=policy.max_targets_per_inspector,
         inspector_kinds=["examiner", "quality_supervisor", "judge", "expert"],
+        include_partner_experts=True,
         rotation_window_days=policy.rotation_window_days,
         entropy_source="none: sent on an alert",
+        entropy_numbers=1,
         entropy_expected_on=unit.today,
         published_on=unit.today,
         published_by="alert",
     )
-    pool = {i.expert_id: i for i in _inspectors(unit, terms, include_partners=True)}
+    pool = {i.expert_id: i for i in _inspectors(unit, terms)}
     errors = []
     for index, expert_id in enumerate(decision.inspectors):
         inspector = pool.get(expert_id)
@@ -1142,7 +1263,8 @@ def _inspection_from_alert(unit: U, alert: Alert, decision: AlertDecision) -> In
             errors.append(FieldError(f"inspectors.{index}", f"{expert_id} may not inspect this batch: {reason}"))
     if errors:
         raise FieldErrors(errors)
-    experts_ = [_dispatched(pool[e]) for e in dict.fromkeys(decision.inspectors)]
+    names = _named(unit, pool.values())
+    experts_ = [names[e] for e in dict.fromkeys(decision.inspectors)]
     inspection = _open_inspection(unit, target, experts_, plan_id=None, alert_id=alert.id)
     unit.session.flush()
     return inspection

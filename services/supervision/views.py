@@ -10,7 +10,7 @@ from shared.platform.auth import Actor, Principal, Role
 from shared.platform.deps import UnitDep
 
 from . import service
-from .deps import SUPERVISORS, Deciding, Inspecting, Official, PoolMember, Reading, Refusing, Signing
+from .deps import SUPERVISORS, Deciding, Inspecting, Official, PoolMember, Reading, Refusing, Signing, Supervisor
 from .models import (
     AlertDecision,
     AlertPublic,
@@ -38,6 +38,7 @@ from .models import (
     PlanPublic,
     PlansPublic,
     RefusalCreate,
+    SiteRefusalCreate,
 )
 
 router = APIRouter()
@@ -53,12 +54,13 @@ Text = Annotated[str | None, Query(max_length=100)]
 def register_expert(expert_in: ExpertCreate, unit: UnitDep, principal: Official) -> ExpertPublic:
     """Registers an examiner, quality supervisor, judge or expert in the province's pool [Z四(四)]."""
     expert = service.register_expert(unit=unit, expert_in=expert_in, actor=Actor.of(principal))
-    return service.expert_public(unit=unit, expert=expert, with_entries=True)
+    return service.expert_public(unit=unit, expert=expert, with_entries=True, masked=False)
 
 
-@router.get("/experts", response_model=ExpertsPublic, tags=["expert pool"], dependencies=[SUPERVISORS])
+@router.get("/experts", response_model=ExpertsPublic, tags=["expert pool"])
 def list_experts(
     unit: UnitDep,
+    principal: Supervisor,
     kind: Text = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^(active|suspended|retired)$")] = None,
     occupation: Text = None,
@@ -69,14 +71,15 @@ def list_experts(
     data, count = service.experts(
         unit=unit, kind=kind, status=status_, occupation=occupation, q=q, skip=skip, limit=limit
     )
-    return ExpertsPublic(data=[service.expert_public(unit=unit, expert=e) for e in data], count=count)
+    masked = principal.role is not Role.PROVINCE_OFFICIAL
+    return ExpertsPublic(data=[service.expert_public(unit=unit, expert=e, masked=masked) for e in data], count=count)
 
 
 @router.get("/experts/me", response_model=ExpertPublic, tags=["expert pool"])
 def my_record(unit: UnitDep, principal: PoolMember) -> ExpertPublic:
     """An expert's own record: qualifications, declarations, assessments and integrity archive."""
     expert = service.get_expert(unit=unit, expert_id=principal.subject)
-    return service.expert_public(unit=unit, expert=expert, with_entries=True)
+    return service.expert_public(unit=unit, expert=expert, with_entries=True, masked=False)
 
 
 @router.put("/experts/me/declarations", response_model=ExpertPublic, tags=["expert pool"])
@@ -85,21 +88,22 @@ def correct_my_declarations(declarations: DeclarationsUpdate, unit: UnitDep, pri
     expert = service.correct_declarations(
         unit=unit, expert_id=principal.subject, declarations=declarations, actor=Actor.of(principal)
     )
-    return service.expert_public(unit=unit, expert=expert, with_entries=True)
+    return service.expert_public(unit=unit, expert=expert, with_entries=True, masked=False)
 
 
-@router.get("/experts/{expert_id}", response_model=ExpertPublic, tags=["expert pool"], dependencies=[SUPERVISORS])
-def read_expert(expert_id: str, unit: UnitDep) -> ExpertPublic:
-    return service.expert_public(
-        unit=unit, expert=service.get_expert(unit=unit, expert_id=expert_id), with_entries=True
-    )
+@router.get("/experts/{expert_id}", response_model=ExpertPublic, tags=["expert pool"])
+def read_expert(expert_id: str, unit: UnitDep, principal: Supervisor) -> ExpertPublic:
+    """An expert's record; ID numbers masked but for province officials."""
+    expert = service.get_expert(unit=unit, expert_id=expert_id)
+    masked = principal.role is not Role.PROVINCE_OFFICIAL
+    return service.expert_public(unit=unit, expert=expert, with_entries=True, masked=masked)
 
 
 @router.patch("/experts/{expert_id}", response_model=ExpertPublic, tags=["expert pool"])
 def update_expert(expert_id: str, update: ExpertUpdate, unit: UnitDep, principal: Official) -> ExpertPublic:
     """Changes qualifications, ties, status (active, suspended, retired) or sharing, with the reason."""
     expert = service.update_expert(unit=unit, expert_id=expert_id, update=update, actor=Actor.of(principal))
-    return service.expert_public(unit=unit, expert=expert, with_entries=True)
+    return service.expert_public(unit=unit, expert=expert, with_entries=True, masked=False)
 
 
 @router.post("/experts/{expert_id}/entries", status_code=201, response_model=ExpertEntryPublic, tags=["expert pool"])
@@ -283,6 +287,18 @@ def sign(inspection_id: str, unit: UnitDep, principal: Signing) -> InspectionPub
     return service.inspection_public(unit=unit, inspection=inspection)
 
 
+@router.post("/inspections/{inspection_id}/site-refusal", response_model=InspectionPublic, tags=["inspections"])
+def record_site_refusal(
+    inspection_id: str, refusal: SiteRefusalCreate, unit: UnitDep, principal: Inspecting
+) -> InspectionPublic:
+    """The site's person in charge will not sign: after every inspector has, one records it with the reason,
+    in the site's place, and the record is sealed (拒绝签字, on the record)."""
+    inspection = service.record_site_refusal(
+        unit=unit, inspection_id=inspection_id, reason=refusal.reason, principal=principal
+    )
+    return service.inspection_public(unit=unit, inspection=inspection)
+
+
 # --- online monitoring ----------------------------------------------------------------------------------
 
 
@@ -301,5 +317,5 @@ def list_alerts(
 @router.post("/alerts/{alert_id}/decision", response_model=AlertPublic, tags=["online monitoring"])
 def decide_alert(alert_id: int, decision: AlertDecision, unit: UnitDep, principal: Deciding) -> AlertPublic:
     """Turns an alert into an inspection or a finding of an open one, or dismisses it, with the reason."""
-    alert = service.decide_alert(unit=unit, alert_id=alert_id, decision=decision, actor=Actor.of(principal))
+    alert = service.decide_alert(unit=unit, alert_id=alert_id, decision=decision, principal=principal)
     return AlertPublic.model_validate(alert, from_attributes=True)

@@ -373,11 +373,11 @@ class PastInspection(BaseModel):
 
 
 class DrawInspector(BaseModel):
-    """One member of the frozen inspector pool, with what the exclusions need (no ID number)."""
+    """One member of the frozen inspector pool, with what the exclusions need: a pool id, no name or ID number
+    (only the drawn are named, in their inspection's record)."""
 
     expert_id: str
     province: ProvinceCode
-    name: str
     kinds: list[ExpertKind]
     employer_credit_code: str
     qualifications: list[ExpertQualification]
@@ -400,8 +400,12 @@ class PlanTerms(BaseModel):
     inspectors_per_target: int
     max_targets_per_inspector: int
     inspector_kinds: list[ExpertKind]
+    include_partner_experts: bool
     rotation_window_days: int
     entropy_source: str = Field(description="the public value to come, named so anyone can look it up")
+    entropy_numbers: int = Field(
+        ge=1, le=50, description="how many numbers the value has (双色球: 7), so one spelling of it counts"
+    )
     entropy_expected_on: date
     published_on: date
     published_by: str
@@ -435,8 +439,10 @@ class DrawRefusal(BaseModel):
 
     target_id: str
     expert_id: str
+    ground: Literal["declined", "unavailable", "conflict_of_interest", "ineligible"]
     reason: str
     refused_on: date
+    recorded_by: str = Field(description="the expert themself, or the official who recorded a recusal")
     replaced_by: str | None = None
 
 
@@ -471,6 +477,9 @@ class ExpertsDispatched(BaseModel):
     plan_id: str
     purpose: Literal["technical_assessment", "performance_review", "quality_supervision"]
     subject: str = Field(description="the application id (registry) or batch id (recognition) it serves")
+    organization_code: str = Field(
+        description="whom the panel avoids: the applicant's credit code, the batch's filing code"
+    )
     experts: list[DispatchedExpert]
 
 
@@ -478,14 +487,17 @@ class InspectionFinding(BaseModel):
     item_code: str
     item_title: str
     severity: Literal["minor", "major", "serious"]
-    description: str
+    description: str = Field(description="for the exam record; not public")
+    public_summary: str | None = Field(
+        default=None, description="what the public is shown, if anything beyond the item"
+    )
     evidence: list[str] = Field(default_factory=list, description="SHA-256 of each evidence file")
 
 
 class InspectionSignature(BaseModel):
     signer: str
     role: str
-    signed_at: datetime
+    signed_at: str = Field(description="UTC, to the second: 2026-12-02T08:30:00Z")
     chain_hash: str
 
 
@@ -501,6 +513,7 @@ class InspectionRecorded(BaseModel):
     inspected_on: date
     inspectors: list[DispatchedExpert]
     items_checked: list[str] = Field(description="codes of the policy's item list (抽查事项清单)")
+    notes: str | None = Field(default=None, description="the inspectors' notes; for the exam record, not public")
     findings: list[InspectionFinding]
     signatures: list[InspectionSignature]
     record_hash: str

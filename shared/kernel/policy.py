@@ -158,6 +158,9 @@ class Monitoring(_Strict):
     norm_min_batches: int = Field(ge=1, description="published batches of the occupation and level for a norm")
     default_norm: float = Field(gt=0, le=1, description="the norm until that many batches are known")
     identical_scores_min: int = Field(ge=2, description="alert when this many candidates share one score vector")
+    identical_scores_share: float = Field(
+        gt=0, le=1, description="and at least this share of those who sat (vectors of two or more components)"
+    )
     pile_band_points: float = Field(gt=0, le=20, description="width of the bands just above and below the pass mark")
     pile_ratio: float = Field(gt=1, description="alert when the band above holds this many times the band below")
     pile_min_sat: int = Field(ge=1)

@@ -77,7 +77,8 @@ async def publish_supervision(env: Environment, organization_code: str, organiza
         item_code="plan",
         item_title="实施计划与现场一致",
         severity="minor",
-        description="考场座位与计划不符，已当场整改",
+        description="考场座位与计划不符：考评员周某未按计划到岗，已当场整改",
+        public_summary="考场座位与计划不符，已当场整改",
     )
     recorded = samples.inspection_recorded("33-I000001").model_copy(
         update={

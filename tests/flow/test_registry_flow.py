@@ -38,6 +38,7 @@ def opinions(province: str) -> list[dict[str, Any]]:
 async def dispatch_panel(
     env: Environment, registry: httpx.AsyncClient, province: str, application_id: int, official: dict[str, str]
 ) -> None:
+    application = expect(await registry.get(f"/applications/{application_id}", headers=official), 200)
     """Supervision's drawn panel for the application's technical assessment [L8], as its event, and waits until
     the registry has it: the assessment takes only drawn experts (tests/flow/test_supervision_flow.py draws
     one for real)."""
@@ -49,6 +50,7 @@ async def dispatch_panel(
             plan_id=f"{province}-P000001",
             purpose="technical_assessment",
             subject=subject,
+            organization_code=application["credit_code"],
             experts=[DispatchedExpert(expert_id=f"{province}-{e}", name=n, province=province) for e, n in PANEL],
         ),
     )

@@ -113,6 +113,7 @@ async def test_a_random_inspection_from_plan_to_the_public_page(env: Environment
                     "inspectors_per_target": 2,
                     "inspector_kinds": ["quality_supervisor"],
                     "entropy_source": "中国福利彩票双色球下一期开奖号码",
+                    "entropy_numbers": 7,
                     "entropy_expected_on": (today + timedelta(days=1)).isoformat(),
                 },
                 headers=official,

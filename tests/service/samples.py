@@ -231,8 +231,10 @@ def plan_published(plan_id: str = "33-P000001") -> InspectionPlanPublished:
         inspectors_per_target=1,
         max_targets_per_inspector=3,
         inspector_kinds=["quality_supervisor"],
+        include_partner_experts=True,
         rotation_window_days=365,
         entropy_source="中国福利彩票双色球 2026040期开奖号码",
+        entropy_numbers=7,
         entropy_expected_on=date(2026, 4, 9),
         published_on=date(2026, 4, 1),
         published_by="official-1",
@@ -273,6 +275,7 @@ def experts_dispatched(subject: str = BATCH) -> ExpertsDispatched:
         plan_id="33-P000002",
         purpose="quality_supervision",
         subject=subject,
+        organization_code=ORGANIZATION,
         experts=[DispatchedExpert(expert_id="33-E000001", name="王督导", province=PROVINCE)],
     )
 

@@ -93,11 +93,12 @@ def inspection(inspection_id: str, *, on: date, organization: str = samples.ORGA
         item_code="plan",
         item_title="实施计划与现场一致",
         severity="major",
-        description="考场座位与计划不符",
+        description="考场座位与计划不符：考评员周某未到岗",
+        public_summary="考场座位与计划不符",
         evidence=["e" * 64],
     )
     signature = InspectionSignature(
-        signer="王督导", role="quality_supervisor", signed_at=datetime(2026, 4, 1, 8, tzinfo=UTC), chain_hash="c" * 64
+        signer="王督导", role="quality_supervisor", signed_at="2026-04-01T08:00:00Z", chain_hash="c" * 64
     )
     return base.model_copy(
         update={
@@ -171,8 +172,10 @@ async def test_a_re_sent_draw_replaces_the_older_and_an_older_copy_does_not_come
     refusal = DrawRefusal(
         target_id=samples.BATCH,
         expert_id="33-E000001",
+        ground="conflict_of_interest",
         reason="与被检查机构有利害关系",
         refused_on=date(2026, 4, 10),
+        recorded_by="33-E000001",
         replaced_by="33-E000002",
     )
     again = first.payload.model_copy(
@@ -239,12 +242,13 @@ async def test_an_inspection_is_published_once_in_summary_only(query: ServiceBus
         "inspected_on": "2026-04-01",
         "inspectors": ["王督导"],
         "items_checked": ["plan", "internal_supervisors"],
-        "findings": [{"item_title": "实施计划与现场一致", "severity": "major", "description": "考场座位与计划不符"}],
+        "findings": [{"item_title": "实施计划与现场一致", "severity": "major", "public_summary": "考场座位与计划不符"}],
         "sealed_on": "2026-04-02",
         "record_hash": "3" * 64,
     }
     kept = await read_model_text(store_of(query))
-    for unpublished in ("33-E000777", "e" * 64, "c" * 64, "quality_supervisor"):  # pool id, evidence, signature
+    # pool id, evidence, signature, and the finding's description (for the exam record: it may name people)
+    for unpublished in ("33-E000777", "e" * 64, "c" * 64, "quality_supervisor", "周某"):
         assert unpublished not in kept
 
 

@@ -249,7 +249,7 @@ async def test_the_summary_streams_the_score_columns_and_keeps_no_candidate_obje
 
 def inspection(batch_id: str | None, inspection_id: str = "33-I000001", **changes: Any) -> Envelope[Any]:
     signature = InspectionSignature(
-        signer="王督导", role="inspector", signed_at=datetime(2026, 4, 1, 9, 30, tzinfo=UTC), chain_hash="4" * 64
+        signer="王督导", role="inspector", signed_at="2026-04-01T09:30:00Z", chain_hash="4" * 64
     )
     payload = samples.inspection_recorded(inspection_id).model_copy(
         update={"batch_id": batch_id, "signatures": [signature], **changes}

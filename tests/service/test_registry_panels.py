@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import col
 
 from infra.migrations import alembic_config
-from infra.walkthrough import organization_application
+from infra.walkthrough import credit_code, organization_application
 from services.registry.models import (
     AssessmentCreate,
     AssessmentPanelMember,
@@ -100,11 +100,14 @@ def dispatched(
     *,
     purpose: str = "technical_assessment",
     plan_id: str = "33-P000007",
+    avoiding: str = credit_code("33", 1),
 ) -> ExpertsDispatched:
+    """The panel supervision drew for the application, avoiding `avoiding` (the applicant of `under_review`)."""
     subject = application_id if isinstance(application_id, str) else f"application-{application_id}"
     return ExpertsDispatched.model_validate(
         {
             **samples.experts_dispatched(subject).model_dump(),
+            "organization_code": avoiding,
             "plan_id": plan_id,
             "purpose": purpose,
             "experts": [DispatchedExpert(expert_id=e, name=n, province=p) for e, n, p in experts],
@@ -270,6 +273,19 @@ async def test_an_assessment_by_drawn_experts_passes_with_their_names(registry: 
         (expert_id, name, True) for expert_id, name, _ in PANEL
     ]
     assert opinions(registry, application_id) == [(expert_id, name, True) for expert_id, name, _ in PANEL]
+
+
+async def test_a_panel_drawn_avoiding_another_organization_is_refused(registry: ServiceBus) -> None:
+    """The draw avoided the employer and ties of the organization it was told of: if that is not the
+    applicant, the panel avoided no one who matters [Z五(五) 回避]."""
+    application_id = await under_review(registry)
+    await registry.deliver(samples.envelope(dispatched(application_id, avoiding=credit_code("33", 2))))
+    after_the_transition(registry)
+    response = await assess(registry, application_id, DRAWN)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["detail"]] == ["opinions"]
+    assert credit_code("33", 2) in response.json()["detail"][0]["reason"]
+    assert (await application(registry, application_id))["status"] == OrganizationStatus.PRELIMINARY_REVIEWED.value
 
 
 async def test_a_failed_opinion_of_a_drawn_expert_rejects_naming_the_expert(registry: ServiceBus) -> None:

@@ -25,6 +25,7 @@ from infra.walkthrough import candidate, credit_code
 from services.supervision import draw as draw_module
 from services.supervision import flows
 from services.supervision.models import Alert, Finding, Inspection, PartnerExpert, PlannedBatch
+from services.supervision.record import record_problems
 from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     BATCH_RESULTS_PUBLISHED,
@@ -40,6 +41,7 @@ from shared.kernel.events import (
     ComponentDistribution,
     DrawMade,
     InspectionPlanPublished,
+    InspectionRecorded,
     RepeatedScores,
 )
 from shared.platform.auth import Role
@@ -145,6 +147,7 @@ def plan_body(bus: ServiceBus, **changes: Any) -> dict[str, Any]:
         "inspectors_per_target": 2,
         "inspector_kinds": ["quality_supervisor"],
         "entropy_source": "中国福利彩票双色球下一期开奖号码",
+        "entropy_numbers": 7,
         "entropy_expected_on": (today(bus) + timedelta(days=2)).isoformat(),
         **changes,
     }
@@ -411,7 +414,12 @@ async def test_a_refusal_is_redrawn_the_same_way_and_still_verifies(supervision:
         made = DrawMade.model_validate(documents["draw"])
         refused = made.targets[0].inspectors[0]
         stranger = supervision.token(Role.EXPERT, subject=made.targets[0].inspectors[1])
-        body = {"target_id": samples.BATCH, "expert_id": refused, "reason": "与被检查机构存在利害关系"}
+        body = {
+            "target_id": samples.BATCH,
+            "expert_id": refused,
+            "ground": "conflict_of_interest",
+            "reason": "与被检查机构存在利害关系",
+        }
         assert (await client.post(f"/plans/{made.plan_id}/refusals", json=body, headers=stranger)).status_code == 403
         response = await client.post(
             f"/plans/{made.plan_id}/refusals", json=body, headers=supervision.token(Role.EXPERT, subject=refused)
@@ -463,7 +471,9 @@ async def test_a_panel_for_another_service_is_dispatched_by_event(supervision: S
         assert response.status_code == 201, response.text
         supervision.runtime.clock.move_on(2)
         drawn = await client.post(
-            f"/plans/{response.json()['id']}/draw", json={"public_value": "7"}, headers=official(supervision)
+            f"/plans/{response.json()['id']}/draw",
+            json={"public_value": "01 02 03 04 05 06 07"},
+            headers=official(supervision),
         )
         assert drawn.status_code == 200
     [(key, payload)] = emitted(supervision, EXPERTS_DISPATCHED)
@@ -732,18 +742,181 @@ async def test_two_officials_drawing_at_once_make_one_draw(supervision_on: Servi
     assert len(emitted(bus, DRAW_MADE)) == 1 and bus.count(Inspection) == 1
 
 
-async def test_the_last_two_signing_at_once_seal_the_record_once(supervision_on: ServiceBus) -> None:
+async def test_two_inspectors_signing_at_once_chain_and_the_site_seals_once(supervision_on: ServiceBus) -> None:
     bus = supervision_on
     async with pool_and_batch(bus) as (client, _):
         inspection_id, inspectors = await drawn_inspection(bus, client)
         record = {"inspected_on": today(bus).isoformat(), "items_checked": ["plan"]}
         await client.put(f"/inspections/{inspection_id}/record", json=record, headers=as_inspector(bus, inspectors[0]))
-        await client.post(f"/inspections/{inspection_id}/signatures", headers=as_inspector(bus, inspectors[0]))
-        last = [as_inspector(bus, inspectors[1]), bus.token(Role.ORG_OPERATOR, ORG)]
         answers = await asyncio.gather(
-            *(client.post(f"/inspections/{inspection_id}/signatures", headers=h) for h in last)
+            *(client.post(f"/inspections/{inspection_id}/signatures", headers=as_inspector(bus, e)) for e in inspectors)
         )
-    assert [a.status_code for a in answers] == [200, 200]
-    [inspection] = bus.rows(Inspection)
-    assert inspection.status.value == "sealed"
-    assert len(emitted(bus, INSPECTION_RECORDED)) == 1
+        assert [a.status_code for a in answers] == [200, 200]
+        site = bus.token(Role.ORG_OPERATOR, ORG)
+        sealed = await asyncio.gather(
+            *(client.post(f"/inspections/{inspection_id}/signatures", headers=site) for _ in "ab")
+        )
+    assert sorted(a.status_code for a in sealed) == [200, 409]
+    [(_, payload)] = emitted(bus, INSPECTION_RECORDED)
+    assert record_problems(InspectionRecorded.model_validate(payload)) == []  # each signature chained on the one before
+
+
+# --- nobody steers a draw, and the inspected party cannot stop the record ------------------------------------
+
+
+async def test_the_value_counts_by_its_numbers_so_no_other_spelling_can_be_picked(supervision: ServiceBus) -> None:
+    async with pool_and_batch(supervision) as (client, _):
+        response = await client.post("/plans", json=plan_body(supervision), headers=official(supervision))
+        plan_id = response.json()["id"]
+        supervision.runtime.clock.move_on(2)
+        short = await client.post(
+            f"/plans/{plan_id}/draw", json={"public_value": "03 07 12 19 25 31"}, headers=official(supervision)
+        )
+        assert short.status_code == 422 and short.json()["detail"][0]["field"] == "public_value"
+        assert "7 numbers; 6 were entered" in short.json()["detail"][0]["reason"]
+        drawn = await client.post(
+            f"/plans/{plan_id}/draw",
+            json={"public_value": "红球 03,07,12,19,25,31 蓝球 09"},
+            headers=official(supervision),
+        )
+        assert drawn.status_code == 200
+        documents = (await client.get(f"/plans/{plan_id}/documents", headers=official(supervision))).json()
+    plan = InspectionPlanPublished.model_validate(documents["plan"])
+    assert DrawMade.model_validate(documents["draw"]).seed == draw_module.draw(plan, "3 7 12 19 25 31 9").seed
+    assert (
+        draw_module.draw(plan, "３ ７ １２ １９ ２５ ３１ ９").seed
+        == draw_module.draw(plan, "03 07 12 19 25 31 + 09").seed
+    )
+
+
+async def test_a_backdated_period_and_a_second_plan_waiting_alongside_are_refused(supervision: ServiceBus) -> None:
+    async with pool_and_batch(supervision) as (client, _):
+        past = (today(supervision) - timedelta(days=30)).isoformat()
+        backdated = await client.post(
+            "/plans", json=plan_body(supervision, period_from=past), headers=official(supervision)
+        )
+        assert backdated.status_code == 422 and backdated.json()["detail"][0]["field"] == "period_from"
+        first = await client.post("/plans", json=plan_body(supervision), headers=official(supervision))
+        assert first.status_code == 201
+        rival = await client.post(
+            "/plans", json=plan_body(supervision, title="同期第二个抽查计划"), headers=official(supervision)
+        )
+        assert rival.status_code == 409 and first.json()["id"] in rival.json()["detail"]
+        application = {"application_id": 12, "organization_credit_code": ORG_CREDIT, "organization_name": "申请机构"}
+        panel = plan_body(supervision, purpose="technical_assessment", application=application, sample_size=None)
+        assert (await client.post("/plans", json=panel, headers=official(supervision))).status_code == 201
+        assert (await client.post("/plans", json=panel, headers=official(supervision))).status_code == 409
+        corrected = {**application, "organization_credit_code": credit_code(samples.PROVINCE, 2)}
+        fixed = await client.post("/plans", json={**panel, "application": corrected}, headers=official(supervision))
+        assert fixed.status_code == 201  # a new panel only to correct whom it avoids
+
+
+async def test_an_official_records_only_coded_recusals_and_not_enough_to_walk_the_ranking(
+    supervision: ServiceBus,
+) -> None:
+    async with pool_and_batch(supervision) as (client, _):
+        documents = await publish_and_draw(supervision, client, inspectors_per_target=1)
+        made = DrawMade.model_validate(documents["draw"])
+        path = f"/plans/{made.plan_id}/refusals"
+
+        def recusal(expert_id: str, ground: str = "conflict_of_interest") -> dict[str, str]:
+            return {"target_id": samples.BATCH, "expert_id": expert_id, "ground": ground, "reason": "核实存在利害关系"}
+
+        drawn = made.targets[0].inspectors[0]
+        declined = await client.post(path, json=recusal(drawn, "declined"), headers=official(supervision))
+        assert declined.status_code == 422 and declined.json()["detail"][0]["field"] == "ground"
+        assert (await client.post(path, json=recusal(drawn), headers=official(supervision))).status_code == 201
+        documents = (await client.get(f"/plans/{made.plan_id}/documents", headers=official(supervision))).json()
+        again = DrawMade.model_validate(documents["draw"])
+        assert (again.refusals[0].recorded_by, again.refusals[0].ground) == (
+            "test-province_official",
+            "conflict_of_interest",
+        )
+        replacement = again.targets[0].inspectors[0]
+        capped = await client.post(path, json=recusal(replacement), headers=official(supervision))
+        assert capped.status_code == 409  # one recusal per inspector slot; more need the experts' own declining
+        own = await client.post(
+            path, json=recusal(replacement, "unavailable"), headers=supervision.token(Role.EXPERT, subject=replacement)
+        )
+        assert own.status_code == 201
+
+
+async def test_the_site_signs_after_the_inspectors_or_its_refusal_is_recorded(supervision: ServiceBus) -> None:
+    async with pool_and_batch(supervision) as (client, _):
+        inspection_id, inspectors = await drawn_inspection(supervision, client)
+        first, second = (as_inspector(supervision, e) for e in inspectors)
+        record = {"inspected_on": today(supervision).isoformat(), "items_checked": ["plan"], "notes": "现场记录"}
+        await client.put(f"/inspections/{inspection_id}/record", json=record, headers=first)
+        site = supervision.token(Role.ORG_OPERATOR, ORG)
+        early = await client.post(f"/inspections/{inspection_id}/signatures", headers=site)
+        assert early.status_code == 409 and "inspectors sign first" in early.json()["detail"]
+        finding = {
+            "item_code": "plan",
+            "severity": "major",
+            "description": "与计划不符",
+            "public_summary": "与计划不符",
+        }
+        assert (
+            await client.post(f"/inspections/{inspection_id}/findings", json=finding, headers=second)
+        ).status_code == 201
+        await client.post(f"/inspections/{inspection_id}/signatures", headers=first)
+        refusal = {"reason": "负责人拒绝签字"}
+        too_early = await client.post(f"/inspections/{inspection_id}/site-refusal", json=refusal, headers=first)
+        assert too_early.status_code == 409
+        await client.post(f"/inspections/{inspection_id}/signatures", headers=second)
+        sealed = await client.post(f"/inspections/{inspection_id}/site-refusal", json=refusal, headers=first)
+        assert sealed.status_code == 200 and sealed.json()["status"] == "sealed"
+        assert "refused to sign" in sealed.json()["signatures"][-1]["role"]
+        assert (await client.post(f"/inspections/{inspection_id}/signatures", headers=site)).status_code == 409
+    [(_, payload)] = emitted(supervision, INSPECTION_RECORDED)
+    recorded = InspectionRecorded.model_validate(payload)
+    assert record_problems(recorded) == []  # anyone recomputes the record hash and the chain from the event
+    tampered = recorded.model_copy(update={"notes": "改过的记录"})
+    assert record_problems(tampered)
+
+
+async def test_an_inspector_neither_sends_themself_nor_writes_into_anothers_inspection(
+    supervision: ServiceBus,
+) -> None:
+    async with pool_and_batch(supervision) as (client, experts):
+        await approve_batch(supervision, "crowded", candidates=60, site_capacity=40)
+        [alert] = supervision.rows(Alert)
+        decide = f"/alerts/{alert.id}/decision"
+        themself = {"action": "inspect", "reason": "现场核查", "inspectors": [experts[1]]}
+        assert (
+            await client.post(decide, json=themself, headers=as_inspector(supervision, experts[1]))
+        ).status_code == 403
+        sent = {"action": "inspect", "reason": "现场核查", "inspectors": experts[1:3]}
+        inspection_id = (await client.post(decide, json=sent, headers=official(supervision))).json()["inspection_id"]
+        await supervision.deliver(samples.envelope(results("crowded", passed=40, components=[spread(40)])))
+        [second] = [a for a in supervision.rows(Alert) if a.status.value == "open"]
+        as_finding = {
+            "action": "finding",
+            "reason": "在线监测发现",
+            "inspection_id": inspection_id,
+            "item_code": "plan",
+        }
+        outsider = as_inspector(supervision, experts[3])
+        assert (
+            await client.post(f"/alerts/{second.id}/decision", json=as_finding, headers=outsider)
+        ).status_code == 403
+        on_it = as_inspector(supervision, experts[1])
+        assert (await client.post(f"/alerts/{second.id}/decision", json=as_finding, headers=on_it)).status_code == 200
+    [finding] = supervision.rows(Finding)
+    assert finding.public_summary == "在线监测：通过率显著高于全省同职业同等级水平"
+
+
+async def test_an_expert_change_with_nulls_is_refused_and_id_numbers_are_masked_for_inspectors(
+    supervision: ServiceBus,
+) -> None:
+    async with supervision.http() as client:
+        expert_id = await register(client, supervision, expert_in(1))
+        nulls = {"employer_credit_code": None, "status": None, "reason": "更正"}
+        response = await client.patch(f"/experts/{expert_id}", json=nulls, headers=official(supervision))
+        assert response.status_code == 422 and "employer_credit_code, status" in response.json()["detail"][0]["reason"]
+        seen = await client.get(f"/experts/{expert_id}", headers=supervision.token(Role.INSPECTOR))
+        assert seen.json()["id_number"] != person(1)["id_number"] and "*" in seen.json()["id_number"]
+        full = await client.get(f"/experts/{expert_id}", headers=official(supervision))
+        assert full.json()["id_number"] == person(1)["id_number"]
+    documents_pool = supervision.rows(OutboxEvent)
+    assert all(person(1)["name"] not in row.body for row in documents_pool)

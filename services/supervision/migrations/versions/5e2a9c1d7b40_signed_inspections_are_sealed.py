@@ -1,7 +1,7 @@
 """signed inspections are sealed: the database refuses changes
 
 Revision ID: 5e2a9c1d7b40
-Revises: cb1c7d13cfb1
+Revises: a23905e6e41e
 Create Date: 2026-12-02 17:00:00.000000
 
 """
@@ -14,7 +14,7 @@ from services.supervision.sealing import protect_statements, unprotect_statement
 
 # revision identifiers, used by Alembic.
 revision: str = '5e2a9c1d7b40'
-down_revision: Union[str, Sequence[str], None] = 'cb1c7d13cfb1'
+down_revision: Union[str, Sequence[str], None] = 'a23905e6e41e'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

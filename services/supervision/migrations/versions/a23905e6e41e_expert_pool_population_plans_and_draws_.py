@@ -1,8 +1,8 @@
 """expert pool, population, plans and draws, inspections, alerts, outbox
 
-Revision ID: cb1c7d13cfb1
+Revision ID: a23905e6e41e
 Revises: b57b26e04297
-Create Date: 2026-12-02 16:24:35.954658
+Create Date: 2026-12-02 16:52:41.047541
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'cb1c7d13cfb1'
+revision: str = 'a23905e6e41e'
 down_revision: Union[str, Sequence[str], None] = 'b57b26e04297'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -69,6 +69,7 @@ def upgrade() -> None:
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
     sa.Column('status', sa.Enum('PUBLISHED', 'DRAWN', name='planstatus'), nullable=False),
     sa.Column('document', sa.JSON(), nullable=False),
     sa.Column('plan_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -83,6 +84,9 @@ def upgrade() -> None:
     sa.Column('draw', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    with op.batch_alter_table('inspection_plan', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inspection_plan_subject'), ['subject'], unique=False)
+
     op.create_table('organization_credit',
     sa.Column('filing_code', sqlmodel.sql.sqltypes.AutoString(length=13), nullable=False),
     sa.Column('credit_code', sqlmodel.sql.sqltypes.AutoString(length=18), nullable=False),
@@ -204,6 +208,7 @@ def upgrade() -> None:
     sa.Column('plan_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('target_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('expert_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('ground', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('refused_on', sa.Date(), nullable=False),
     sa.Column('recorded_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -222,6 +227,7 @@ def upgrade() -> None:
     sa.Column('article', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('severity', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('public_summary', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('evidence', sa.JSON(), nullable=False),
     sa.Column('recorded_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('recorded_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -236,7 +242,7 @@ def upgrade() -> None:
     sa.Column('inspection_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('signer', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('signed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('signed_at', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('record_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('chain_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.ForeignKeyConstraint(['inspection_id'], ['inspection.id'], ),
@@ -290,6 +296,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_organization_credit_credit_code'))
 
     op.drop_table('organization_credit')
+    with op.batch_alter_table('inspection_plan', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inspection_plan_subject'))
+
     op.drop_table('inspection_plan')
     with op.batch_alter_table('expert', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_expert_id_number'))
