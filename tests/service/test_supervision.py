@@ -24,7 +24,7 @@ from sqlmodel import Session
 from infra.walkthrough import candidate, credit_code
 from services.supervision import draw as draw_module
 from services.supervision import flows
-from services.supervision.models import Alert, Finding, Inspection, PartnerExpert, PlannedBatch
+from services.supervision.models import Alert, Expert, Finding, Inspection, InspectionPlan, PartnerExpert, PlannedBatch
 from services.supervision.record import record_problems
 from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
@@ -920,3 +920,23 @@ async def test_an_expert_change_with_nulls_is_refused_and_id_numbers_are_masked_
         assert full.json()["id_number"] == person(1)["id_number"]
     documents_pool = supervision.rows(OutboxEvent)
     assert all(person(1)["name"] not in row.body for row in documents_pool)
+
+
+async def test_one_person_registered_twice_at_once_is_one_expert(supervision_on: ServiceBus) -> None:
+    bus = supervision_on
+    async with bus.http() as client:
+        answers = await asyncio.gather(
+            *(client.post("/experts", json=expert_in(1), headers=official(bus)) for _ in "ab")
+        )
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    assert bus.count(Expert) == 1
+
+
+async def test_two_plans_published_at_once_for_one_period_make_one(supervision_on: ServiceBus) -> None:
+    bus = supervision_on
+    async with pool_and_batch(bus) as (client, _):
+        answers = await asyncio.gather(
+            *(client.post("/plans", json=plan_body(bus), headers=official(bus)) for _ in "ab")
+        )
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    assert bus.count(InspectionPlan) == 1
