@@ -10,12 +10,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, StringConstraints, model_validator
 from sqlalchemy import false
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 
 from shared.kernel.clock import utcnow
-from shared.kernel.identity import RESIDENT_ID_CARD, valid_id_number, valid_id_type
+from shared.kernel.identity import RESIDENT_ID_CARD, IdNumber, IdType
 from shared.kernel.workflow import ObjectionCreate
 from shared.platform.audit import AuditFields, ObjectionFields
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
@@ -57,18 +57,8 @@ class StaffRole(StrEnum):
 
 class Person(BaseModel):
     name: str = Field(min_length=1, max_length=60)
-    id_type: str = Field(default=RESIDENT_ID_CARD, max_length=20)
-    id_number: str = Field(min_length=1, max_length=32)
-
-    @field_validator("id_type")
-    @classmethod
-    def _known_id_type(cls, value: str) -> str:
-        return valid_id_type(value)
-
-    @field_validator("id_number")
-    @classmethod
-    def _id_valid(cls, value: str, info: ValidationInfo) -> str:
-        return valid_id_number(info.data.get("id_type", RESIDENT_ID_CARD), value)
+    id_type: IdType = Field(default=RESIDENT_ID_CARD, max_length=20)
+    id_number: IdNumber = Field(min_length=1, max_length=32)
 
 
 class StaffCreate(Person):

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, StringConstraints, field_validator, model_validator
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 
 from shared.kernel.clock import utcnow
@@ -26,7 +26,7 @@ from shared.kernel.events import (
     PopulationFilter,
     ScopeItem,
 )
-from shared.kernel.identity import RESIDENT_ID_CARD, valid_credit_code, valid_id_number, valid_id_type
+from shared.kernel.identity import RESIDENT_ID_CARD, CreditCode, IdNumber, IdType, id_number_checked_by
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.replicas import FiledOrganization
 from shared.platform.sequences import SequenceCounter
@@ -34,6 +34,7 @@ from shared.platform.sequences import SequenceCounter
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Region = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+RelativeIdNumber = Annotated[str, id_number_checked_by("relative_id_type")]
 
 
 # --- the expert pool (三支队伍) [Z四(四), Z五(五)] -------------------------------------------------------
@@ -47,18 +48,8 @@ class ExpertTie(BaseModel):
     )
     organization_code: str = Field(min_length=13, max_length=18, description="filing code or credit code")
     relative_name: str | None = Field(default=None, max_length=60)
-    relative_id_type: str = Field(default=RESIDENT_ID_CARD, max_length=20)
-    relative_id_number: str | None = Field(default=None, max_length=32)
-
-    @field_validator("relative_id_type")
-    @classmethod
-    def _known_id_type(cls, value: str) -> str:
-        return valid_id_type(value)
-
-    @field_validator("relative_id_number")
-    @classmethod
-    def _id_valid(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else valid_id_number(info.data.get("relative_id_type", RESIDENT_ID_CARD), value)
+    relative_id_type: IdType = Field(default=RESIDENT_ID_CARD, max_length=20)
+    relative_id_number: RelativeIdNumber | None = Field(default=None, max_length=32)
 
 
 class ExpertBase(SQLModel):
@@ -72,24 +63,12 @@ class ExpertBase(SQLModel):
 
 
 class ExpertCreate(ExpertBase):
+    id_type: IdType = Field(default=RESIDENT_ID_CARD, max_length=20)
+    id_number: IdNumber = Field(min_length=1, max_length=32)
+    employer_credit_code: CreditCode = Field(max_length=18, description="统一社会信用代码 of the employer (GB 32100)")
     kinds: list[ExpertKind] = Field(min_length=1)
     qualifications: list[ExpertQualification] = Field(default_factory=list)
     ties: list[ExpertTie] = Field(default_factory=list)
-
-    @field_validator("id_type")
-    @classmethod
-    def _known_id_type(cls, value: str) -> str:
-        return valid_id_type(value)
-
-    @field_validator("id_number")
-    @classmethod
-    def _id_valid(cls, value: str, info: ValidationInfo) -> str:
-        return valid_id_number(info.data.get("id_type", RESIDENT_ID_CARD), value)
-
-    @field_validator("employer_credit_code")
-    @classmethod
-    def _credit_code_valid(cls, value: str) -> str:
-        return valid_credit_code(value)
 
     @field_validator("employer_region")
     @classmethod
@@ -102,7 +81,7 @@ class ExpertCreate(ExpertBase):
 class ExpertUpdate(BaseModel):
     """What a province official changes; fields left out stay as they are."""
 
-    employer_credit_code: str | None = None
+    employer_credit_code: CreditCode | None = None
     employer_name: str | None = Field(default=None, min_length=1, max_length=200)
     employer_region: Region | None = None
     kinds: list[ExpertKind] | None = Field(default=None, min_length=1)
@@ -121,11 +100,6 @@ class ExpertUpdate(BaseModel):
             if nulls:
                 raise ValueError(f"{', '.join(nulls)}: leave a field out to keep it; null is not a value")
         return data
-
-    @field_validator("employer_credit_code")
-    @classmethod
-    def _credit_code_valid(cls, value: str | None) -> str | None:
-        return None if value is None else valid_credit_code(value)
 
 
 class DeclarationsUpdate(BaseModel):
@@ -338,16 +312,11 @@ class PanelTarget(BaseModel):
     """The application a technical-assessment panel serves [L8] (supervision does not hold applications)."""
 
     application_id: int = Field(ge=1)
-    organization_credit_code: str
+    organization_credit_code: CreditCode
     organization_name: str = Field(min_length=1, max_length=200)
     city: str | None = Field(default=None, max_length=60)
     occupation_code: OccupationCode | None = None
     level: int | None = Field(default=None, ge=1, le=5)
-
-    @field_validator("organization_credit_code")
-    @classmethod
-    def _credit_code_valid(cls, value: str) -> str:
-        return valid_credit_code(value)
 
 
 class PlanCreate(BaseModel):

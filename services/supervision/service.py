@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import or_
-from sqlmodel import col, func, select
+from sqlmodel import SQLModel, col, func, select
 
 from shared.kernel.clock import utcnow
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
@@ -89,6 +89,7 @@ from .record import chain_hash, record_hash
 from .settings import SupervisionSettings
 
 U = Unit[SupervisionSettings]
+M = TypeVar("M", bound=SQLModel)
 SEQUENCE_MAXIMUM = 999_999
 # Published with the plan, so coarse: the public sees that an expert avoids an organization, not why (a
 # relative, a stake). The expert's record in this service keeps the declaration itself.
@@ -202,18 +203,21 @@ def _emit_shared(unit: U, expert: Expert) -> None:
     unit.emit(EXPERT_SHARED, subject=expert.id, payload=payload)
 
 
+def _found(unit: U, model: type[M], key: str | int, missing: str, *, lock: bool = False) -> M:
+    """The row, or 404 with `missing`. `lock`: two people pressing the same button queue here, and the second
+    reads what the first did (shared.platform.db.locked)."""
+    row = locked(unit.session, model, key) if lock else unit.session.get(model, key)
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
 def _expert_for_update(unit: U, expert_id: str) -> Expert:
-    expert = locked(unit.session, Expert, expert_id)  # two edits at once: the second applies to the first's
-    if expert is None:
-        raise NotFound(f"no expert {expert_id} in this province's pool")
-    return expert
+    return _found(unit, Expert, expert_id, f"no expert {expert_id} in this province's pool", lock=True)
 
 
 def get_expert(*, unit: U, expert_id: str) -> Expert:
-    expert = unit.session.get(Expert, expert_id)
-    if expert is None:
-        raise NotFound(f"no expert {expert_id} in this province's pool")
-    return expert
+    return _found(unit, Expert, expert_id, f"no expert {expert_id} in this province's pool")
 
 
 def experts(
@@ -409,10 +413,7 @@ def planned_batches(
 
 
 def get_batch(*, unit: U, batch_id: str) -> PlannedBatch:
-    batch = unit.session.get(PlannedBatch, batch_id)
-    if batch is None:
-        raise NotFound(f"no approved batch {batch_id} in this province")
-    return batch
+    return _found(unit, PlannedBatch, batch_id, f"no approved batch {batch_id} in this province")
 
 
 def batch_public(batch: PlannedBatch) -> PlannedBatchPublic:
@@ -723,18 +724,11 @@ def _unique(ties: Iterable[TiedOrganization]) -> list[TiedOrganization]:
 
 
 def _plan_for_update(unit: U, plan_id: str) -> InspectionPlan:
-    # Two officials pressing the same button queue here: the second sees the first's result.
-    plan = locked(unit.session, InspectionPlan, plan_id)
-    if plan is None:
-        raise NotFound(f"no inspection plan {plan_id}")
-    return plan
+    return _found(unit, InspectionPlan, plan_id, f"no inspection plan {plan_id}", lock=True)
 
 
 def get_plan(*, unit: U, plan_id: str) -> InspectionPlan:
-    plan = unit.session.get(InspectionPlan, plan_id)
-    if plan is None:
-        raise NotFound(f"no inspection plan {plan_id}")
-    return plan
+    return _found(unit, InspectionPlan, plan_id, f"no inspection plan {plan_id}")
 
 
 def make_draw(*, unit: U, plan_id: str, public_value: str, actor: Actor) -> InspectionPlan:
@@ -932,17 +926,11 @@ def plan_documents(plan: InspectionPlan) -> PlanDocuments:
 
 
 def _inspection_for_update(unit: U, inspection_id: str) -> Inspection:
-    inspection = locked(unit.session, Inspection, inspection_id)
-    if inspection is None:
-        raise NotFound(f"no inspection {inspection_id}")
-    return inspection
+    return _found(unit, Inspection, inspection_id, f"no inspection {inspection_id}", lock=True)
 
 
 def get_inspection(*, unit: U, inspection_id: str) -> Inspection:
-    inspection = unit.session.get(Inspection, inspection_id)
-    if inspection is None:
-        raise NotFound(f"no inspection {inspection_id}")
-    return inspection
+    return _found(unit, Inspection, inspection_id, f"no inspection {inspection_id}")
 
 
 def _inspector_ids(inspection: Inspection) -> list[str]:
@@ -1182,9 +1170,7 @@ def decide_alert(*, unit: U, alert_id: int, decision: AlertDecision, principal: 
     official = principal.role is Role.PROVINCE_OFFICIAL
     if decision.action == "inspect" and not official:
         raise Forbidden("a province official sends inspectors; nobody sends themself")
-    alert = locked(unit.session, Alert, alert_id)
-    if alert is None:
-        raise NotFound(f"no alert {alert_id}")
+    alert = _found(unit, Alert, alert_id, f"no alert {alert_id}", lock=True)
     if alert.status is not AlertStatus.OPEN:
         raise Conflict(f"alert {alert_id} was already decided ({alert.status.value}) on {alert.decided_on}")
     if decision.action == "inspect":

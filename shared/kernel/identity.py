@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator, ValidationInfo
 from stdnum.cn import ric, uscc
 
 RESIDENT_ID_CARD = "居民身份证"
@@ -38,3 +41,18 @@ def valid_credit_code(value: str) -> str:
         return str(uscc.validate(value))
     except Exception as error:
         raise ValueError(f"not a valid unified social credit code: {error}") from error
+
+
+def id_number_checked_by(type_field: str) -> AfterValidator:
+    """A model field's validator: the ID number checked against the ID type given in `type_field` before it."""
+
+    def check(value: str, info: ValidationInfo) -> str:
+        return valid_id_number(info.data.get(type_field, RESIDENT_ID_CARD), value)
+
+    return AfterValidator(check)
+
+
+# Field types for models: validated the one way, whichever service takes them.
+IdType = Annotated[str, AfterValidator(valid_id_type)]
+IdNumber = Annotated[str, id_number_checked_by("id_type")]
+CreditCode = Annotated[str, AfterValidator(valid_credit_code)]
