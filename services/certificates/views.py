@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from shared.kernel.credentials import TrustList
 from shared.kernel.errors import NotFound
 from shared.platform.auth import Actor, Principal, Role
-from shared.platform.deps import LookupNumber, UnitDep
+from shared.platform.deps import LookupNumber, Skip, UnitDep
 
 from . import pdf, service, signing
 from .deps import HolderChannel, Official, Operator, Reader, SettingsDep
@@ -48,7 +48,7 @@ def list_certificates(
     principal: Reader,
     batch_id: str | None = None,
     organization_code: str | None = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Skip = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> CertificatesPublic:
     """Certificates by batch or organization; an operator sees only its own organization's."""

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from shared.kernel.workflow import ObjectionResolution
 from shared.platform.auth import Actor, Principal, Role
-from shared.platform.deps import UnitDep
+from shared.platform.deps import RowId, Skip, UnitDep
 from shared.platform.unit import Unit
 
 from . import service
@@ -124,7 +124,7 @@ def read_candidates(
     batch_id: str,
     unit: UnitDep,
     principal: Reader,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Skip = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> CandidatesPublic:
     batch = own_batch(unit, batch_id, principal)
@@ -171,7 +171,7 @@ def raise_objection(
 
 @router.post("/batches/{batch_id}/objections/{objection_id}/resolve", response_model=ResultObjectionPublic)
 def resolve_objection(
-    batch_id: str, objection_id: int, resolution: ObjectionResolution, unit: UnitDep, principal: Department
+    batch_id: str, objection_id: RowId, resolution: ObjectionResolution, unit: UnitDep, principal: Department
 ) -> ResultObjectionPublic:
     batch = service.get_batch(unit=unit, batch_id=batch_id)
     stored = service.resolve_objection(unit=unit, batch=batch, objection_id=objection_id, resolution=resolution)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from shared.kernel.workflow import ObjectionCreate, ObjectionResolution
 from shared.platform.auth import Actor, Principal, Role
-from shared.platform.deps import UnitDep
+from shared.platform.deps import RowId, Skip, UnitDep
 from shared.platform.unit import Unit
 
 from . import service
@@ -55,14 +55,14 @@ def submit_application(application: ApplicationCreate, unit: UnitDep, principal:
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationPublic, tags=["applications"])
-def read_application(application_id: int, unit: UnitDep, principal: Staff) -> ApplicationPublic:
+def read_application(application_id: RowId, unit: UnitDep, principal: Staff) -> ApplicationPublic:
     organization = service.get_organization(unit=unit, organization_id=application_id)
     ensure_own(principal, organization)
     return service.to_application(unit=unit, organization=organization)
 
 
 @router.post("/applications/{application_id}/accept", response_model=ApplicationPublic, tags=["applications"])
-def accept(application_id: int, unit: UnitDep, principal: Reviewer) -> ApplicationPublic:
+def accept(application_id: RowId, unit: UnitDep, principal: Reviewer) -> ApplicationPublic:
     """受理: due within the policy's working days of submission; a late acceptance shows as overdue [L8]."""
     organization = service.get_organization(unit=unit, organization_id=application_id)
     service.accept(unit=unit, organization=organization, actor=Actor.of(principal))
@@ -73,7 +73,7 @@ def accept(application_id: int, unit: UnitDep, principal: Reviewer) -> Applicati
     "/applications/{application_id}/preliminary-review", response_model=ApplicationPublic, tags=["applications"]
 )
 def preliminary_review(
-    application_id: int, decision: StepDecision, unit: UnitDep, principal: Reviewer
+    application_id: RowId, decision: StepDecision, unit: UnitDep, principal: Reviewer
 ) -> ApplicationPublic:
     organization = service.get_organization(unit=unit, organization_id=application_id)
     service.preliminary_review(
@@ -86,7 +86,7 @@ def preliminary_review(
     "/applications/{application_id}/technical-assessment", response_model=ApplicationPublic, tags=["applications"]
 )
 def technical_assessment(
-    application_id: int, assessment: AssessmentCreate, unit: UnitDep, principal: Official
+    application_id: RowId, assessment: AssessmentCreate, unit: UnitDep, principal: Official
 ) -> ApplicationPublic:
     organization = service.get_organization(unit=unit, organization_id=application_id)
     service.technical_assessment(unit=unit, organization=organization, assessment=assessment, actor=Actor.of(principal))
@@ -94,7 +94,7 @@ def technical_assessment(
 
 
 @router.post("/applications/{application_id}/publicity", response_model=ApplicationPublic, tags=["applications"])
-def publish(application_id: int, publicity: PublicityCreate, unit: UnitDep, principal: Official) -> ApplicationPublic:
+def publish(application_id: RowId, publicity: PublicityCreate, unit: UnitDep, principal: Official) -> ApplicationPublic:
     """Starts the publicity, dated by the notice's publication on the portals [L9]."""
     organization = service.get_organization(unit=unit, organization_id=application_id)
     service.publish(
@@ -107,7 +107,7 @@ def publish(application_id: int, publicity: PublicityCreate, unit: UnitDep, prin
     "/applications/{application_id}/objections", status_code=201, response_model=ObjectionPublic, tags=["applications"]
 )
 def raise_objection(
-    application_id: int, objection: ObjectionCreate, unit: UnitDep, principal: Reviewer
+    application_id: RowId, objection: ObjectionCreate, unit: UnitDep, principal: Reviewer
 ) -> ObjectionPublic:
     organization = service.get_organization(unit=unit, organization_id=application_id)
     stored = service.raise_objection(unit=unit, organization=organization, objection_in=objection)
@@ -120,7 +120,7 @@ def raise_objection(
     tags=["applications"],
 )
 def resolve_objection(
-    application_id: int, objection_id: int, resolution: ObjectionResolution, unit: UnitDep, principal: Official
+    application_id: RowId, objection_id: RowId, resolution: ObjectionResolution, unit: UnitDep, principal: Official
 ) -> ObjectionPublic:
     organization = service.get_organization(unit=unit, organization_id=application_id)
     stored = service.resolve_objection(
@@ -130,7 +130,7 @@ def resolve_objection(
 
 
 @router.post("/applications/{application_id}/file", response_model=ApplicationPublic, tags=["applications"])
-def file(application_id: int, unit: UnitDep, principal: Official) -> ApplicationPublic:
+def file(application_id: RowId, unit: UnitDep, principal: Official) -> ApplicationPublic:
     """Files the organization and assigns its code, after the publicity with no upheld objection [L9]."""
     organization = service.get_organization(unit=unit, organization_id=application_id)
     service.file(unit=unit, organization=organization, actor=Actor.of(principal))
@@ -138,7 +138,7 @@ def file(application_id: int, unit: UnitDep, principal: Official) -> Application
 
 
 @router.post("/applications/{application_id}/reject", response_model=ApplicationPublic, tags=["applications"])
-def reject(application_id: int, reason: Reason, unit: UnitDep, principal: Reviewer) -> ApplicationPublic:
+def reject(application_id: RowId, reason: Reason, unit: UnitDep, principal: Reviewer) -> ApplicationPublic:
     organization = service.get_organization(unit=unit, organization_id=application_id)
     service.reject(unit=unit, organization=organization, reason=reason.reason, actor=Actor.of(principal))
     return service.to_application(unit=unit, organization=organization)
@@ -222,7 +222,7 @@ def request_scope_change(
 )
 def decide_scope_change(
     filing_code: str,
-    change_id: int,
+    change_id: RowId,
     decision: Literal["approve", "reject"],
     unit: UnitDep,
     principal: Official,
@@ -251,7 +251,7 @@ def catalogue(
     level: Annotated[int | None, Query(ge=-1, le=6)] = None,
     city: Annotated[str | None, Query(max_length=60)] = None,
     status_: Annotated[OrganizationStatus | None, Query(alias="status")] = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Skip = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OrganizationsPublic:
     """The public catalogue of filed organizations [L10, Z四(五)]; no token needed."""

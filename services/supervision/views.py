@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from shared.platform.auth import Actor, Principal, Role
-from shared.platform.deps import UnitDep
+from shared.platform.deps import RowId, Skip, UnitDep
 
 from . import service
 from .deps import SUPERVISORS, Deciding, Inspecting, Official, PoolMember, Reading, Refusing, Signing, Supervisor
@@ -42,7 +42,6 @@ from .models import (
 )
 
 router = APIRouter()
-Skip = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Text = Annotated[str | None, Query(max_length=100)]
 
@@ -315,7 +314,7 @@ def list_alerts(
 
 
 @router.post("/alerts/{alert_id}/decision", response_model=AlertPublic, tags=["online monitoring"])
-def decide_alert(alert_id: int, decision: AlertDecision, unit: UnitDep, principal: Deciding) -> AlertPublic:
+def decide_alert(alert_id: RowId, decision: AlertDecision, unit: UnitDep, principal: Deciding) -> AlertPublic:
     """Turns an alert into an inspection or a finding of an open one, or dismisses it, with the reason."""
     alert = service.decide_alert(unit=unit, alert_id=alert_id, decision=decision, principal=principal)
     return AlertPublic.model_validate(alert, from_attributes=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlmodel import Session
 
 from shared.kernel.numbering import LegacyNumber, NumberError, parse_lookup
@@ -62,3 +62,8 @@ async def lookup_number(number: str) -> str:
 
 
 LookupNumber = Annotated[str, Depends(lookup_number)]
+
+
+# Paging and row ids, bounded so that no number reaches the database as an integer it cannot hold (a 500).
+Skip = Annotated[int, Query(ge=0, le=1_000_000, description="rows to skip")]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
