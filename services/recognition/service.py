@@ -28,6 +28,7 @@ from shared.kernel.events import (
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
     BATCH_RESULTS_PUBLISHED,
+    BatchHeading,
     BatchPlanApproved,
     BatchResultCorrected,
     BatchResultsApproved,
@@ -97,6 +98,20 @@ STREAM_ROWS = 5_000  # rows fetched at a time when a whole batch's scores are re
 COMPONENTS: tuple[ScoreComponent, ...] = ("theory", "skill", "defence", "performance")
 REPEATED_SCORES_SHOWN = 20
 INSPECTION_ACTOR_ROLE = "inspector"
+
+
+def _heading(batch: Batch) -> dict[str, Any]:
+    """The fields every event about the batch opens with (shared.kernel.events.BatchHeading)."""
+    return BatchHeading(
+        batch_id=batch.id,
+        organization_code=batch.organization_code,
+        organization_name=batch.organization_name,
+        occupation_code=batch.occupation_code,
+        occupation_name=batch.occupation_name,
+        work_type=batch.work_type,
+        level=batch.level,
+        method=batch.method.value,
+    ).model_dump()
 
 
 def _transition(
@@ -382,14 +397,7 @@ def decide_plan(
         for s in staff_of(unit, batch.id)
     ]
     payload = BatchPlanApproved(
-        batch_id=batch.id,
-        organization_code=batch.organization_code,
-        organization_name=batch.organization_name,
-        occupation_code=batch.occupation_code,
-        occupation_name=batch.occupation_name,
-        work_type=batch.work_type,
-        level=batch.level,
-        method=batch.method.value,
+        **_heading(batch),
         exam_starts_on=batch.exam_starts_on,
         exam_ends_on=batch.exam_ends_on,
         site_city=site.city,
@@ -554,14 +562,7 @@ def results_published(unit: Unit[RecognitionSettings], batch: Batch, published_o
         .limit(REPEATED_SCORES_SHOWN)
     )
     return BatchResultsPublished(
-        batch_id=batch.id,
-        organization_code=batch.organization_code,
-        organization_name=batch.organization_name,
-        occupation_code=batch.occupation_code,
-        occupation_name=batch.occupation_name,
-        work_type=batch.work_type,
-        level=batch.level,
-        method=batch.method.value,
+        **_heading(batch),
         site_city=batch.site["city"],
         published_on=published_on,
         candidates=candidates,

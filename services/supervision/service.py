@@ -612,25 +612,29 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
             PlannedBatch.exam_ends_on >= terms.period_from, PlannedBatch.exam_starts_on <= terms.period_to
         )
     return [
-        DrawTarget(
-            target_id=b.batch_id,
-            kind="batch",
-            organization_code=b.organization_code,
-            organization_credit_code=credit.get(b.organization_code),
-            organization_name=b.organization_name,
-            city=b.site_city,
-            occupation_code=b.occupation_code,
-            level=b.level,
-            starts_on=b.exam_starts_on,
-            ends_on=b.exam_ends_on,
-            new_site=b.new_site,
-        )
+        _batch_target(b, credit.get(b.organization_code))
         for b in unit.session.exec(statement)
         if (not population.cities or b.site_city in population.cities)
         and (not population.occupation_codes or b.occupation_code in population.occupation_codes)
         and (not population.organization_codes or b.organization_code in population.organization_codes)
         and (not population.new_site_only or b.new_site)
     ]
+
+
+def _batch_target(batch: PlannedBatch, credit_code: str | None) -> DrawTarget:
+    return DrawTarget(
+        target_id=batch.batch_id,
+        kind="batch",
+        organization_code=batch.organization_code,
+        organization_credit_code=credit_code,
+        organization_name=batch.organization_name,
+        city=batch.site_city,
+        occupation_code=batch.occupation_code,
+        level=batch.level,
+        starts_on=batch.exam_starts_on,
+        ends_on=batch.exam_ends_on,
+        new_site=batch.new_site,
+    )
 
 
 def _inspectors(unit: U, terms: PlanTerms) -> list[DrawInspector]:
@@ -704,15 +708,14 @@ def _inspectors(unit: U, terms: PlanTerms) -> list[DrawInspector]:
     return pool
 
 
-def _named(unit: U, inspectors: Iterable[DrawInspector]) -> dict[str, DispatchedExpert]:
-    """The drawn by name: the published pool carries only ids."""
-    named = {}
-    for inspector in inspectors:
-        row = unit.session.get(Expert, inspector.expert_id) or unit.session.get(PartnerExpert, inspector.expert_id)
-        name = row.name if row is not None else inspector.expert_id
-        named[inspector.expert_id] = DispatchedExpert(
-            expert_id=inspector.expert_id, name=name, province=inspector.province
-        )
+def _named(unit: U, pool: Iterable[DrawInspector], expert_ids: Iterable[str]) -> list[DispatchedExpert]:
+    """The drawn by name, in draw order: the published pool carries only ids, so only these are looked up."""
+    province = {inspector.expert_id: inspector.province for inspector in pool}
+    named = []
+    for expert_id in expert_ids:
+        row = unit.session.get(Expert, expert_id) or unit.session.get(PartnerExpert, expert_id)
+        name = row.name if row is not None else expert_id
+        named.append(DispatchedExpert(expert_id=expert_id, name=name, province=province[expert_id]))
     return named
 
 
@@ -764,10 +767,9 @@ def make_draw(*, unit: U, plan_id: str, public_value: str, actor: Actor) -> Insp
     plan.drawn_on, plan.drawn_by = unit.today, actor.subject
     plan.draw = made.model_dump(mode="json")
     unit.session.add(plan)
-    names = _named(unit, document.inspectors)
     targets = {t.target_id: t for t in document.targets}
     for drawn_target in drawn.targets:
-        experts_ = [names[e] for e in drawn_target.inspectors]
+        experts_ = _named(unit, document.inspectors, drawn_target.inspectors)
         if document.terms.purpose == "inspection":
             _open_inspection(unit, targets[drawn_target.target_id], experts_, plan_id=plan.id)
         else:
@@ -854,9 +856,8 @@ def refuse(*, unit: U, plan_id: str, refusal_in: RefusalCreate, principal: Princ
         replaced_by=applied.replaced_by,
     )
     unit.session.add(row)
-    names = _named(unit, document.inspectors)
     [target] = [t for t in again.targets if t.target_id == refusal.target_id]
-    experts_ = [names[e] for e in target.inspectors]
+    experts_ = _named(unit, document.inspectors, target.inspectors)
     if inspection is not None:
         inspection.inspectors = [e.model_dump() for e in experts_]
         unit.session.add(inspection)
@@ -1204,18 +1205,7 @@ def _inspection_from_alert(unit: U, alert: Alert, decision: AlertDecision) -> In
         raise FieldError("inspectors", "name the inspectors sent (pool ids)")
     batch = get_batch(unit=unit, batch_id=alert.batch_id)
     credit = unit.session.get(OrganizationCredit, batch.organization_code)
-    target = DrawTarget(
-        target_id=batch.batch_id,
-        kind="batch",
-        organization_code=batch.organization_code,
-        organization_credit_code=credit.credit_code if credit else None,
-        organization_name=batch.organization_name,
-        city=batch.site_city,
-        occupation_code=batch.occupation_code,
-        level=batch.level,
-        starts_on=batch.exam_starts_on,
-        ends_on=batch.exam_ends_on,
-    )
+    target = _batch_target(batch, credit.credit_code if credit else None)
     policy = unit.policy.supervision
     terms = PlanTerms(
         plan_id="alert",
@@ -1249,8 +1239,7 @@ def _inspection_from_alert(unit: U, alert: Alert, decision: AlertDecision) -> In
             errors.append(FieldError(f"inspectors.{index}", f"{expert_id} may not inspect this batch: {reason}"))
     if errors:
         raise FieldErrors(errors)
-    names = _named(unit, pool.values())
-    experts_ = [names[e] for e in dict.fromkeys(decision.inspectors)]
+    experts_ = _named(unit, pool.values(), dict.fromkeys(decision.inspectors))
     inspection = _open_inspection(unit, target, experts_, plan_id=None, alert_id=alert.id)
     unit.session.flush()
     return inspection

@@ -173,9 +173,8 @@ class BatchStaffMember(BaseModel):
     role: StaffRoleName
 
 
-class BatchPlanApproved(BaseModel):
-    """A batch plan the testing department approved: public, so candidates can find the year's batches [L20].
-    Its staff are for supervision only: the query service drops them."""
+class BatchHeading(BaseModel):
+    """What every event about a batch says first: which batch, whose, what and how it assesses."""
 
     batch_id: str
     organization_code: str
@@ -185,6 +184,12 @@ class BatchPlanApproved(BaseModel):
     work_type: str | None = None
     level: LevelDigit
     method: str
+
+
+class BatchPlanApproved(BatchHeading):
+    """A batch plan the testing department approved: public, so candidates can find the year's batches [L20].
+    Its staff are for supervision only: the query service drops them."""
+
     exam_starts_on: date
     exam_ends_on: date
     site_city: str
@@ -216,18 +221,10 @@ class RepeatedScores(BaseModel):
     candidates: int = Field(ge=2)
 
 
-class BatchResultsPublished(BaseModel):
+class BatchResultsPublished(BatchHeading):
     """A batch's results went into publicity [L22]: counts and score distributions for online monitoring
     (在线监测 [L27, Z四(五)]), never a candidate."""
 
-    batch_id: str
-    organization_code: str
-    organization_name: str
-    occupation_code: str
-    occupation_name: str
-    work_type: str | None = None
-    level: LevelDigit
-    method: str
     site_city: str
     published_on: date
     candidates: int = Field(ge=0)
