@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import or_
 from sqlmodel import SQLModel, col, func, select
@@ -262,59 +262,32 @@ def keep_partner_expert(*, unit: U, shared: ExpertShared, province: str) -> None
     """A partner's shared expert, kept when the policy lists that partner [Z五(八)]."""
     if province == unit.province or province not in unit.policy.supervision.partner_provinces:
         return
-    row = unit.session.get(PartnerExpert, shared.expert_id) or PartnerExpert(
-        expert_id=shared.expert_id,
-        province=province,
-        name=shared.name,
-        kinds=[],
-        employer_credit_code=shared.employer_credit_code,
-        employer_region=shared.employer_region,
-        qualifications=[],
-        tied_organizations=[],
-        status=shared.status,
-        shared=shared.shared,
-    )
-    row.name, row.kinds = shared.name, list(shared.kinds)
-    row.employer_credit_code, row.employer_region = shared.employer_credit_code, shared.employer_region
-    row.qualifications = [q.model_dump(mode="json") for q in shared.qualifications]
-    row.tied_organizations = list(shared.tied_organizations)
-    row.status, row.shared = shared.status, shared.shared
-    unit.session.add(row)
+    _keep(unit, PartnerExpert, {**shared.model_dump(mode="json"), "province": province})
 
 
 # --- the population (一单两库) --------------------------------------------------------------------------
 
 
-def keep_credit_code(*, unit: U, filing_code: str, credit_code: str) -> None:
-    row = unit.session.get(OrganizationCredit, filing_code) or OrganizationCredit(
-        filing_code=filing_code, credit_code=credit_code
-    )
-    row.credit_code = credit_code
+def _keep(unit: U, model: type[M], values: dict[str, Any]) -> M:
+    """The row of `model` whose key is in `values`, made or brought up to `values`: a replica's one upsert."""
+    [key] = model.__table__.primary_key.columns.keys()  # type: ignore[attr-defined]
+    row = unit.session.get(model, values[key])
+    if row is None:
+        row = model.model_validate(values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
     unit.session.add(row)
+    return row
+
+
+def keep_credit_code(*, unit: U, filing_code: str, credit_code: str) -> None:
+    _keep(unit, OrganizationCredit, {"filing_code": filing_code, "credit_code": credit_code})
 
 
 def keep_batch(*, unit: U, plan: BatchPlanApproved, approved_on: date) -> PlannedBatch:
     """An approved batch plan enters the population; its staff and site are checked at once."""
-    batch = unit.session.get(PlannedBatch, plan.batch_id) or PlannedBatch(
-        batch_id=plan.batch_id,
-        organization_code=plan.organization_code,
-        organization_name=plan.organization_name,
-        occupation_code=plan.occupation_code,
-        occupation_name=plan.occupation_name,
-        level=plan.level,
-        method=plan.method,
-        exam_starts_on=plan.exam_starts_on,
-        exam_ends_on=plan.exam_ends_on,
-        site_city=plan.site_city,
-        new_site=plan.new_site,
-        candidates=plan.candidates,
-        approved_on=approved_on,
-    )
-    for name, value in plan.model_dump(exclude={"staff"}).items():
-        setattr(batch, name, value)
-    batch.staff = [member.model_dump() for member in plan.staff]
-    batch.approved_on = approved_on
-    unit.session.add(batch)
+    batch = _keep(unit, PlannedBatch, {**plan.model_dump(), "approved_on": approved_on})
     unit.session.flush()
     anomalies = [rules.capacity_anomaly(candidates=batch.candidates, capacity=batch.site_capacity)]
     overlapping = unit.session.exec(
@@ -342,17 +315,7 @@ def keep_results(*, unit: U, results: BatchResultsPublished) -> None:
     ).all()
     for anomaly in rules.result_anomalies(results, [(s, p) for s, p in history], unit.policy.supervision.monitoring):
         _raise_alert(unit, anomaly, results.batch_id, results.organization_code)
-    row = unit.session.get(PublishedResults, results.batch_id) or PublishedResults(
-        batch_id=results.batch_id,
-        organization_code=results.organization_code,
-        occupation_code=results.occupation_code,
-        level=results.level,
-        sat=results.sat,
-        passed=results.passed,
-        published_on=results.published_on,
-    )
-    row.sat, row.passed, row.published_on = results.sat, results.passed, results.published_on
-    unit.session.add(row)
+    _keep(unit, PublishedResults, results.model_dump(include=set(PublishedResults.model_fields)))
 
 
 def _raise_alert(unit: U, anomaly: rules.Anomaly, batch_id: str, organization_code: str) -> None:
