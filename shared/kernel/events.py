@@ -127,14 +127,72 @@ class OrganizationScopeChanged(BaseModel):
     effective_on: date | None = Field(default=None, description="the registry's date of the change, as above")
 
 
+SanctionMeasure = Literal["rectification", "suspension", "suspension_lifted", "revocation", "removal"]
+
+
 class SanctionImposed(BaseModel):
-    """A sanction decided by supervision on a filed organization [L28, G四(一), Z五(五)]."""
+    """A measure decided by supervision on a filed organization [L28, G四(一), Z五(五)], version 2: rectification
+    within a deadline, suspension (no further recognition steps), the suspension lifted, revocation of the
+    qualification, or removal from the catalogue (移出目录). Version 1 events (no case) still parse."""
 
     filing_code: str
-    measure: Literal["rectification", "suspension", "revocation"]
+    measure: SanctionMeasure
     reason: str
     decided_on: date
     rectify_by: date | None = None
+    case_id: str | None = None
+    article: str | None = None
+    decided_by: str | None = None
+
+
+class CreditEntryRecorded(BaseModel):
+    """An entry of the credit record (信用档案; 诚信不良档案 when serious) [L6(一), G四(一), Z五(五)], whole as it
+    stands: a correction or an early end sends it again under the same id. A person's entry carries their ID
+    number, so it stays within the province's services (the query service does not read it)."""
+
+    entry_id: str
+    subject_kind: Literal["organization", "person"]
+    name: str
+    credit_code: str | None = Field(default=None, description="the organization's 统一社会信用代码")
+    filing_code: str | None = None
+    id_type: str | None = None
+    id_number: str | None = None
+    severity: Literal["general", "serious"]
+    source: Literal["sanction", "complaint", "finding", "import"]
+    source_ref: str | None = None
+    reason: str
+    article: str
+    starts_on: date
+    ends_on: date
+    withdrawn: bool = Field(default=False, description="withdrawn as wrong: it never counted")
+
+    def active_on(self, day: date) -> bool:
+        return not self.withdrawn and self.starts_on <= day < self.ends_on
+
+
+class RatedIndicator(BaseModel):
+    """One indicator of a star rating: how often it occurred in the year, what each costs, and where."""
+
+    code: str
+    title: str
+    count: int = Field(ge=0)
+    points: int = Field(ge=0)
+    references: list[str] = Field(default_factory=list, description="finding, complaint, batch or case ids")
+
+
+class OrganizationRated(BaseModel):
+    """An organization's star rating for a year (星级评定) [Z五(五)], with every input, so anyone recomputes it:
+    score = max(0, 100 - sum(count x points)); stars from the policy's bands. Keyed by filing code."""
+
+    filing_code: str
+    organization_name: str
+    year: int = Field(ge=2000, le=2100)
+    stars: int = Field(ge=1, le=5)
+    score: int = Field(ge=0, le=100)
+    draw_weight: int = Field(ge=1, le=100, description="its tickets in the next inspection draws")
+    indicators: list[RatedIndicator]
+    rated_on: date
+    formula: str = "skillcert-rating-1"
 
 
 class PassedCandidate(BaseModel):
@@ -249,6 +307,29 @@ class BatchResultCorrected(BaseModel):
     reason: str
     corrected_by: str
     corrected_on: date
+
+
+class BatchResultsReported(BatchHeading):
+    """A batch's results summary reported to the testing department [L22]: on time or late, and its objections."""
+
+    reported_on: date
+    report_due_on: date
+    late: bool
+    objections: int = Field(ge=0)
+    objections_upheld: int = Field(ge=0)
+
+
+class BatchWithdrawn(BatchHeading):
+    """A batch of a suspended or revoked organization that was not approved, cancelled by the department or handed
+    to another organization [L28 妥善处理后续工作]."""
+
+    action: Literal["cancelled", "handed_over"]
+    reason: str
+    decided_on: date
+    decided_by: str
+    candidates: int = Field(ge=0)
+    to_organization_code: str | None = None
+    new_batch_id: str | None = None
 
 
 class CertificateIssued(BaseModel):
@@ -639,7 +720,36 @@ SANCTION_IMPOSED = EventContract(
     "supervision",
     "sanction-imposed",
     SanctionImposed,
-    "Supervision imposed rectification, suspension or revocation on a filed organization.",
+    "Supervision decided a measure on a filed organization: rectification, suspension (or its lifting), "
+    "revocation, removal from the catalogue. Keyed by filing code.",
+    version=2,
+)
+CREDIT_ENTRY_RECORDED = EventContract(
+    "supervision",
+    "credit-entry-recorded",
+    CreditEntryRecorded,
+    "An entry of an organization's or a person's credit record, whole as it stands. Keyed by entry id; "
+    "within the province only (it may carry an ID number).",
+    compacted=True,
+)
+ORGANIZATION_RATED = EventContract(
+    "supervision",
+    "organization-rated",
+    OrganizationRated,
+    "An organization's star rating for a year, with its inputs. Keyed by filing code; the latest is current.",
+    compacted=True,
+)
+BATCH_RESULTS_REPORTED = EventContract(
+    "recognition",
+    "batch-results-reported",
+    BatchResultsReported,
+    "A batch's results summary was reported, on time or late, with its objections. Keyed by batch id.",
+)
+BATCH_WITHDRAWN = EventContract(
+    "recognition",
+    "batch-withdrawn",
+    BatchWithdrawn,
+    "An unapproved batch of a suspended or revoked organization was cancelled or handed over. Keyed by batch id.",
 )
 BATCH_RESULTS_PUBLISHED = EventContract(
     "recognition",
@@ -686,6 +796,8 @@ ALL_CONTRACTS: tuple[EventContract[Any], ...] = (
     ORGANIZATION_STATUS_CHANGED,
     ORGANIZATION_SCOPE_CHANGED,
     SANCTION_IMPOSED,
+    CREDIT_ENTRY_RECORDED,
+    ORGANIZATION_RATED,
     EXPERT_SHARED,
     INSPECTION_PLAN_PUBLISHED,
     DRAW_MADE,
@@ -693,6 +805,8 @@ ALL_CONTRACTS: tuple[EventContract[Any], ...] = (
     INSPECTION_RECORDED,
     BATCH_PLAN_APPROVED,
     BATCH_RESULTS_PUBLISHED,
+    BATCH_RESULTS_REPORTED,
+    BATCH_WITHDRAWN,
     BATCH_RESULTS_APPROVED,
     BATCH_RESULT_CORRECTED,
     CERTIFICATE_ISSUED,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date
+from typing import Literal
 from enum import StrEnum
 from pathlib import Path
 
@@ -167,10 +168,76 @@ class Monitoring(_Strict):
     source: str
 
 
-class RiskRate(_Strict):
-    risk_class: str
-    weight: int = Field(ge=1, le=100, description="tickets per target of this class in the draw")
+class Cases(_Strict):
+    """Cases and measures [L28, G四(一), Z五(五)]: how long a rectification may take, in working days."""
+
+    rectification_working_days: int = Field(ge=1, le=250, description="the default deadline of a rectification")
+    max_rectification_working_days: int = Field(ge=1, le=500, description="an official may set up to this")
     source: str
+
+
+class Credit(_Strict):
+    """The credit record (信用档案, 诚信不良档案) [L6(一), G二(一)1, G四(一), Z五(五)]: how long an entry lasts."""
+
+    serious_years: int = Field(ge=1, le=10, description="a serious entry (失信) lasts this many years")
+    general_years: int = Field(ge=1, le=10, description="a general entry lasts this many years")
+    source: str
+
+
+class Complaints(_Strict):
+    """Complaints and reports (投诉举报) [G四(一), L28]: the deadlines, in working days from receipt."""
+
+    acknowledge_working_days: int = Field(ge=1, le=30)
+    handle_working_days: int = Field(ge=1, le=120)
+    source: str
+
+
+class RatingIndicator(_Strict):
+    code: Literal[
+        "finding_minor",
+        "finding_major",
+        "finding_serious",
+        "complaint_upheld",
+        "objection_upheld",
+        "report_late",
+        "correction_after_approval",
+        "rectification_overdue",
+        "suspension",
+        "pass_rate_alert",
+    ]
+    title: str
+    points: int = Field(ge=0, le=100, description="deducted from 100 for each occurrence in the year")
+
+
+class StarBand(_Strict):
+    stars: int = Field(ge=1, le=5)
+    min_score: int = Field(ge=0, le=100, description="the lowest score that earns these stars")
+    draw_weight: int = Field(ge=1, le=100, description="tickets of the organization in the next inspection draws")
+
+
+class Rating(_Strict):
+    """Star rating (星级评定) [Z五(五)]: score = max(0, 100 - sum of points x occurrences in the year); the
+    stars are those of the highest band the score reaches; the band's draw weight is the risk weight."""
+
+    indicators: list[RatingIndicator] = Field(min_length=1)
+    bands: list[StarBand] = Field(min_length=1)
+    unrated_draw_weight: int = Field(default=1, ge=1, le=100, description="an organization not rated yet")
+    source: str
+
+    @model_validator(mode="after")
+    def _bands_cover_zero(self) -> Rating:
+        if not any(band.min_score == 0 for band in self.bands):
+            raise ValueError("one star band must start at score 0, so every score has stars")
+        if len({band.stars for band in self.bands}) != len(self.bands):
+            raise ValueError("each number of stars has one band")
+        return self
+
+    def band(self, score: int) -> StarBand:
+        return max((b for b in self.bands if b.min_score <= score), key=lambda b: b.min_score)
+
+    def draw_weight(self, stars: int | None) -> int:
+        band = next((b for b in self.bands if b.stars == stars), None)
+        return band.draw_weight if band else self.unrated_draw_weight
 
 
 class Supervision(_Strict):
@@ -187,8 +254,11 @@ class Supervision(_Strict):
         description="transition: until this day the registry and recognition still accept experts typed in "
         "rather than drawn, marked as such",
     )
-    risk_rates: list[RiskRate] = Field(default_factory=list, description="weights per risk class (with ratings)")
     monitoring: Monitoring
+    cases: Cases
+    credit: Credit
+    complaints: Complaints
+    rating: Rating
     source: str
 
     def item(self, code: str) -> InspectionItem | None:
