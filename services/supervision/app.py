@@ -8,11 +8,14 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from shared.kernel.events import (
+    CREDIT_ENTRY_RECORDED,
     DRAW_MADE,
     EXPERT_SHARED,
     EXPERTS_DISPATCHED,
     INSPECTION_PLAN_PUBLISHED,
     INSPECTION_RECORDED,
+    ORGANIZATION_RATED,
+    SANCTION_IMPOSED,
 )
 from shared.platform.app import create_app
 from shared.platform.runtime import build_runtime
@@ -22,7 +25,16 @@ from .settings import SupervisionSettings
 from .views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PRODUCES = (EXPERT_SHARED, INSPECTION_PLAN_PUBLISHED, DRAW_MADE, EXPERTS_DISPATCHED, INSPECTION_RECORDED)
+PRODUCES = (
+    EXPERT_SHARED,
+    INSPECTION_PLAN_PUBLISHED,
+    DRAW_MADE,
+    EXPERTS_DISPATCHED,
+    INSPECTION_RECORDED,
+    SANCTION_IMPOSED,
+    CREDIT_ENTRY_RECORDED,
+    ORGANIZATION_RATED,
+)
 
 
 def create(settings: SupervisionSettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:

@@ -21,3 +21,9 @@ Signing = Annotated[Principal, require_role(Role.INSPECTOR, Role.EXPERT, Role.OR
 Reading = Annotated[
     Principal, require_role(Role.PROVINCE_OFFICIAL, Role.CITY_OFFICIAL, Role.INSPECTOR, Role.EXPERT, Role.ORG_OPERATOR)
 ]
+Operator = Annotated[Principal, require_role(Role.ORG_OPERATOR)]
+Verifying = Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL, Role.INSPECTOR)]
+Handling = Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL, Role.CITY_OFFICIAL, Role.INSPECTOR)]
+CaseReader = Annotated[
+    Principal, require_role(Role.PROVINCE_OFFICIAL, Role.CITY_OFFICIAL, Role.INSPECTOR, Role.ORG_OPERATOR)
+]

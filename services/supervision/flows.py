@@ -1,18 +1,25 @@
 """Supervision's event consumers: the replica of filed organizations (with their credit codes), the approved
 batch plans and published results of recognition (the population and online monitoring), and the experts the
-Yangtze Delta partners share."""
+Yangtze Delta partners share; and what the star rating counts (late reports, upheld objections, corrections after
+approval) and the batches a suspended or revoked organization's department withdrew."""
 
 from __future__ import annotations
 
 from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
+    BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_PUBLISHED,
+    BATCH_RESULTS_REPORTED,
+    BATCH_WITHDRAWN,
     EXPERT_SHARED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
     BatchPlanApproved,
+    BatchResultCorrected,
     BatchResultsPublished,
+    BatchResultsReported,
+    BatchWithdrawn,
     Envelope,
     ExpertShared,
     OrganizationFiled,
@@ -54,3 +61,21 @@ def on_batch_results_published(unit: Unit[SupervisionSettings], event: Envelope[
 def on_expert_shared(unit: Unit[SupervisionSettings], event: Envelope[ExpertShared]) -> None:
     """A partner province's shared expert [Z五(八) 三支队伍交流]; other provinces' are not kept."""
     service.keep_partner_expert(unit=unit, shared=event.payload, province=event.province)
+
+
+@consumer.on(BATCH_RESULTS_REPORTED)
+def on_batch_results_reported(unit: Unit[SupervisionSettings], event: Envelope[BatchResultsReported]) -> None:
+    """A late report and upheld objections count in the organization's star rating [Z五(五)]."""
+    service.keep_reported(unit=unit, reported=event.payload)
+
+
+@consumer.on(BATCH_RESULT_CORRECTED)
+def on_batch_result_corrected(unit: Unit[SupervisionSettings], event: Envelope[BatchResultCorrected]) -> None:
+    """A result corrected after approval counts in the organization's star rating [Z五(五)]."""
+    service.keep_correction(unit=unit, corrected=event.payload)
+
+
+@consumer.on(BATCH_WITHDRAWN)
+def on_batch_withdrawn(unit: Unit[SupervisionSettings], event: Envelope[BatchWithdrawn]) -> None:
+    """A cancelled or handed-over batch shows on the organization's case, for its follow-up [L28]."""
+    service.keep_withdrawn(unit=unit, withdrawn=event.payload)

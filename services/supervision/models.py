@@ -23,6 +23,7 @@ from shared.kernel.events import (
     InspectionFinding,
     InspectionSignature,
     OccupationCode,
+    OrganizationRated,
     PopulationFilter,
     ScopeItem,
 )
@@ -611,6 +612,487 @@ class AlertsPublic(BaseModel):
     count: int
 
 
+# --- cases and measures [L28, G四(一), Z五(五)] ----------------------------------------------------------
+
+
+class CaseOrigin(StrEnum):
+    FINDING = "finding"  # an inspection's finding
+    COMPLAINT = "complaint"  # an upheld complaint or report
+    ALERT = "alert"  # an online-monitoring alert
+    OFFICIAL = "official"  # the official's own decision (e.g. a matter referred by another department)
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"  # waiting for the official's measure
+    RECTIFYING = "rectifying"  # rectification ordered (perhaps with suspension): the report is due by the deadline
+    REPORT_FILED = "report_filed"  # the organization filed its report: an inspector verifies it
+    OVERDUE = "overdue"  # the deadline passed unverified: the next measure is proposed, the official decides
+    FOLLOW_UP = "follow_up"  # revoked or removed: its open batches and its archives are handed over [L28]
+    CLOSED = "closed"
+
+
+Measure = Literal["rectification", "suspension", "revocation", "removal", "no_measure"]
+
+
+class CaseCreate(BaseModel):
+    """Opens a case: from a finding, an alert, or the official's own decision (complaints open theirs when
+    upheld)."""
+
+    origin: Literal["finding", "alert", "official"]
+    finding_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="origin finding")
+    alert_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="origin alert")
+    organization_code: str | None = Field(default=None, max_length=13, description="origin official: filing code")
+    summary: Text | None = Field(default=None, description="what the case is about (origin official: required)")
+    article: str | None = Field(default=None, max_length=200)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "supervision_case"
+    __table_args__ = (UniqueConstraint("origin", "origin_ref"),)
+
+    id: str = Field(primary_key=True, max_length=12, description="<province>-C<6 digits>")
+    organization_code: str = Field(max_length=13, index=True)
+    organization_name: str
+    origin: str = Field(max_length=10)
+    origin_ref: str = Field(max_length=40, description="the finding id, alert id or tracking code; the case id")
+    summary: str
+    article: str
+    status: str = Field(default=CaseStatus.OPEN.value, max_length=12, index=True)
+    suspended: bool = False
+    rectify_by: date | None = None
+    proposed_measure: str | None = Field(default=None, max_length=12)
+    opened_on: date
+    opened_by: str
+    archive_received_by: str | None = None
+    archive_handed_over_on: date | None = None
+    closed_on: date | None = None
+
+
+class CaseStep(SQLModel, table=True):
+    """The case's trail: every measure and transition, with who, when and why."""
+
+    __tablename__ = "case_step"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="supervision_case.id", index=True)
+    action: str = Field(max_length=24)
+    from_status: str | None = Field(default=None, max_length=12)
+    to_status: str = Field(max_length=12)
+    measure: str | None = Field(default=None, max_length=20)
+    reason: str
+    article: str | None = None
+    rectify_by: date | None = None
+    decided_on: date
+    decided_by: str
+
+
+class MeasureDecision(BaseModel):
+    """The official's measure, with reasons and the article [L28]. Rectification and suspension carry a deadline
+    in working days (the policy's default when left out); suspension lasts until the rectification is verified."""
+
+    measure: Measure
+    reason: Text
+    article: str = Field(min_length=2, max_length=200, description="the article the measure rests on, e.g. L28")
+    working_days: int | None = Field(default=None, ge=1, le=500, description="the rectification deadline")
+
+
+class RectificationReportCreate(BaseModel):
+    summary: Text
+    evidence: list[Sha256] = Field(min_length=1, max_length=50, description="SHA-256 of each evidence file")
+
+
+class RectificationReport(SQLModel, table=True):
+    __tablename__ = "rectification_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="supervision_case.id", index=True)
+    summary: str
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    filed_on: date
+    filed_by: str
+    verified_on: date | None = None
+    verified_by: str | None = None
+    method: str | None = Field(default=None, max_length=8)
+    accepted: bool | None = None
+    verification_notes: str | None = None
+
+
+class VerificationCreate(BaseModel):
+    method: Literal["on_site", "on_paper"]
+    accepted: bool
+    notes: Text
+
+
+class ArchiveHandOver(BaseModel):
+    """The revoked organization's records handed to the department [L23 records kept; L28 后续工作]."""
+
+    received_by: str = Field(min_length=2, max_length=200, description="the department or archive that holds them")
+    handed_over_on: date
+    note: Text
+
+
+class WithdrawnBatch(SQLModel, table=True):
+    """An unapproved batch of a suspended or revoked organization, cancelled or handed over (batch-withdrawn)."""
+
+    __tablename__ = "withdrawn_batch"
+
+    batch_id: str = Field(primary_key=True, max_length=40)
+    organization_code: str = Field(max_length=13, index=True)
+    action: str = Field(max_length=12)
+    candidates: int
+    to_organization_code: str | None = None
+    new_batch_id: str | None = None
+    decided_on: date
+
+
+class CaseStepPublic(BaseModel):
+    action: str
+    from_status: str | None
+    to_status: str
+    measure: str | None
+    reason: str
+    article: str | None
+    rectify_by: date | None
+    decided_on: date
+    decided_by: str
+
+
+class RectificationReportPublic(BaseModel):
+    id: int
+    summary: str
+    evidence: list[str]
+    filed_on: date
+    filed_by: str
+    verified_on: date | None
+    verified_by: str | None
+    method: str | None
+    accepted: bool | None
+    verification_notes: str | None
+
+
+class WithdrawnBatchPublic(BaseModel):
+    batch_id: str
+    action: str
+    candidates: int
+    to_organization_code: str | None
+    new_batch_id: str | None
+    decided_on: date
+
+
+class CasePublic(BaseModel):
+    id: str
+    organization_code: str
+    organization_name: str
+    origin: str
+    origin_ref: str
+    summary: str
+    article: str
+    status: str
+    suspended: bool
+    rectify_by: date | None
+    proposed_measure: str | None = Field(description="overdue: what the case proposes next; the official decides")
+    opened_on: date
+    opened_by: str
+    archive_received_by: str | None
+    archive_handed_over_on: date | None
+    closed_on: date | None
+    steps: list[CaseStepPublic]
+    reports: list[RectificationReportPublic]
+    withdrawn_batches: list[WithdrawnBatchPublic]
+
+
+class CasesPublic(BaseModel):
+    data: list[CasePublic]
+    count: int
+
+
+# --- the credit record (信用档案) [L6(一), G二(一)1, G四(一), Z五(五)] -------------------------------------
+
+
+class CreditEntryCreate(BaseModel):
+    """An entry an official records (from a finding or an upheld complaint), or one imported from the provincial
+    credit platform. An organization by its credit code; a person by ID type and number."""
+
+    subject_kind: Literal["organization", "person"]
+    name: str = Field(min_length=1, max_length=200)
+    credit_code: CreditCode | None = Field(default=None, max_length=18)
+    id_type: IdType = Field(default=RESIDENT_ID_CARD, max_length=20)
+    id_number: IdNumber | None = Field(default=None, max_length=32)
+    severity: Literal["general", "serious"]
+    source: Literal["finding", "complaint", "import"]
+    source_ref: str = Field(min_length=1, max_length=60, description="finding id, tracking code or platform ref")
+    reason: Text
+    article: str = Field(min_length=2, max_length=200)
+    starts_on: date | None = Field(default=None, description="default today; an import gives the platform's")
+    ends_on: date | None = Field(default=None, description="default: the policy's years for the severity")
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> CreditEntryCreate:
+        if self.subject_kind == "organization" and (self.credit_code is None or self.id_number is not None):
+            raise ValueError("an organization's entry gives its credit_code and no id_number")
+        if self.subject_kind == "person" and (self.id_number is None or self.credit_code is not None):
+            raise ValueError("a person's entry gives id_type and id_number and no credit_code")
+        return self
+
+
+class CreditImport(BaseModel):
+    entries: list[CreditEntryCreate] = Field(min_length=1, max_length=1000)
+
+
+class CreditEntry(SQLModel, table=True):
+    __tablename__ = "credit_entry"
+    __table_args__ = (UniqueConstraint("source", "source_ref", "credit_code", "id_number"),)
+
+    id: str = Field(primary_key=True, max_length=12, description="<province>-K<6 digits>")
+    subject_kind: str = Field(max_length=12)
+    name: str
+    credit_code: str | None = Field(default=None, max_length=18, index=True)
+    filing_code: str | None = Field(default=None, max_length=13)
+    id_type: str | None = Field(default=None, max_length=20)
+    id_number: str | None = Field(default=None, max_length=32, index=True)
+    severity: str = Field(max_length=8)
+    source: str = Field(max_length=10)
+    source_ref: str = Field(max_length=60)
+    reason: str
+    article: str
+    starts_on: date
+    ends_on: date
+    withdrawn: bool = False
+    withdrawn_reason: str | None = None
+    recorded_on: date
+    recorded_by: str
+
+
+class WithdrawalCreate(BaseModel):
+    reason: Text
+
+
+class CreditEntryPublic(BaseModel):
+    id: str
+    subject_kind: str
+    name: str
+    credit_code: str | None
+    filing_code: str | None
+    id_type: str | None
+    id_number: str | None = Field(description="masked except for a province official")
+    severity: str
+    source: str
+    source_ref: str
+    reason: str
+    article: str
+    starts_on: date
+    ends_on: date
+    active: bool
+    withdrawn: bool
+    withdrawn_reason: str | None
+    recorded_on: date
+    recorded_by: str
+
+
+class CreditEntriesPublic(BaseModel):
+    data: list[CreditEntryPublic]
+    count: int
+
+
+# --- star rating (星级评定) [Z五(五)] -----------------------------------------------------------------------
+
+
+class RatingRun(BaseModel):
+    year: int = Field(ge=2000, le=2100)
+    organization_codes: list[str] = Field(default_factory=list, max_length=1000, description="none: every one")
+
+
+class OrganizationRating(SQLModel, table=True):
+    __tablename__ = "organization_rating"
+
+    filing_code: str = Field(primary_key=True, max_length=13)
+    year: int = Field(primary_key=True)
+    stars: int
+    score: int
+    draw_weight: int
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    rated_on: date
+
+
+class ReportedResults(SQLModel, table=True):
+    """A batch's reported results summary (batch-results-reported): late reports and upheld objections."""
+
+    __tablename__ = "reported_results"
+
+    batch_id: str = Field(primary_key=True, max_length=40)
+    organization_code: str = Field(max_length=13, index=True)
+    reported_on: date
+    late: bool
+    objections_upheld: int
+
+
+class CorrectedResult(SQLModel, table=True):
+    """A result corrected after the province's approval (batch-result-corrected)."""
+
+    __tablename__ = "corrected_result"
+
+    batch_id: str = Field(primary_key=True, max_length=40)
+    correction_id: int = Field(primary_key=True)
+    organization_code: str = Field(max_length=13, index=True)
+    corrected_on: date
+
+
+class RatingsPublic(BaseModel):
+    data: list[OrganizationRated]
+    count: int
+
+
+# --- complaints and reports (投诉举报) [G四(一), L28] ------------------------------------------------------
+
+TrackingCode = Annotated[str, StringConstraints(pattern=r"^\d{2}-[0-9A-HJKMNP-TV-Z]{12}$")]
+
+
+class ComplaintContact(BaseModel):
+    name: str | None = Field(default=None, max_length=60)
+    phone: Annotated[str, StringConstraints(pattern=r"^[0-9+\- ]{5,20}$")] | None = None
+    email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+
+
+class ComplaintCreate(BaseModel):
+    """A complaint or report from anyone, anonymous if they wish; files are sent as their SHA-256 only."""
+
+    about: Literal["organization", "batch", "certificate", "person"]
+    reference: str = Field(
+        min_length=1, max_length=100, description="filing code, batch id, certificate number, or name and role"
+    )
+    organization_code: str | None = Field(default=None, max_length=13, description="filing code, when known")
+    text: str = Field(min_length=10, max_length=4000)
+    anonymous: bool = False
+    contact: ComplaintContact | None = None
+    attachments: list[Sha256] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _contact_or_anonymous(self) -> ComplaintCreate:
+        reachable = self.contact is not None and (self.contact.phone or self.contact.email)
+        if self.anonymous and self.contact is not None:
+            raise ValueError("an anonymous complaint carries no contact details")
+        if not self.anonymous and not reachable:
+            raise ValueError("give a phone number or an e-mail address for the reply, or complain anonymously")
+        return self
+
+
+class ComplaintStatus(StrEnum):
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"  # accepted for handling (受理)
+    INVESTIGATING = "investigating"
+    CLOSED = "closed"
+
+
+class Complaint(SQLModel, table=True):
+    tracking_code: str = Field(primary_key=True, max_length=15)
+    about: str = Field(max_length=12)
+    reference: str
+    organization_code: str | None = Field(default=None, max_length=13, index=True)
+    organization_name: str | None = None
+    batch_id: str | None = Field(default=None, max_length=40)
+    text: str
+    anonymous: bool
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+    attachments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    routed_to: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=ComplaintStatus.RECEIVED.value, max_length=14, index=True)
+    received_on: date
+    acknowledge_by: date
+    handle_by: date
+    acknowledged_on: date | None = None
+    acknowledged_by: str | None = None
+    outcome: str | None = Field(default=None, max_length=10)
+    reply: str | None = None
+    closed_on: date | None = None
+    closed_by: str | None = None
+    case_id: str | None = None
+    credit_entry_id: str | None = None
+    certificate_revocation_requested: str | None = None
+
+
+class ComplaintNote(SQLModel, table=True):
+    """The investigation record, note by note."""
+
+    __tablename__ = "complaint_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_code: str = Field(foreign_key="complaint.tracking_code", index=True)
+    note: str
+    written_on: date
+    written_by: str
+
+
+class ComplaintReceipt(BaseModel):
+    tracking_code: str
+    status: str
+    received_on: date
+    acknowledge_by: date
+    handle_by: date
+
+
+class ComplaintStatusPublic(ComplaintReceipt):
+    """What the complainant sees by the tracking code: no contact details, nothing about other people."""
+
+    about: str
+    reference: str
+    acknowledged_on: date | None
+    late: bool = Field(description="acknowledged or handled after its deadline, or not yet and the deadline passed")
+    outcome: str | None
+    reply: str | None
+    closed_on: date | None
+
+
+class ComplaintNoteCreate(BaseModel):
+    note: Text
+
+
+class ComplaintOutcome(BaseModel):
+    """Unfounded, or upheld: a case for the organization, a credit entry, a request to revoke a certificate."""
+
+    outcome: Literal["upheld", "unfounded"]
+    reply: Text = Field(description="the reply the complainant reads by the tracking code")
+    open_case: bool = False
+    credit_severity: Literal["general", "serious"] | None = Field(
+        default=None, description="upheld: record a credit entry on the organization"
+    )
+    article: str = Field(default="G四(一) 受理投诉举报并核实处理", min_length=2, max_length=200)
+    revoke_certificate: str | None = Field(
+        default=None, max_length=22, description="upheld: the certificate number certificates is asked to revoke"
+    )
+
+
+class ComplaintNotePublic(BaseModel):
+    note: str
+    written_on: date
+    written_by: str
+
+
+class ComplaintPublic(ComplaintStatusPublic):
+    """The whole complaint for the department handling it; contact details only for a province official."""
+
+    organization_code: str | None
+    organization_name: str | None
+    batch_id: str | None
+    text: str
+    anonymous: bool
+    contact: ComplaintContact | None
+    attachments: list[str]
+    routed_to: list[dict[str, Any]]
+    acknowledged_by: str | None
+    closed_by: str | None
+    case_id: str | None
+    credit_entry_id: str | None
+    certificate_revocation_requested: str | None
+    notes: list[ComplaintNotePublic]
+
+
+class ComplaintsPublic(BaseModel):
+    data: list[ComplaintPublic]
+    count: int
+
+
 # What this service's database holds (its alembic migrations create exactly these).
 TABLES = (
     FiledOrganization,
@@ -626,6 +1108,16 @@ TABLES = (
     Finding,
     Signature,
     Alert,
+    Case,
+    CaseStep,
+    RectificationReport,
+    WithdrawnBatch,
+    CreditEntry,
+    OrganizationRating,
+    ReportedResults,
+    CorrectedResult,
+    Complaint,
+    ComplaintNote,
     SequenceCounter,
     OutboxEvent,
     ProcessedEvent,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from shared.kernel.errors import FieldError
-from shared.kernel.events import BatchResultsPublished
-from shared.kernel.policy import Monitoring, Supervision
+from shared.kernel.events import BatchResultsPublished, RatedIndicator
+from shared.kernel.policy import Cases, Monitoring, Rating, StarBand, Supervision
 from shared.kernel.privacy import mask_id_number
 
 from .models import AlertRule, PlanCreate, PlannedBatch
@@ -194,3 +194,81 @@ def double_bookings(batch: PlannedBatch, others: list[PlannedBatch]) -> list[Ano
                 )
             )
     return anomalies
+
+
+# --- cases and measures [L28, G四(一), Z五(五)] ----------------------------------------------------------
+
+# Which measure the official may decide in which state of a case.
+MEASURES_FROM: dict[str, tuple[str, ...]] = {
+    "rectification": ("open", "overdue"),
+    "suspension": ("open", "rectifying", "overdue"),
+    "revocation": ("open", "rectifying", "report_filed", "overdue"),
+    "removal": ("open", "rectifying", "report_filed", "overdue"),
+    "no_measure": ("open",),
+}
+
+
+def measure_errors(
+    *, status: str, suspended: bool, measure: str, working_days: int | None, cases: Cases
+) -> list[FieldError]:
+    """A measure the case's state allows, with a deadline within the policy."""
+    errors = []
+    allowed = MEASURES_FROM[measure]
+    if status not in allowed:
+        errors.append(FieldError("measure", f"{measure} is decided on a case that is {' or '.join(allowed)}"))
+    if measure == "suspension" and suspended:
+        errors.append(FieldError("measure", "the organization is already suspended on this case"))
+    if working_days is not None:
+        if measure not in ("rectification", "suspension"):
+            errors.append(FieldError("working_days", f"{measure} has no rectification deadline"))
+        elif working_days > cases.max_rectification_working_days:
+            errors.append(
+                FieldError(
+                    "working_days",
+                    f"at most {cases.max_rectification_working_days} working days [{cases.source}]",
+                )
+            )
+    return errors
+
+
+def proposed_measure(*, suspended: bool) -> str:
+    """What an overdue rectification leads to: suspension first, then revocation [L28 视情节]."""
+    return "revocation" if suspended else "suspension"
+
+
+# --- star rating (星级评定) [Z五(五)] -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rated:
+    score: int
+    band: StarBand
+    indicators: list[RatedIndicator]
+
+
+def rate(occurrences: dict[str, list[str]], rating: Rating) -> Rated:
+    """skillcert-rating-1: score = max(0, 100 - sum(points x occurrences)); the stars of the highest band the score
+    reaches. `occurrences` maps an indicator's code to the references of what happened in the year."""
+    indicators = [
+        RatedIndicator(
+            code=indicator.code,
+            title=indicator.title,
+            count=len(occurrences.get(indicator.code, [])),
+            points=indicator.points,
+            references=sorted(occurrences.get(indicator.code, [])),
+        )
+        for indicator in rating.indicators
+    ]
+    score = max(0, 100 - sum(i.count * i.points for i in indicators))
+    return Rated(score=score, band=rating.band(score), indicators=indicators)
+
+
+# --- complaints (投诉举报) [G四(一)] -----------------------------------------------------------------------
+
+
+def complaint_late(
+    *, today: date, acknowledge_by: date, handle_by: date, acknowledged_on: date | None, closed_on: date | None
+) -> bool:
+    """Acknowledged or closed after its deadline, or not yet and the deadline has passed."""
+    ended = closed_on or today
+    return (acknowledged_on or ended) > acknowledge_by or ended > handle_by

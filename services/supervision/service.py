@@ -5,23 +5,31 @@ the edge that made the unit commits. Rules are in rules.py, the draw in draw.py.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlmodel import SQLModel, col, func, select
 
 from shared.kernel.clock import utcnow
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
 from shared.kernel.events import (
+    CREDIT_ENTRY_RECORDED,
     DRAW_MADE,
     EXPERT_SHARED,
     EXPERTS_DISPATCHED,
     INSPECTION_PLAN_PUBLISHED,
     INSPECTION_RECORDED,
+    ORGANIZATION_RATED,
+    SANCTION_IMPOSED,
     BatchPlanApproved,
+    BatchResultCorrected,
     BatchResultsPublished,
+    BatchResultsReported,
+    BatchWithdrawn,
+    CreditEntryRecorded,
     DispatchedExpert,
     DrawInspector,
     DrawMade,
@@ -34,12 +42,15 @@ from shared.kernel.events import (
     InspectionPlanPublished,
     InspectionRecorded,
     InspectionSignature,
+    OrganizationRated,
     PastInspection,
     PlanTerms,
     PopulationFilter,
+    SanctionImposed,
     TiedOrganization,
 )
 from shared.kernel.privacy import mask_id_number
+from shared.kernel.workdays import add_working_days, add_years
 from shared.platform.auth import Actor, Principal, Role
 from shared.platform.db import locked
 from shared.platform.replicas import FiledOrganization
@@ -51,7 +62,29 @@ from .models import (
     Alert,
     AlertDecision,
     AlertPublic,
+    AlertRule,
     AlertStatus,
+    ArchiveHandOver,
+    Case,
+    CaseCreate,
+    CaseOrigin,
+    CasePublic,
+    CaseStatus,
+    CaseStep,
+    Complaint,
+    ComplaintContact,
+    ComplaintCreate,
+    ComplaintNote,
+    ComplaintNoteCreate,
+    ComplaintOutcome,
+    ComplaintPublic,
+    ComplaintStatus,
+    ComplaintStatusPublic,
+    CorrectedResult,
+    CreditEntry,
+    CreditEntryCreate,
+    CreditEntryPublic,
+    CreditImport,
     DeclarationsUpdate,
     EntryKind,
     Expert,
@@ -71,7 +104,9 @@ from .models import (
     InspectionPublic,
     InspectionRecordUpdate,
     InspectionStatus,
+    MeasureDecision,
     OrganizationCredit,
+    OrganizationRating,
     PartnerExpert,
     PlanCreate,
     PlanDocuments,
@@ -81,9 +116,16 @@ from .models import (
     PlanRefusal,
     PlanStatus,
     PublishedResults,
+    RatingRun,
+    RectificationReport,
+    RectificationReportCreate,
     RefusalCreate,
+    ReportedResults,
     Signature,
     StaffMemberPublic,
+    VerificationCreate,
+    WithdrawalCreate,
+    WithdrawnBatch,
 )
 from .record import chain_hash, record_hash
 from .settings import SupervisionSettings
@@ -95,6 +137,7 @@ SEQUENCE_MAXIMUM = 999_999
 # relative, a stake). The expert's record in this service keeps the declaration itself.
 DECLARED_TIE = "declared tie (回避)"
 RECORDED_TIE = "on its batch staff, or a relative is (回避)"
+SYSTEM = Actor("supervision", "system")
 
 
 def _next_id(unit: U, letter: str) -> str:
@@ -113,6 +156,11 @@ def register_expert(*, unit: U, expert_in: ExpertCreate, actor: Actor) -> Expert
     ).first()
     if existing is not None:
         raise Conflict(f"this person is already in the pool as {existing}")
+    entry = _active_serious(unit, id_type=expert_in.id_type, id_number=expert_in.id_number)
+    if entry is not None:
+        raise FieldError(
+            "id_number", f"serious credit entry {entry.id} active until {entry.ends_on} [Z五(五) 诚信不良档案]"
+        )
     expert = Expert.model_validate(
         expert_in,
         update={
@@ -270,8 +318,8 @@ def keep_partner_expert(*, unit: U, shared: ExpertShared, province: str) -> None
 
 def _keep(unit: U, model: type[M], values: dict[str, Any]) -> M:
     """The row of `model` whose key is in `values`, made or brought up to `values`: a replica's one upsert."""
-    [key] = model.__table__.primary_key.columns.keys()  # type: ignore[attr-defined]
-    row = unit.session.get(model, values[key])
+    keys = model.__table__.primary_key.columns.keys()  # type: ignore[attr-defined]
+    row = unit.session.get(model, tuple(values[key] for key in keys) if len(keys) > 1 else values[keys[0]])
     if row is None:
         row = model.model_validate(values)
     else:
@@ -544,6 +592,8 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
             )
         ]
     credit = {row.filing_code: row.credit_code for row in unit.session.exec(select(OrganizationCredit))}
+    weights = _draw_weights(unit)
+    unrated = unit.policy.supervision.rating.unrated_draw_weight
     if population.target_kind == "organization":
         organizations = unit.session.exec(
             select(FiledOrganization)
@@ -558,6 +608,7 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
                 organization_credit_code=credit.get(o.filing_code),
                 organization_name=o.name,
                 city=o.city,
+                weight=weights.get(o.filing_code, unrated),
             )
             for o in organizations
             if (not population.cities or o.city in population.cities)
@@ -575,7 +626,7 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
             PlannedBatch.exam_ends_on >= terms.period_from, PlannedBatch.exam_starts_on <= terms.period_to
         )
     return [
-        _batch_target(b, credit.get(b.organization_code))
+        _batch_target(b, credit.get(b.organization_code), weights.get(b.organization_code, unrated))
         for b in unit.session.exec(statement)
         if (not population.cities or b.site_city in population.cities)
         and (not population.occupation_codes or b.occupation_code in population.occupation_codes)
@@ -584,7 +635,7 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
     ]
 
 
-def _batch_target(batch: PlannedBatch, credit_code: str | None) -> DrawTarget:
+def _batch_target(batch: PlannedBatch, credit_code: str | None, weight: int = 1) -> DrawTarget:
     return DrawTarget(
         target_id=batch.batch_id,
         kind="batch",
@@ -597,6 +648,7 @@ def _batch_target(batch: PlannedBatch, credit_code: str | None) -> DrawTarget:
         starts_on=batch.exam_starts_on,
         ends_on=batch.exam_ends_on,
         new_site=batch.new_site,
+        weight=weight,
     )
 
 
@@ -618,8 +670,9 @@ def _inspectors(unit: U, terms: PlanTerms) -> list[DrawInspector]:
                 )
             )
     pool = []
+    barred = _barred_people(unit)
     for expert in unit.session.exec(select(Expert).where(Expert.status == "active").order_by(col(Expert.id))):
-        if not kinds & set(expert.kinds):
+        if not kinds & set(expert.kinds) or (expert.id_type, expert.id_number) in barred:
             continue
         ties = [TiedOrganization(organization_code=t["organization_code"], reason=DECLARED_TIE) for t in expert.ties]
         ties += [
@@ -1216,3 +1269,858 @@ def _open_inspection_of(unit: U, alert: Alert, decision: AlertDecision) -> Inspe
         raise FieldError("inspection_id", f"{inspection.id} is not an inspection of batch {alert.batch_id}")
     _ensure_open(inspection, "adding a finding")
     return inspection
+
+
+# --- cases and measures [L28, G四(一), Z五(五)] ----------------------------------------------------------
+
+
+def open_case(*, unit: U, case_in: CaseCreate, actor: Actor) -> Case:
+    """A case about one filed organization, from a finding, an alert or the official's own decision; one case per
+    finding or alert, so two officials opening it at once get one case and a 409."""
+    case_id = _next_id(unit, "C")  # the counter row queues two officials opening one case
+    if case_in.origin == "finding":
+        if case_in.finding_id is None:
+            raise FieldError("finding_id", "a case from a finding names the finding")
+        finding = _found(unit, Finding, case_in.finding_id, f"no finding {case_in.finding_id}")
+        inspection = get_inspection(unit=unit, inspection_id=finding.inspection_id)
+        code, ref = inspection.organization_code, str(finding.id)
+        summary = case_in.summary or f"{finding.item_title}: {finding.public_summary or finding.severity}"
+        article = case_in.article or finding.article
+    elif case_in.origin == "alert":
+        if case_in.alert_id is None:
+            raise FieldError("alert_id", "a case from an alert names the alert")
+        alert = _found(unit, Alert, case_in.alert_id, f"no alert {case_in.alert_id}")
+        code, ref = alert.organization_code, str(alert.id)
+        summary, article = case_in.summary or alert.detail, case_in.article or alert.article
+    else:
+        if case_in.organization_code is None or case_in.summary is None:
+            raise FieldErrors(
+                [
+                    FieldError(name, "the official's own case names the organization and what it is about")
+                    for name, value in (("organization_code", case_in.organization_code), ("summary", case_in.summary))
+                    if value is None
+                ]
+            )
+        code, ref, summary = case_in.organization_code.upper(), case_id, case_in.summary
+        article = case_in.article or "L28"
+    return _open_case(unit, case_id, code, origin=case_in.origin, ref=ref, summary=summary, article=article, by=actor)
+
+
+def _open_case(
+    unit: U, case_id: str, organization_code: str, *, origin: str, ref: str, summary: str, article: str, by: Actor
+) -> Case:
+    organization = unit.session.get(FiledOrganization, organization_code)
+    if organization is None:
+        raise FieldError("organization_code", f"no filed organization {organization_code} is known here")
+    known = unit.session.exec(select(Case.id).where(Case.origin == origin, Case.origin_ref == ref)).first()
+    if known is not None:
+        raise Conflict(f"{origin} {ref} already has case {known}")
+    case = Case(
+        id=case_id,
+        organization_code=organization.filing_code,
+        organization_name=organization.name,
+        origin=origin,
+        origin_ref=ref,
+        summary=summary,
+        article=article,
+        opened_on=unit.today,
+        opened_by=by.subject,
+    )
+    unit.session.add(case)
+    unit.session.flush()
+    _step(unit, case, "open", CaseStatus.OPEN, by, reason=summary, article=article)
+    return case
+
+
+def _step(
+    unit: U,
+    case: Case,
+    action: str,
+    to_status: CaseStatus,
+    by: Actor,
+    *,
+    reason: str,
+    measure: str | None = None,
+    article: str | None = None,
+) -> None:
+    unit.session.add(
+        CaseStep(
+            case_id=case.id,
+            action=action,
+            from_status=None if action == "open" else case.status,
+            to_status=to_status.value,
+            measure=measure,
+            reason=reason,
+            article=article,
+            rectify_by=case.rectify_by,
+            decided_on=unit.today,
+            decided_by=by.subject,
+        )
+    )
+    case.status = to_status.value
+    unit.session.add(case)
+
+
+def _case_for_update(unit: U, case_id: str) -> Case:
+    return _found(unit, Case, case_id, f"no case {case_id}", lock=True)
+
+
+def get_case(*, unit: U, case_id: str) -> Case:
+    return _found(unit, Case, case_id, f"no case {case_id}")
+
+
+def _sanction(unit: U, case: Case, measure: str, reason: str, article: str, by: Actor) -> None:
+    payload = SanctionImposed(
+        filing_code=case.organization_code,
+        measure=measure,
+        reason=reason,
+        decided_on=unit.today,
+        rectify_by=case.rectify_by if measure in ("rectification", "suspension") else None,
+        case_id=case.id,
+        article=article,
+        decided_by=by.subject,
+    )
+    unit.emit(SANCTION_IMPOSED, subject=case.organization_code, payload=payload)
+
+
+def decide_measure(*, unit: U, case_id: str, decision: MeasureDecision, actor: Actor) -> Case:
+    """The official's measure [L28]: rectification within working days, suspension until the rectification is
+    verified, revocation of the qualification or removal from the catalogue (a serious credit entry follows),
+    or none. Each but `no_measure` is a sanction-imposed event the registry applies."""
+    case = _case_for_update(unit, case_id)
+    cases = unit.policy.supervision.cases
+    errors = rules.measure_errors(
+        status=case.status,
+        suspended=case.suspended,
+        measure=decision.measure,
+        working_days=decision.working_days,
+        cases=cases,
+    )
+    if errors:
+        raise FieldErrors(errors)
+    measure = decision.measure
+    if measure == "no_measure":
+        case.closed_on = unit.today
+        _step(unit, case, "close", CaseStatus.CLOSED, actor, reason=decision.reason, article=decision.article)
+        return case
+    if measure in ("rectification", "suspension"):
+        case.rectify_by = add_working_days(unit.today, decision.working_days or cases.rectification_working_days)
+        case.suspended = case.suspended or measure == "suspension"
+        case.proposed_measure = None
+        to_status = CaseStatus.RECTIFYING
+    else:
+        case.proposed_measure = None
+        to_status = CaseStatus.FOLLOW_UP
+    _step(unit, case, "decide", to_status, actor, reason=decision.reason, measure=measure, article=decision.article)
+    _sanction(unit, case, measure, decision.reason, decision.article, actor)
+    if measure in ("suspension", "revocation", "removal"):
+        values = _organization_entry(
+            unit,
+            case.organization_code,
+            severity="general" if measure == "suspension" else "serious",
+            source="sanction",
+            source_ref=case.id,
+            reason=f"{measure}: {decision.reason}",
+            article=decision.article,
+        )
+        _record_credit(unit, values, by=actor)
+    unit.session.flush()
+    return case
+
+
+def file_rectification_report(
+    *, unit: U, case_id: str, report_in: RectificationReportCreate, principal: Principal
+) -> RectificationReport:
+    """The organization files its rectification report with evidence, by the deadline."""
+    case = _case_for_update(unit, case_id)
+    if principal.organization != case.organization_code:
+        raise Forbidden(f"only {case.organization_code}'s operators file its rectification report")
+    if case.status != CaseStatus.RECTIFYING:
+        raise Conflict(f"case {case.id} is {case.status}; a report is filed while a rectification is ordered")
+    assert case.rectify_by is not None
+    if unit.today > case.rectify_by:
+        raise Conflict(f"the deadline was {case.rectify_by}: the case is overdue and the official decides next")
+    report = RectificationReport(
+        case_id=case.id,
+        summary=report_in.summary,
+        evidence=list(report_in.evidence),
+        filed_on=unit.today,
+        filed_by=principal.subject,
+    )
+    unit.session.add(report)
+    _step(unit, case, "file_report", CaseStatus.REPORT_FILED, Actor.of(principal), reason=report_in.summary)
+    unit.session.flush()
+    return report
+
+
+def verify_rectification(*, unit: U, case_id: str, verification: VerificationCreate, principal: Principal) -> Case:
+    """An inspector (or the official) verifies the report on site or on paper. Accepted: the case closes and a
+    suspension is lifted; not accepted: the rectification goes on (overdue if its deadline has passed)."""
+    case = _case_for_update(unit, case_id)
+    if case.status != CaseStatus.REPORT_FILED:
+        raise Conflict(f"case {case.id} is {case.status}; a filed report is verified")
+    report = unit.session.exec(
+        select(RectificationReport)
+        .where(RectificationReport.case_id == case.id, col(RectificationReport.verified_on).is_(None))
+        .order_by(col(RectificationReport.id).desc())
+    ).one()
+    actor = Actor.of(principal)
+    report.verified_on, report.verified_by = unit.today, actor.subject
+    report.method, report.accepted, report.verification_notes = (
+        verification.method,
+        verification.accepted,
+        verification.notes,
+    )
+    unit.session.add(report)
+    reason = f"{verification.method.replace('_', ' ')}: {verification.notes}"
+    if verification.accepted:
+        if case.suspended:
+            case.suspended = False
+            _sanction(
+                unit, case, "suspension_lifted", f"rectification verified: {verification.notes}", case.article, actor
+            )
+        case.closed_on = unit.today
+        _step(unit, case, "verify", CaseStatus.CLOSED, actor, reason=reason)
+    else:
+        assert case.rectify_by is not None
+        overdue = unit.today > case.rectify_by
+        if overdue:
+            case.proposed_measure = rules.proposed_measure(suspended=case.suspended)
+        _step(
+            unit, case, "reject_report", CaseStatus.OVERDUE if overdue else CaseStatus.RECTIFYING, actor, reason=reason
+        )
+    unit.session.flush()
+    return case
+
+
+def mark_overdue(*, unit: U) -> list[str]:
+    """Rectifications whose deadline passed with no report: overdue, proposing the next measure [L28]."""
+    due = unit.session.exec(
+        select(Case).where(Case.status == CaseStatus.RECTIFYING.value, col(Case.rectify_by) < unit.today)
+    ).all()
+    for case in due:
+        case.proposed_measure = rules.proposed_measure(suspended=case.suspended)
+        _step(
+            unit,
+            case,
+            "overdue",
+            CaseStatus.OVERDUE,
+            SYSTEM,
+            reason=f"no verified rectification by {case.rectify_by}; proposed: {case.proposed_measure}",
+        )
+    unit.session.flush()
+    return [case.id for case in due]
+
+
+def hand_over_archive(*, unit: U, case_id: str, hand_over: ArchiveHandOver, actor: Actor) -> Case:
+    """The revoked organization's archives are with the department: the follow-up is done, the case closes."""
+    case = _case_for_update(unit, case_id)
+    if case.status != CaseStatus.FOLLOW_UP:
+        raise Conflict(f"case {case.id} is {case.status}; archives are handed over after revocation or removal")
+    if hand_over.handed_over_on > unit.today:
+        raise FieldError("handed_over_on", "the hand-over date cannot be in the future")
+    case.archive_received_by, case.archive_handed_over_on = hand_over.received_by, hand_over.handed_over_on
+    case.closed_on = unit.today
+    _step(
+        unit, case, "archive_handed_over", CaseStatus.CLOSED, actor, reason=f"{hand_over.received_by}: {hand_over.note}"
+    )
+    unit.session.flush()
+    return case
+
+
+def keep_withdrawn(*, unit: U, withdrawn: BatchWithdrawn) -> None:
+    _keep(
+        unit,
+        WithdrawnBatch,
+        withdrawn.model_dump(
+            include={
+                "batch_id",
+                "organization_code",
+                "action",
+                "candidates",
+                "to_organization_code",
+                "new_batch_id",
+                "decided_on",
+            }
+        ),
+    )
+
+
+def cases(
+    *, unit: U, status: str | None, organization_code: str | None, skip: int, limit: int
+) -> tuple[list[Case], int]:
+    statement = select(Case)
+    if status:
+        statement = statement.where(Case.status == status)
+    if organization_code:
+        statement = statement.where(Case.organization_code == organization_code.upper())
+    count = unit.session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = unit.session.exec(statement.order_by(col(Case.id)).offset(skip).limit(limit)).all()
+    return list(rows), count
+
+
+def case_public(*, unit: U, case: Case) -> CasePublic:
+    steps = unit.session.exec(select(CaseStep).where(CaseStep.case_id == case.id).order_by(col(CaseStep.id)))
+    reports = unit.session.exec(
+        select(RectificationReport).where(RectificationReport.case_id == case.id).order_by(col(RectificationReport.id))
+    )
+    withdrawn = unit.session.exec(
+        select(WithdrawnBatch)
+        .where(WithdrawnBatch.organization_code == case.organization_code, WithdrawnBatch.decided_on >= case.opened_on)
+        .order_by(col(WithdrawnBatch.batch_id))
+    )
+    return CasePublic.model_validate(
+        {
+            **case.model_dump(),
+            "steps": [s.model_dump() for s in steps],
+            "reports": [r.model_dump() for r in reports],
+            "withdrawn_batches": [w.model_dump() for w in withdrawn],
+        }
+    )
+
+
+# --- the credit record (信用档案) [L6(一), G二(一)1, G四(一), Z五(五)] -------------------------------------
+
+
+def record_credit(*, unit: U, entry_in: CreditEntryCreate, actor: Actor) -> CreditEntry:
+    """An entry an official records from a finding or an upheld complaint, or imports from the platform."""
+    filing_code = None
+    if entry_in.credit_code is not None:
+        filing_code = unit.session.exec(
+            select(OrganizationCredit.filing_code).where(OrganizationCredit.credit_code == entry_in.credit_code)
+        ).first()
+    return _record_credit(unit, {**entry_in.model_dump(), "filing_code": filing_code}, by=actor)
+
+
+def _record_credit(unit: U, values: dict[str, Any], *, by: Actor) -> CreditEntry:
+    """Records an entry (`values` as CreditEntryCreate's, with its source and filing code) and sends it; one
+    entry per source and subject, so two officials recording it at once get one entry and a 409."""
+    credit = unit.policy.supervision.credit
+    starts_on = values.get("starts_on") or unit.today
+    years = credit.serious_years if values["severity"] == "serious" else credit.general_years
+    ends_on = values.get("ends_on") or add_years(starts_on, years)
+    if ends_on <= starts_on:
+        raise FieldError("ends_on", f"ends {ends_on}, not after it starts {starts_on}")
+    entry_id = _next_id(unit, "K")  # the counter row queues two officials recording one entry
+    person = values["subject_kind"] == "person"
+    subject = (
+        CreditEntry.id_number == values.get("id_number")
+        if person
+        else CreditEntry.credit_code == values.get("credit_code")
+    )
+    known = unit.session.exec(
+        select(CreditEntry.id).where(
+            CreditEntry.source == values["source"], CreditEntry.source_ref == values["source_ref"], subject
+        )
+    ).first()
+    if known is not None:
+        raise Conflict(f"{values['source']} {values['source_ref']} is already on this subject's record as {known}")
+    entry = CreditEntry.model_validate(
+        {
+            **values,
+            "id": entry_id,
+            "id_type": values.get("id_type") if person else None,
+            "starts_on": starts_on,
+            "ends_on": ends_on,
+            "recorded_on": unit.today,
+            "recorded_by": by.subject,
+        }
+    )
+    unit.session.add(entry)
+    unit.session.flush()
+    _emit_credit(unit, entry)
+    return entry
+
+
+def _organization_entry(
+    unit: U, filing_code: str, *, severity: str, source: str, source_ref: str, reason: str, article: str
+) -> dict[str, Any]:
+    organization = unit.session.get(FiledOrganization, filing_code)
+    credit = unit.session.get(OrganizationCredit, filing_code)
+    if organization is None or credit is None:
+        raise FieldError("organization_code", f"no credit code is known for {filing_code}")
+    return {
+        "subject_kind": "organization",
+        "name": organization.name,
+        "credit_code": credit.credit_code,
+        "filing_code": filing_code,
+        "severity": severity,
+        "source": source,
+        "source_ref": source_ref,
+        "reason": reason,
+        "article": article,
+    }
+
+
+def _emit_credit(unit: U, entry: CreditEntry) -> None:
+    payload = CreditEntryRecorded.model_validate(
+        {**entry.model_dump(exclude={"id", "withdrawn_reason", "recorded_on", "recorded_by"}), "entry_id": entry.id}
+    )
+    unit.emit(CREDIT_ENTRY_RECORDED, subject=entry.id, payload=payload)
+
+
+def import_credit(*, unit: U, batch: CreditImport, actor: Actor) -> list[CreditEntry]:
+    """Entries from the provincial credit platform (信用浙江 and its peers), all or none."""
+    errors = [
+        FieldError(f"entries.{index}.source", "imported entries have source import")
+        for index, entry in enumerate(batch.entries)
+        if entry.source != "import"
+    ]
+    if errors:
+        raise FieldErrors(errors)
+    return [record_credit(unit=unit, entry_in=entry, actor=actor) for entry in batch.entries]
+
+
+def withdraw_credit(*, unit: U, entry_id: str, withdrawal: WithdrawalCreate, actor: Actor) -> CreditEntry:
+    """An entry recorded in error is withdrawn (it never counted); the withdrawal is sent like the entry."""
+    entry = _found(unit, CreditEntry, entry_id, f"no credit entry {entry_id}", lock=True)
+    if entry.withdrawn:
+        raise Conflict(f"credit entry {entry_id} was already withdrawn: {entry.withdrawn_reason}")
+    entry.withdrawn, entry.withdrawn_reason = True, f"{withdrawal.reason} ({actor.subject}, {unit.today})"
+    unit.session.add(entry)
+    unit.session.flush()
+    _emit_credit(unit, entry)
+    return entry
+
+
+def _active_serious(unit: U, *, id_type: str | None = None, id_number: str | None = None) -> CreditEntry | None:
+    return unit.session.exec(
+        select(CreditEntry).where(
+            CreditEntry.id_type == id_type,
+            CreditEntry.id_number == id_number,
+            CreditEntry.severity == "serious",
+            _live(unit),
+        )
+    ).first()
+
+
+def _live(unit: U) -> Any:
+    """An entry that counts today: not withdrawn, started, not ended."""
+    return and_(
+        col(CreditEntry.withdrawn).is_(False),
+        col(CreditEntry.starts_on) <= unit.today,
+        col(CreditEntry.ends_on) > unit.today,
+    )
+
+
+def _barred_people(unit: U) -> set[tuple[str | None, str | None]]:
+    """People with a serious entry active today: not drawn, as not registered [Z五(五)]."""
+    rows = unit.session.exec(
+        select(CreditEntry.id_type, CreditEntry.id_number).where(
+            CreditEntry.subject_kind == "person",
+            CreditEntry.severity == "serious",
+            _live(unit),
+        )
+    )
+    return {(id_type, id_number) for id_type, id_number in rows}
+
+
+def credit_entries(
+    *, unit: U, severity: str | None, active: bool | None, q: str | None, skip: int, limit: int
+) -> tuple[list[CreditEntry], int]:
+    statement = select(CreditEntry)
+    if severity:
+        statement = statement.where(CreditEntry.severity == severity)
+    if active is not None:
+        statement = statement.where(_live(unit) if active else ~_live(unit))
+    if q:
+        statement = statement.where(
+            or_(col(CreditEntry.name).contains(q), col(CreditEntry.credit_code) == q, col(CreditEntry.filing_code) == q)
+        )
+    count = unit.session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = unit.session.exec(statement.order_by(col(CreditEntry.id)).offset(skip).limit(limit)).all()
+    return list(rows), count
+
+
+def credit_public(*, unit: U, entry: CreditEntry, masked: bool = True) -> CreditEntryPublic:
+    id_number = entry.id_number
+    if id_number is not None and masked:
+        id_number = mask_id_number(id_number)
+    active = not entry.withdrawn and entry.starts_on <= unit.today < entry.ends_on
+    return CreditEntryPublic.model_validate({**entry.model_dump(), "id_number": id_number, "active": active})
+
+
+# The columns of the export for the provincial credit platform (docs/supervision.md describes each).
+CREDIT_EXPORT_COLUMNS = (
+    "entry_id",
+    "subject_kind",
+    "name",
+    "credit_code",
+    "id_type",
+    "id_number",
+    "severity",
+    "reason",
+    "article",
+    "source",
+    "source_ref",
+    "starts_on",
+    "ends_on",
+    "department",
+)
+
+
+def credit_export(*, unit: U) -> Iterable[list[str]]:
+    """The serious entries active today (严重失信), one row each, for 信用浙江 and its peers."""
+    yield list(CREDIT_EXPORT_COLUMNS)
+    rows = unit.session.exec(
+        select(CreditEntry)
+        .where(
+            CreditEntry.severity == "serious",
+            _live(unit),
+        )
+        .order_by(col(CreditEntry.id))
+    )
+    for entry in rows:
+        values = {**entry.model_dump(mode="json"), "entry_id": entry.id, "department": unit.policy.department}
+        yield ["" if values.get(column) is None else str(values[column]) for column in CREDIT_EXPORT_COLUMNS]
+
+
+# --- star rating (星级评定) [Z五(五)] -----------------------------------------------------------------------
+
+
+def keep_reported(*, unit: U, reported: BatchResultsReported) -> None:
+    _keep(
+        unit,
+        ReportedResults,
+        reported.model_dump(include={"batch_id", "organization_code", "reported_on", "late", "objections_upheld"}),
+    )
+
+
+def keep_correction(*, unit: U, corrected: BatchResultCorrected) -> None:
+    _keep(
+        unit,
+        CorrectedResult,
+        corrected.model_dump(include={"batch_id", "correction_id", "organization_code", "corrected_on"}),
+    )
+
+
+def _occurrences(unit: U, filing_code: str, year: int) -> dict[str, list[str]]:
+    """What happened to the organization in the year, by indicator, as references anyone can look up."""
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    found: dict[str, list[str]] = {}
+    findings = unit.session.exec(
+        select(Finding.id, Finding.severity, Inspection.id)
+        .join(Inspection, col(Inspection.id) == col(Finding.inspection_id))
+        .where(
+            Inspection.organization_code == filing_code,
+            Inspection.status == InspectionStatus.SEALED,
+            col(Inspection.sealed_on) >= first,
+            col(Inspection.sealed_on) <= last,
+        )
+    )
+    for finding_id, severity, inspection_id in findings:
+        found.setdefault(f"finding_{severity}", []).append(f"{inspection_id}/finding-{finding_id}")
+    found["complaint_upheld"] = list(
+        unit.session.exec(
+            select(Complaint.tracking_code).where(
+                Complaint.organization_code == filing_code,
+                Complaint.outcome == "upheld",
+                col(Complaint.closed_on) >= first,
+                col(Complaint.closed_on) <= last,
+            )
+        )
+    )
+    reported = unit.session.exec(
+        select(ReportedResults).where(
+            ReportedResults.organization_code == filing_code,
+            ReportedResults.reported_on >= first,
+            ReportedResults.reported_on <= last,
+        )
+    ).all()
+    found["report_late"] = [r.batch_id for r in reported if r.late]
+    found["objection_upheld"] = [f"{r.batch_id}/{n}" for r in reported for n in range(1, r.objections_upheld + 1)]
+    found["correction_after_approval"] = [
+        f"{batch_id}/correction-{correction_id}"
+        for batch_id, correction_id in unit.session.exec(
+            select(CorrectedResult.batch_id, CorrectedResult.correction_id).where(
+                CorrectedResult.organization_code == filing_code,
+                CorrectedResult.corrected_on >= first,
+                CorrectedResult.corrected_on <= last,
+            )
+        )
+    ]
+    steps = unit.session.exec(
+        select(CaseStep.case_id, CaseStep.action, CaseStep.measure)
+        .join(Case, col(Case.id) == col(CaseStep.case_id))
+        .where(Case.organization_code == filing_code, CaseStep.decided_on >= first, CaseStep.decided_on <= last)
+    ).all()
+    found["rectification_overdue"] = [case_id for case_id, action, _ in steps if action == "overdue"]
+    found["suspension"] = [case_id for case_id, _, measure in steps if measure == "suspension"]
+    found["pass_rate_alert"] = [
+        str(alert_id)
+        for alert_id in unit.session.exec(
+            select(Alert.id).where(
+                Alert.organization_code == filing_code,
+                Alert.rule == AlertRule.PASS_RATE,
+                Alert.status != AlertStatus.DISMISSED,
+                Alert.raised_on >= first,
+                Alert.raised_on <= last,
+            )
+        )
+    ]
+    return found
+
+
+def rate_organizations(*, unit: U, run: RatingRun) -> list[OrganizationRated]:
+    """Rates each filed organization (or those named) for the year, from what this service holds; a second run
+    for the same year replaces the first. Each rating is published with its inputs [Z五(五) 星级评定]."""
+    rating = unit.policy.supervision.rating
+    statement = select(FiledOrganization).order_by(col(FiledOrganization.filing_code))
+    if run.organization_codes:
+        codes = [code.upper() for code in run.organization_codes]
+        statement = statement.where(col(FiledOrganization.filing_code).in_(codes))
+        known = {o.filing_code for o in unit.session.exec(statement)}
+        unknown = [
+            FieldError(f"organization_codes.{i}", f"no filed organization {c}")
+            for i, c in enumerate(codes)
+            if c not in known
+        ]
+        if unknown:
+            raise FieldErrors(unknown)
+    else:
+        statement = statement.where(col(FiledOrganization.status).in_(("filed", "suspended")))
+    rated = []
+    for organization in unit.session.exec(statement).all():
+        result = rules.rate(_occurrences(unit, organization.filing_code, run.year), rating)
+        document = OrganizationRated(
+            filing_code=organization.filing_code,
+            organization_name=organization.name,
+            year=run.year,
+            stars=result.band.stars,
+            score=result.score,
+            draw_weight=result.band.draw_weight,
+            indicators=result.indicators,
+            rated_on=unit.today,
+        )
+        _keep(
+            unit,
+            OrganizationRating,
+            {
+                "filing_code": organization.filing_code,
+                "year": run.year,
+                "stars": document.stars,
+                "score": document.score,
+                "draw_weight": document.draw_weight,
+                "document": document.model_dump(mode="json"),
+                "rated_on": unit.today,
+            },
+        )
+        unit.emit(ORGANIZATION_RATED, subject=organization.filing_code, payload=document)
+        rated.append(document)
+    unit.session.flush()
+    return rated
+
+
+def rate_last_year_once(*, unit: U) -> int:
+    """The yearly rating: from January on, the past year is rated once (a run on demand counts too)."""
+    year = unit.today.year - 1
+    if unit.session.exec(select(OrganizationRating.filing_code).where(OrganizationRating.year == year)).first():
+        return 0
+    return len(rate_organizations(unit=unit, run=RatingRun(year=year)))
+
+
+def ratings(*, unit: U, year: int | None, skip: int, limit: int) -> tuple[list[OrganizationRated], int]:
+    statement = select(OrganizationRating)
+    if year is not None:
+        statement = statement.where(OrganizationRating.year == year)
+    count = unit.session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = unit.session.exec(
+        statement.order_by(col(OrganizationRating.year).desc(), col(OrganizationRating.filing_code))
+        .offset(skip)
+        .limit(limit)
+    )
+    return [OrganizationRated.model_validate(row.document) for row in rows], count
+
+
+def _draw_weights(unit: U) -> dict[str, int]:
+    """Each organization's tickets in a draw: its latest rating's band [Z五(五)]; the unrated weigh the policy's."""
+    weights: dict[str, tuple[int, int]] = {}
+    for row in unit.session.exec(
+        select(OrganizationRating.filing_code, OrganizationRating.year, OrganizationRating.draw_weight)
+    ):
+        code, year, weight = row
+        if code not in weights or weights[code][0] < year:
+            weights[code] = (year, weight)
+    return {code: weight for code, (_, weight) in weights.items()}
+
+
+# --- complaints and reports (投诉举报) [G四(一), L28] ------------------------------------------------------
+
+TRACKING_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U to misread
+
+
+def _tracking_code(unit: U) -> str:
+    """60 random bits: unguessable, so the code alone shows the complainant their complaint."""
+    return f"{unit.province}-" + "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(12))
+
+
+def receive_complaint(*, unit: U, complaint_in: ComplaintCreate) -> Complaint:
+    """A complaint or report from anyone: routed to the department of the organization (and of a new exam site),
+    with its deadlines in working days [G四(一)]."""
+    complaints = unit.policy.supervision.complaints
+    organization_code = (complaint_in.organization_code or "").upper() or None
+    batch = None
+    if complaint_in.about == "batch":
+        batch = unit.session.get(PlannedBatch, complaint_in.reference.strip())
+        organization_code = batch.organization_code if batch else organization_code
+    elif complaint_in.about == "organization" and organization_code is None:
+        organization_code = complaint_in.reference.strip().upper()
+    organization = unit.session.get(FiledOrganization, organization_code) if organization_code else None
+    routed_to: list[dict[str, Any]] = [{"department": unit.policy.department, "why": "the province's department"}]
+    if organization is not None and organization.city:
+        routed_to.append({"department": f"{organization.city} 人力资源和社会保障局", "why": "the organization's city"})
+    if batch is not None and batch.new_site and batch.site_city != (organization.city if organization else None):
+        routed_to.append(
+            {"department": f"{batch.site_city} 人力资源和社会保障局", "why": "the new exam site's city [G四(二)]"}
+        )
+    contact = complaint_in.contact
+    complaint = Complaint(
+        tracking_code=_tracking_code(unit),
+        about=complaint_in.about,
+        reference=complaint_in.reference.strip(),
+        organization_code=organization.filing_code if organization else None,
+        organization_name=organization.name if organization else None,
+        batch_id=batch.batch_id if batch else None,
+        text=complaint_in.text,
+        anonymous=complaint_in.anonymous,
+        contact_name=contact.name if contact else None,
+        contact_phone=contact.phone if contact else None,
+        contact_email=contact.email if contact else None,
+        attachments=list(complaint_in.attachments),
+        routed_to=routed_to,
+        received_on=unit.today,
+        acknowledge_by=add_working_days(unit.today, complaints.acknowledge_working_days),
+        handle_by=add_working_days(unit.today, complaints.handle_working_days),
+    )
+    unit.session.add(complaint)
+    unit.session.flush()
+    return complaint
+
+
+def get_complaint(*, unit: U, tracking_code: str) -> Complaint:
+    return _found(unit, Complaint, tracking_code, f"no complaint {tracking_code}")
+
+
+def _complaint_for_update(unit: U, tracking_code: str) -> Complaint:
+    return _found(unit, Complaint, tracking_code, f"no complaint {tracking_code}", lock=True)
+
+
+def acknowledge_complaint(*, unit: U, tracking_code: str, actor: Actor) -> Complaint:
+    complaint = _complaint_for_update(unit, tracking_code)
+    if complaint.status != ComplaintStatus.RECEIVED:
+        raise Conflict(f"complaint {tracking_code} was already acknowledged on {complaint.acknowledged_on}")
+    complaint.status = ComplaintStatus.ACKNOWLEDGED.value
+    complaint.acknowledged_on, complaint.acknowledged_by = unit.today, actor.subject
+    unit.session.add(complaint)
+    unit.session.flush()
+    return complaint
+
+
+def add_complaint_note(*, unit: U, tracking_code: str, note_in: ComplaintNoteCreate, actor: Actor) -> Complaint:
+    """The investigation record: each note by whom and when; the first one starts the investigation."""
+    complaint = _complaint_for_update(unit, tracking_code)
+    if complaint.status not in (ComplaintStatus.ACKNOWLEDGED, ComplaintStatus.INVESTIGATING):
+        raise Conflict(f"complaint {tracking_code} is {complaint.status}; notes are written once it is acknowledged")
+    unit.session.add(
+        ComplaintNote(
+            tracking_code=complaint.tracking_code, note=note_in.note, written_on=unit.today, written_by=actor.subject
+        )
+    )
+    complaint.status = ComplaintStatus.INVESTIGATING.value
+    unit.session.add(complaint)
+    unit.session.flush()
+    return complaint
+
+
+def close_complaint(*, unit: U, tracking_code: str, outcome: ComplaintOutcome, actor: Actor) -> Complaint:
+    """Unfounded, or upheld: then perhaps a case, a credit entry on the organization, a revocation request."""
+    complaint = _complaint_for_update(unit, tracking_code)
+    if complaint.status != ComplaintStatus.INVESTIGATING:
+        raise Conflict(f"complaint {tracking_code} is {complaint.status}; it is closed after its investigation")
+    upheld = outcome.outcome == "upheld"
+    errors = []
+    if not upheld and (outcome.open_case or outcome.credit_severity or outcome.revoke_certificate):
+        errors.append(FieldError("outcome", "an unfounded complaint opens no case, credit entry or revocation"))
+    if (outcome.open_case or outcome.credit_severity) and complaint.organization_code is None:
+        errors.append(FieldError("open_case", "the complaint names no filed organization of this province"))
+    if errors:
+        raise FieldErrors(errors)
+    if outcome.open_case and complaint.organization_code:
+        case = _open_case(
+            unit,
+            _next_id(unit, "C"),
+            complaint.organization_code,
+            origin=CaseOrigin.COMPLAINT.value,
+            ref=complaint.tracking_code,
+            summary=f"upheld complaint about {complaint.about} {complaint.reference}",
+            article=outcome.article,
+            by=actor,
+        )
+        complaint.case_id = case.id
+    if outcome.credit_severity and complaint.organization_code:
+        values = _organization_entry(
+            unit,
+            complaint.organization_code,
+            severity=outcome.credit_severity,
+            source="complaint",
+            source_ref=complaint.tracking_code,
+            reason=f"upheld complaint: {outcome.reply}",
+            article=outcome.article,
+        )
+        entry = _record_credit(unit, values, by=actor)
+        complaint.credit_entry_id = entry.id
+    complaint.certificate_revocation_requested = outcome.revoke_certificate
+    complaint.status, complaint.outcome, complaint.reply = ComplaintStatus.CLOSED.value, outcome.outcome, outcome.reply
+    complaint.closed_on, complaint.closed_by = unit.today, actor.subject
+    unit.session.add(complaint)
+    unit.session.flush()
+    return complaint
+
+
+def complaint_status(*, unit: U, complaint: Complaint) -> ComplaintStatusPublic:
+    return ComplaintStatusPublic.model_validate({**complaint.model_dump(), "late": _late(unit, complaint)})
+
+
+def _late(unit: U, complaint: Complaint) -> bool:
+    return rules.complaint_late(
+        today=unit.today,
+        acknowledge_by=complaint.acknowledge_by,
+        handle_by=complaint.handle_by,
+        acknowledged_on=complaint.acknowledged_on,
+        closed_on=complaint.closed_on,
+    )
+
+
+def complaint_public(*, unit: U, complaint: Complaint, with_contact: bool) -> ComplaintPublic:
+    notes = unit.session.exec(
+        select(ComplaintNote)
+        .where(ComplaintNote.tracking_code == complaint.tracking_code)
+        .order_by(col(ComplaintNote.id))
+    )
+    contact = None
+    if with_contact and not complaint.anonymous:
+        contact = ComplaintContact(
+            name=complaint.contact_name, phone=complaint.contact_phone, email=complaint.contact_email
+        )
+    return ComplaintPublic.model_validate(
+        {
+            **complaint.model_dump(),
+            "late": _late(unit, complaint),
+            "contact": contact,
+            "notes": [n.model_dump() for n in notes],
+        }
+    )
+
+
+def complaints(
+    *, unit: U, status: str | None, late: bool | None, organization_code: str | None, skip: int, limit: int
+) -> tuple[list[Complaint], int]:
+    statement = select(Complaint)
+    if status:
+        statement = statement.where(Complaint.status == status)
+    if organization_code:
+        statement = statement.where(Complaint.organization_code == organization_code.upper())
+    found = list(unit.session.exec(statement.order_by(col(Complaint.received_on), col(Complaint.tracking_code))))
+    if late is not None:
+        found = [c for c in found if _late(unit, c) is late]
+    return found[skip : skip + limit], len(found)

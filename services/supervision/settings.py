@@ -7,3 +7,4 @@ class SupervisionSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SUPERVISION_", extra="ignore")
 
     service_name: str = "supervision"
+    deadline_check_seconds: float = 3600.0

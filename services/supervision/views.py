@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.responses import StreamingResponse
 
 from shared.platform.auth import Actor, Principal, Role
 from shared.platform.deps import RowId, Skip, UnitDep
 
 from . import service
-from .deps import SUPERVISORS, Deciding, Inspecting, Official, PoolMember, Reading, Refusing, Signing, Supervisor
+from .deps import (
+    SUPERVISORS,
+    CaseReader,
+    Deciding,
+    Handling,
+    Inspecting,
+    Official,
+    Operator,
+    PoolMember,
+    Reading,
+    Refusing,
+    Signing,
+    Supervisor,
+    Verifying,
+)
 from .models import (
     AlertDecision,
     AlertPublic,
     AlertsPublic,
     AlertStatus,
+    ArchiveHandOver,
+    CaseCreate,
+    CasePublic,
+    CasesPublic,
+    CaseStatus,
+    ComplaintCreate,
+    ComplaintNoteCreate,
+    ComplaintOutcome,
+    ComplaintPublic,
+    ComplaintReceipt,
+    ComplaintsPublic,
+    ComplaintStatus,
+    ComplaintStatusPublic,
+    CreditEntriesPublic,
+    CreditEntryCreate,
+    CreditEntryPublic,
+    CreditImport,
     DeclarationsUpdate,
     DrawCreate,
     ExpertCreate,
@@ -31,14 +66,21 @@ from .models import (
     InspectionRecordUpdate,
     InspectionsPublic,
     InspectionStatus,
+    MeasureDecision,
     PlanCreate,
     PlanDocuments,
     PlannedBatchesPublic,
     PlannedBatchPublic,
     PlanPublic,
     PlansPublic,
+    RatingRun,
+    RatingsPublic,
+    RectificationReportCreate,
     RefusalCreate,
     SiteRefusalCreate,
+    TrackingCode,
+    VerificationCreate,
+    WithdrawalCreate,
 )
 
 router = APIRouter()
@@ -318,3 +360,248 @@ def decide_alert(alert_id: RowId, decision: AlertDecision, unit: UnitDep, princi
     """Turns an alert into an inspection or a finding of an open one, or dismisses it, with the reason."""
     alert = service.decide_alert(unit=unit, alert_id=alert_id, decision=decision, principal=principal)
     return AlertPublic.model_validate(alert, from_attributes=True)
+
+
+# --- cases and measures [L28, G四(一), Z五(五)] ----------------------------------------------------------
+
+CaseId = Annotated[str, Path(max_length=12)]
+
+
+@router.post("/cases", status_code=201, response_model=CasePublic, tags=["cases"])
+def open_case(case_in: CaseCreate, unit: UnitDep, principal: Official) -> CasePublic:
+    """Opens a case from a finding, an alert or the official's own decision (an upheld complaint opens its own)."""
+    case = service.open_case(unit=unit, case_in=case_in, actor=Actor.of(principal))
+    return service.case_public(unit=unit, case=case)
+
+
+@router.get("/cases", response_model=CasesPublic, tags=["cases"], dependencies=[SUPERVISORS])
+def list_cases(
+    unit: UnitDep,
+    status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
+    organization: Text = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
+) -> CasesPublic:
+    data, count = service.cases(
+        unit=unit, status=status_.value if status_ else None, organization_code=organization, skip=skip, limit=limit
+    )
+    return CasesPublic(data=[service.case_public(unit=unit, case=c) for c in data], count=count)
+
+
+@router.get("/cases/{case_id}", response_model=CasePublic, tags=["cases"])
+def read_case(case_id: CaseId, unit: UnitDep, principal: CaseReader) -> CasePublic:
+    """A case with its measures, reports and follow-up; an organization's operators read their own."""
+    case = service.get_case(unit=unit, case_id=case_id)
+    if principal.role is Role.ORG_OPERATOR and principal.organization != case.organization_code:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this token acts for {principal.organization}")
+    return service.case_public(unit=unit, case=case)
+
+
+@router.post("/cases/{case_id}/measures", response_model=CasePublic, tags=["cases"])
+def decide_measure(case_id: CaseId, decision: MeasureDecision, unit: UnitDep, principal: Official) -> CasePublic:
+    """Rectification within working days, suspension, revocation, removal from the catalogue, or none [L28]."""
+    case = service.decide_measure(unit=unit, case_id=case_id, decision=decision, actor=Actor.of(principal))
+    return service.case_public(unit=unit, case=case)
+
+
+@router.post("/cases/{case_id}/rectification-reports", status_code=201, response_model=CasePublic, tags=["cases"])
+def file_rectification_report(
+    case_id: CaseId, report_in: RectificationReportCreate, unit: UnitDep, principal: Operator
+) -> CasePublic:
+    """The organization's rectification report with its evidence (SHA-256 of each file), by the deadline."""
+    service.file_rectification_report(unit=unit, case_id=case_id, report_in=report_in, principal=principal)
+    return service.case_public(unit=unit, case=service.get_case(unit=unit, case_id=case_id))
+
+
+@router.post("/cases/{case_id}/verification", response_model=CasePublic, tags=["cases"])
+def verify_rectification(
+    case_id: CaseId, verification: VerificationCreate, unit: UnitDep, principal: Verifying
+) -> CasePublic:
+    """An inspector verifies the report on site or on paper: accepted closes the case and lifts a suspension."""
+    case = service.verify_rectification(unit=unit, case_id=case_id, verification=verification, principal=principal)
+    return service.case_public(unit=unit, case=case)
+
+
+@router.post("/cases/{case_id}/archive-handover", response_model=CasePublic, tags=["cases"])
+def hand_over_archive(case_id: CaseId, hand_over: ArchiveHandOver, unit: UnitDep, principal: Official) -> CasePublic:
+    """After revocation or removal: the archives are with the department, and the case closes [L28 后续工作]."""
+    case = service.hand_over_archive(unit=unit, case_id=case_id, hand_over=hand_over, actor=Actor.of(principal))
+    return service.case_public(unit=unit, case=case)
+
+
+@router.post("/deadline-runs", tags=["cases"])
+def mark_overdue(unit: UnitDep, principal: Official) -> dict[str, list[str]]:
+    """Marks passed rectification deadlines overdue now (the service also does it by itself, hourly)."""
+    return {"overdue": service.mark_overdue(unit=unit)}
+
+
+# --- the credit record [L6(一), G四(一), Z五(五)] ------------------------------------------------------------
+
+
+@router.post("/credit-entries", status_code=201, response_model=CreditEntryPublic, tags=["credit"])
+def record_credit(entry_in: CreditEntryCreate, unit: UnitDep, principal: Official) -> CreditEntryPublic:
+    """An entry from a finding or an upheld complaint (sanctions record theirs), sent to registry and recognition."""
+    entry = service.record_credit(unit=unit, entry_in=entry_in, actor=Actor.of(principal))
+    return service.credit_public(unit=unit, entry=entry, masked=False)
+
+
+@router.post("/credit-entries/imports", status_code=201, response_model=CreditEntriesPublic, tags=["credit"])
+def import_credit(batch: CreditImport, unit: UnitDep, principal: Official) -> CreditEntriesPublic:
+    """Entries from the provincial credit platform (信用浙江 and its peers): all of them or none."""
+    entries = service.import_credit(unit=unit, batch=batch, actor=Actor.of(principal))
+    return CreditEntriesPublic(
+        data=[service.credit_public(unit=unit, entry=e, masked=False) for e in entries], count=len(entries)
+    )
+
+
+@router.post("/credit-entries/{entry_id}/withdrawal", response_model=CreditEntryPublic, tags=["credit"])
+def withdraw_credit(
+    entry_id: Annotated[str, Path(max_length=12)], withdrawal: WithdrawalCreate, unit: UnitDep, principal: Official
+) -> CreditEntryPublic:
+    entry = service.withdraw_credit(unit=unit, entry_id=entry_id, withdrawal=withdrawal, actor=Actor.of(principal))
+    return service.credit_public(unit=unit, entry=entry, masked=False)
+
+
+@router.get("/credit-entries", response_model=CreditEntriesPublic, tags=["credit"])
+def list_credit(
+    unit: UnitDep,
+    principal: Supervisor,
+    severity: Annotated[str | None, Query(pattern="^(general|serious)$")] = None,
+    active: bool | None = None,
+    q: Text = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
+) -> CreditEntriesPublic:
+    """ID numbers are shown in full to a province official only."""
+    data, count = service.credit_entries(unit=unit, severity=severity, active=active, q=q, skip=skip, limit=limit)
+    masked = principal.role is not Role.PROVINCE_OFFICIAL
+    return CreditEntriesPublic(
+        data=[service.credit_public(unit=unit, entry=e, masked=masked) for e in data], count=count
+    )
+
+
+@router.get(
+    "/credit-entries/export.csv",
+    tags=["credit"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_credit(unit: UnitDep, principal: Official) -> StreamingResponse:
+    """The serious entries active today for the provincial credit platform (columns in docs/supervision.md)."""
+    rows = list(service.credit_export(unit=unit))  # read inside the request's transaction
+
+    def lines() -> Iterator[str]:
+        yield "\ufeff"  # a byte-order mark, so spreadsheet programs read the UTF-8 names
+        for row in rows:
+            buffer = io.StringIO()
+            csv.writer(buffer).writerow(row)
+            yield buffer.getvalue()
+
+    filename = f"credit-{unit.province}-{unit.today.isoformat()}.csv"
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- star rating [Z五(五)] ----------------------------------------------------------------------------------
+
+
+@router.post("/ratings", response_model=RatingsPublic, tags=["star rating"])
+def rate_organizations(run: RatingRun, unit: UnitDep, principal: Official) -> RatingsPublic:
+    """Rates the organizations for a year on demand (the service rates the past year by itself in January)."""
+    rated = service.rate_organizations(unit=unit, run=run)
+    return RatingsPublic(data=rated, count=len(rated))
+
+
+@router.get("/ratings", response_model=RatingsPublic, tags=["star rating"], dependencies=[SUPERVISORS])
+def list_ratings(
+    unit: UnitDep, year: Annotated[int | None, Query(ge=2000, le=2100)] = None, skip: Skip = 0, limit: Limit = 100
+) -> RatingsPublic:
+    data, count = service.ratings(unit=unit, year=year, skip=skip, limit=limit)
+    return RatingsPublic(data=data, count=count)
+
+
+# --- complaints and reports [G四(一), L28] ------------------------------------------------------------------
+
+
+@router.post("/complaints", status_code=201, response_model=ComplaintReceipt, tags=["complaints"])
+def receive_complaint(complaint_in: ComplaintCreate, unit: UnitDep) -> ComplaintReceipt:
+    """Anyone may complain or report, anonymously if they wish (no token; the public reaches it through the
+    query service, behind its fair-use limits). Keep the tracking code: it shows the status and the reply."""
+    complaint = service.receive_complaint(unit=unit, complaint_in=complaint_in)
+    return ComplaintReceipt.model_validate(complaint, from_attributes=True)
+
+
+@router.get("/complaints/{tracking_code}", response_model=ComplaintStatusPublic, tags=["complaints"])
+def complaint_status(tracking_code: Annotated[TrackingCode, Path()], unit: UnitDep) -> ComplaintStatusPublic:
+    """The status and the reply, by the tracking code (no token); never the contact details."""
+    complaint = service.get_complaint(unit=unit, tracking_code=tracking_code)
+    return service.complaint_status(unit=unit, complaint=complaint)
+
+
+@router.get("/complaints", response_model=ComplaintsPublic, tags=["complaints"])
+def list_complaints(
+    unit: UnitDep,
+    principal: Handling,
+    status_: Annotated[ComplaintStatus | None, Query(alias="status")] = None,
+    late: bool | None = None,
+    organization: Text = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
+) -> ComplaintsPublic:
+    """Complaints being handled; contact details are shown to a province official only."""
+    data, count = service.complaints(
+        unit=unit,
+        status=status_.value if status_ else None,
+        late=late,
+        organization_code=organization,
+        skip=skip,
+        limit=limit,
+    )
+    with_contact = principal.role is Role.PROVINCE_OFFICIAL
+    return ComplaintsPublic(
+        data=[service.complaint_public(unit=unit, complaint=c, with_contact=with_contact) for c in data], count=count
+    )
+
+
+def _handled(unit: UnitDep, principal: Principal, tracking_code: str) -> ComplaintPublic:
+    complaint = service.get_complaint(unit=unit, tracking_code=tracking_code)
+    return service.complaint_public(
+        unit=unit, complaint=complaint, with_contact=principal.role is Role.PROVINCE_OFFICIAL
+    )
+
+
+@router.get("/complaints/{tracking_code}/record", response_model=ComplaintPublic, tags=["complaints"])
+def read_complaint(
+    tracking_code: Annotated[TrackingCode, Path()], unit: UnitDep, principal: Handling
+) -> ComplaintPublic:
+    return _handled(unit, principal, tracking_code)
+
+
+@router.post("/complaints/{tracking_code}/acknowledgement", response_model=ComplaintPublic, tags=["complaints"])
+def acknowledge_complaint(
+    tracking_code: Annotated[TrackingCode, Path()], unit: UnitDep, principal: Official
+) -> ComplaintPublic:
+    """Accepted for handling (受理), by the policy's working days."""
+    service.acknowledge_complaint(unit=unit, tracking_code=tracking_code, actor=Actor.of(principal))
+    return _handled(unit, principal, tracking_code)
+
+
+@router.post("/complaints/{tracking_code}/notes", response_model=ComplaintPublic, tags=["complaints"])
+def add_complaint_note(
+    tracking_code: Annotated[TrackingCode, Path()], note_in: ComplaintNoteCreate, unit: UnitDep, principal: Handling
+) -> ComplaintPublic:
+    """The investigation record, note by note."""
+    service.add_complaint_note(unit=unit, tracking_code=tracking_code, note_in=note_in, actor=Actor.of(principal))
+    return _handled(unit, principal, tracking_code)
+
+
+@router.post("/complaints/{tracking_code}/outcome", response_model=ComplaintPublic, tags=["complaints"])
+def close_complaint(
+    tracking_code: Annotated[TrackingCode, Path()], outcome: ComplaintOutcome, unit: UnitDep, principal: Official
+) -> ComplaintPublic:
+    """Unfounded, or upheld: a case, a credit entry on the organization, a certificate revocation request."""
+    service.close_complaint(unit=unit, tracking_code=tracking_code, outcome=outcome, actor=Actor.of(principal))
+    return _handled(unit, principal, tracking_code)

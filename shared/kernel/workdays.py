@@ -58,3 +58,11 @@ def publicity_end(published_on: date, working_days: int) -> date:
     """The last day of a publicity of `working_days` working days, counting the publication day if it is one."""
     start = published_on if is_working_day(published_on) else add_working_days(published_on, 1)
     return add_working_days(start, working_days - 1)
+
+
+def add_years(day: date, years: int) -> date:
+    """The same day `years` later; 29 February becomes 28 February in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)

@@ -17,14 +17,18 @@ from shared.kernel.events import (
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
     BATCH_RESULTS_PUBLISHED,
+    BATCH_RESULTS_REPORTED,
+    BATCH_WITHDRAWN,
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
+    CREDIT_ENTRY_RECORDED,
     DRAW_MADE,
     EXPERT_SHARED,
     EXPERTS_DISPATCHED,
     INSPECTION_PLAN_PUBLISHED,
     INSPECTION_RECORDED,
     ORGANIZATION_FILED,
+    ORGANIZATION_RATED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
     SANCTION_IMPOSED,
@@ -33,10 +37,13 @@ from shared.kernel.events import (
     BatchResultCorrected,
     BatchResultsApproved,
     BatchResultsPublished,
+    BatchResultsReported,
     BatchStaffMember,
+    BatchWithdrawn,
     CertificateIssued,
     CertificateRevoked,
     ComponentDistribution,
+    CreditEntryRecorded,
     DispatchedExpert,
     DrawMade,
     DrawnTarget,
@@ -50,11 +57,13 @@ from shared.kernel.events import (
     InspectionPlanPublished,
     InspectionRecorded,
     OrganizationFiled,
+    OrganizationRated,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
     PassedCandidate,
     PlanTerms,
     PopulationFilter,
+    RatedIndicator,
     SanctionImposed,
     ScopeItem,
     SigningKeyPublished,
@@ -361,12 +370,87 @@ def signing_key(key_id: str = KEY_ID, *, valid_until: date | None = None) -> Sig
     )
 
 
+HEADING: dict[str, Any] = {
+    "batch_id": BATCH,
+    "organization_code": ORGANIZATION,
+    "organization_name": "杭州市机械行业协会技能评价中心1号",
+    "occupation_code": "6-18-01-01",
+    "occupation_name": "车工",
+    "level": 4,
+    "method": "assessment",
+}
+
+
+def credit_entry(entry_id: str = "33-K000001", *, severity: str = "serious") -> CreditEntryRecorded:
+    return CreditEntryRecorded.model_validate(
+        {
+            "entry_id": entry_id,
+            "subject_kind": "organization",
+            "name": "杭州市机械行业协会技能评价中心1号",
+            "credit_code": "91330100MA27XL0Q2L",
+            "filing_code": ORGANIZATION,
+            "severity": severity,
+            "source": "sanction",
+            "source_ref": "33-C000001",
+            "reason": "revocation: scores falsified",
+            "article": "L28",
+            "starts_on": date(2026, 5, 1),
+            "ends_on": date(2029, 5, 1),
+        }
+    )
+
+
+def organization_rated(code: str = ORGANIZATION, *, year: int = 2026, stars: int = 4) -> OrganizationRated:
+    return OrganizationRated(
+        filing_code=code,
+        organization_name="杭州市机械行业协会技能评价中心1号",
+        year=year,
+        stars=stars,
+        score=80,
+        draw_weight=2,
+        indicators=[RatedIndicator(code="finding_major", title="较重问题", count=4, points=5, references=["x"])],
+        rated_on=date(year + 1, 1, 2),
+    )
+
+
+def results_reported(batch_id: str = BATCH, *, late: bool = True) -> BatchResultsReported:
+    return BatchResultsReported.model_validate(
+        {
+            **HEADING,
+            "batch_id": batch_id,
+            "reported_on": date(2026, 4, 20),
+            "report_due_on": date(2026, 4, 17),
+            "late": late,
+            "objections": 2,
+            "objections_upheld": 1,
+        }
+    )
+
+
+def batch_withdrawn(batch_id: str = BATCH) -> BatchWithdrawn:
+    return BatchWithdrawn.model_validate(
+        {
+            **HEADING,
+            "batch_id": batch_id,
+            "action": "cancelled",
+            "reason": "the organization was revoked",
+            "decided_on": date(2026, 5, 2),
+            "decided_by": "official-1",
+            "candidates": 2,
+        }
+    )
+
+
 # One valid payload of each contract, for the checks every subscription shares.
 SAMPLES: dict[str, Callable[[], BaseModel]] = {
     ORGANIZATION_FILED.type: organization_filed,
     ORGANIZATION_STATUS_CHANGED.type: status_changed,
     ORGANIZATION_SCOPE_CHANGED.type: scope_changed,
     SANCTION_IMPOSED.type: sanction,
+    CREDIT_ENTRY_RECORDED.type: credit_entry,
+    ORGANIZATION_RATED.type: organization_rated,
+    BATCH_RESULTS_REPORTED.type: results_reported,
+    BATCH_WITHDRAWN.type: batch_withdrawn,
     BATCH_PLAN_APPROVED.type: batch_plan,
     BATCH_RESULTS_APPROVED.type: batch_results,
     BATCH_RESULTS_PUBLISHED.type: results_published,
@@ -383,6 +467,7 @@ SAMPLES: dict[str, Callable[[], BaseModel]] = {
 assert set(SAMPLES) == {contract.type for contract in ALL_CONTRACTS}, "a contract without a sample payload"
 
 SUBJECT_FIELDS = (
+    "entry_id",
     "certificate_number",
     "key_id",
     "inspection_id",

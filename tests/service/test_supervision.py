@@ -28,6 +28,9 @@ from services.supervision.models import Alert, Expert, Finding, Inspection, Insp
 from services.supervision.record import record_problems
 from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
+    BATCH_RESULT_CORRECTED,
+    BATCH_RESULTS_REPORTED,
+    BATCH_WITHDRAWN,
     BATCH_RESULTS_PUBLISHED,
     DRAW_MADE,
     EXPERT_SHARED,
@@ -56,6 +59,10 @@ TESTED = {
     BATCH_PLAN_APPROVED.type,
     BATCH_RESULTS_PUBLISHED.type,
     EXPERT_SHARED.type,
+    # in test_supervision_cases.py
+    BATCH_RESULTS_REPORTED.type,
+    BATCH_RESULT_CORRECTED.type,
+    BATCH_WITHDRAWN.type,
 }
 ORG = samples.ORGANIZATION
 ORG_CREDIT = credit_code(samples.PROVINCE, 1)
