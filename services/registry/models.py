@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
@@ -18,7 +18,7 @@ from sqlmodel._compat import SQLModelConfig
 
 from shared.kernel.clock import utcnow
 from shared.kernel.events import ScopeItem
-from shared.kernel.identity import valid_credit_code
+from shared.kernel.identity import RESIDENT_ID_CARD, IdType, id_number_checked_by, valid_credit_code
 from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind
 from shared.platform.audit import AuditFields, ObjectionFields
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
@@ -114,6 +114,15 @@ class ApplicationCreate(OrganizationBase):
     # A misspelt field is an error, not silently dropped data.
     model_config = SQLModelConfig(extra="forbid")
 
+    legal_representative_id_type: IdType = PydanticField(
+        default=RESIDENT_ID_CARD, description="the legal representative's ID type"
+    )
+    legal_representative_id_number: Annotated[str, id_number_checked_by("legal_representative_id_type")] | None = (
+        PydanticField(
+            default=None,
+            description="checked against the credit record's entries of persons [L6(一)]; never shown or echoed",
+        )
+    )
     national_code: str = "0000"
     occupations: list[OccupationApplied] = PydanticField(min_length=1)
     sites: list[Site] = PydanticField(min_length=1)
@@ -162,6 +171,10 @@ class Organization(OrganizationBase, table=True):
     main_business_occupations: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     majors: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     self_evaluation_scope: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    legal_representative_id_type: str = Field(
+        default=RESIDENT_ID_CARD, max_length=20, sa_column_kwargs={"server_default": RESIDENT_ID_CARD}
+    )
+    legal_representative_id_number: str | None = Field(default=None, max_length=40)  # never shown
     submitted_on: date
     acceptance_due_on: date
     accepted_on: date | None = None
@@ -208,6 +221,47 @@ class AssessmentPanelMember(SQLModel, table=True):
     province: str = Field(max_length=2)
     dispatched_at: datetime  # when supervision sent this panel (the event's occurred_at)
     drawn_for: str | None = Field(default=None, description="the credit code the panel's draw avoided")
+
+
+class CreditRecordEntry(SQLModel, table=True):
+    """The registry's replica of supervision's credit record (信用档案) [L6(一), G二(一)1, G四(一)]: the latest
+    `credit entry recorded` for an entry id is the whole entry. A withdrawn entry never counted."""
+
+    __tablename__ = "credit_record_entry"
+
+    entry_id: str = Field(primary_key=True)
+    subject_kind: str = Field(max_length=12)  # organization, person
+    name: str
+    credit_code: str | None = Field(default=None, index=True)  # normalised (GB 32100) when it is valid
+    filing_code: str | None = Field(default=None, index=True)
+    id_type: str | None = None
+    id_number: str | None = Field(default=None, index=True)  # normalised (GB 11643); never shown
+    severity: str = Field(max_length=10)  # general, serious
+    source: str = Field(max_length=10)
+    source_ref: str | None = None
+    reason: str
+    article: str
+    starts_on: date
+    ends_on: date
+    withdrawn: bool = False
+    recorded_at: datetime  # when supervision sent this version of the entry (the event's occurred_at)
+
+    def active_on(self, day: date) -> bool:
+        return not self.withdrawn and self.starts_on <= day < self.ends_on
+
+
+class CatalogueRating(SQLModel, table=True):
+    """The latest star rating supervision gave a filed organization (星级评定) [Z五(五)]: a rating for an earlier
+    year than the one kept is ignored."""
+
+    __tablename__ = "catalogue_rating"
+
+    filing_code: str = Field(primary_key=True)
+    year: int
+    stars: int
+    score: int
+    rated_on: date
+    recorded_at: datetime
 
 
 class Objection(ObjectionFields, table=True):
@@ -296,6 +350,14 @@ class CatalogueOccupation(BaseModel):
     levels: list[str] = PydanticField(description="level titles, highest first")
 
 
+class RatingPublic(BaseModel):
+    """The organization's latest star rating (星级评定) [Z五(五)]."""
+
+    year: int
+    stars: int = PydanticField(ge=1, le=5)
+    score: int = PydanticField(ge=0, le=100)
+
+
 class OrganizationPublic(BaseModel):
     """A catalogue entry [L10, Z四(五)]."""
 
@@ -312,6 +374,7 @@ class OrganizationPublic(BaseModel):
     occupations: list[CatalogueOccupation]
     filed_on: date | None
     valid_until: date | None
+    rating: RatingPublic | None = PydanticField(description="the latest star rating; null until rated [Z五(五)]")
 
 
 class OrganizationsPublic(BaseModel):
@@ -379,6 +442,8 @@ TABLES = (
     Transition,
     ExpertOpinion,
     AssessmentPanelMember,
+    CreditRecordEntry,
+    CatalogueRating,
     Objection,
     ScopeChange,
     OutboxEvent,

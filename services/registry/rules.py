@@ -12,9 +12,19 @@ from dataclasses import dataclass
 from datetime import date
 
 from shared.kernel.errors import FieldError
+from shared.kernel.identity import RESIDENT_ID_CARD
 from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind, Policy
 
-from .models import REQUIRED_MATERIALS, ApplicationCreate, Major, Material, OccupationApplied, OpinionCreate, Site
+from .models import (
+    REQUIRED_MATERIALS,
+    ApplicationCreate,
+    CreditRecordEntry,
+    Major,
+    Material,
+    OccupationApplied,
+    OpinionCreate,
+    Site,
+)
 from .occupations import Occupation
 
 
@@ -351,4 +361,47 @@ def check_assessment(
                     + (f"; experts typed in were accepted until {until}" if until else ""),
                 )
             )
+    return errors
+
+
+# --- the credit record [L6(一), G二(一)1] ----------------------------------------------------------------------
+
+CREDIT_ARTICLE = "L6(一)"
+
+
+@dataclass(frozen=True)
+class CreditSubject:
+    """Whom the credit record is searched for: the organization (its credit code, and the filing codes it holds
+    here) and, when the application gives the ID, its legal representative."""
+
+    credit_code: str
+    filing_codes: frozenset[str] = frozenset()
+    legal_representative_id_type: str | None = None
+    legal_representative_id_number: str | None = None
+
+
+def credit_errors(entries: Iterable[CreditRecordEntry], subject: CreditSubject, *, today: date) -> list[FieldError]:
+    """An organization with a serious entry (失信, 诚信不良档案) active today, or whose legal representative has one,
+    is refused: 社会信用良好,无违法违规、失信等不良行为记录 [L6(一), G二(一)1]. General and withdrawn entries, and
+    entries not yet begun or ended (`starts_on <= today < ends_on`), count for nothing. The ID number is never
+    written in the error."""
+    errors = []
+    for entry in sorted(entries, key=lambda e: (e.starts_on, e.entry_id)):
+        if entry.severity != "serious" or not entry.active_on(today):
+            continue
+        if entry.subject_kind == "organization" and (
+            entry.credit_code == subject.credit_code or (entry.filing_code or "") in subject.filing_codes
+        ):
+            field, whose = "credit_code", "the organization has"
+        elif (
+            entry.subject_kind == "person"
+            and subject.legal_representative_id_number is not None
+            and entry.id_number == subject.legal_representative_id_number
+            and (entry.id_type or RESIDENT_ID_CARD) == subject.legal_representative_id_type
+        ):
+            field, whose = "legal_representative_id_number", "the legal representative has"
+        else:
+            continue
+        active = f"active until {entry.ends_on} [{CREDIT_ARTICLE}]"
+        errors.append(FieldError(field, f"{whose} a serious credit entry {entry.entry_id} {active}"))
     return errors

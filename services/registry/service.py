@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import or_
 from sqlmodel import col, delete, select
 
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
@@ -17,13 +18,17 @@ from shared.kernel.events import (
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
+    CreditEntryRecorded,
     ExpertsDispatched,
     FiledSite,
     OrganizationFiled,
+    OrganizationRated,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
+    SanctionImposed,
     ScopeItem,
 )
+from shared.kernel.identity import RESIDENT_ID_CARD, valid_credit_code, valid_id_number
 from shared.kernel.numbering import MAX_SEQUENCE, FilingCode
 from shared.kernel.policy import OrgKind, Policy
 from shared.kernel.workdays import add_working_days, publicity_end
@@ -47,6 +52,8 @@ from .models import (
     AssessmentCreate,
     AssessmentPanelMember,
     CatalogueOccupation,
+    CatalogueRating,
+    CreditRecordEntry,
     ExpertOpinion,
     Major,
     Objection,
@@ -57,6 +64,7 @@ from .models import (
     OrganizationPublic,
     OrganizationStatus,
     PanelMemberPublic,
+    RatingPublic,
     ScopeChange,
     ScopeChangeCreate,
     Transition,
@@ -81,6 +89,8 @@ ALLOWED: dict[str, tuple[tuple[OrganizationStatus, ...], OrganizationStatus]] = 
     "suspend": ((S.FILED,), S.SUSPENDED),
     "reinstate": ((S.SUSPENDED,), S.FILED),
     "revoke": ((S.FILED, S.SUSPENDED), S.REVOKED),
+    # 移出目录 [G四(一)]: out of the catalogue like a revocation, recorded as its own action.
+    "remove": ((S.FILED, S.SUSPENDED), S.REVOKED),
     "expire": ((S.FILED, S.SUSPENDED), S.EXPIRED),
 }
 
@@ -199,6 +209,12 @@ def submit_application(*, unit: Unit[RegistrySettings], application: Application
     policy = unit.policy
     errors = rules.check_application(
         application, policy=policy, catalogue=occupation_catalogue(), peers=peer_institutions(unit=unit)
+    )
+    errors += credit_errors(
+        unit=unit,
+        credit_code=application.credit_code,
+        id_type=application.legal_representative_id_type,
+        id_number=application.legal_representative_id_number,
     )
     if errors:
         raise FieldErrors(errors)
@@ -395,8 +411,11 @@ def objections_of(*, unit: Unit[RegistrySettings], organization_id: int) -> list
 def file(
     *, unit: Unit[RegistrySettings], organization: Organization, actor: Actor, action: str = "file"
 ) -> Organization:
-    """Files the organization after a completed publicity with every objection resolved and none upheld."""
+    """Files the organization after a completed publicity with every objection resolved and none upheld, while
+    neither it nor its legal representative has a serious credit entry active (one recorded since the submission
+    stops the filing: 422 naming the entry) [L6(一)]."""
     today, policy = unit.today, unit.policy
+    next_status(ALLOWED, action, organization.status, f"organization {organization.id}")  # 409 before anything
     if organization.status is S.IN_PUBLICITY:
         assert organization.publicity_until is not None and organization.id is not None
         if today <= organization.publicity_until:
@@ -406,6 +425,14 @@ def file(
             if_upheld="reject the application instead",
             article="L9",
         )
+    errors = credit_errors(
+        unit=unit,
+        credit_code=organization.credit_code,
+        id_type=organization.legal_representative_id_type,
+        id_number=organization.legal_representative_id_number,
+    )
+    if errors:
+        raise FieldErrors(errors)
     sequence = next_value(unit.session, f"filing:{policy.code}", maximum=MAX_SEQUENCE)
     organization.sequence = sequence
     organization.filing_code = str(FilingCode(organization.org_type, organization.national_code, policy.code, sequence))
@@ -478,6 +505,168 @@ def record_measure(
 ) -> None:
     """A measure that changes no state (rectification, or anything on a revoked organization): on the trail."""
     _trail(unit, organization, organization.status, measure, actor, reason)
+
+
+# Supervision's measures that change the filing, and the registry's action for each [L28, G四(一), Z五(五)].
+MEASURE_ACTIONS = {
+    "suspension": "suspend",
+    "suspension_lifted": "reinstate",
+    "revocation": "revoke",
+    "removal": "remove",
+}
+OUT_OF_CATALOGUE = (S.REVOKED, S.EXPIRED)
+
+
+def measure_reason(sanction: SanctionImposed) -> str:
+    """The trail's reason: the measure, the finding, the decision (day, case, official), the article, a deadline."""
+    decision = [f"decided {sanction.decided_on}"]
+    if sanction.case_id:
+        decision.append(f"case {sanction.case_id}")
+    if sanction.decided_by:
+        decision.append(f"by {sanction.decided_by}")
+    reason = f"{sanction.measure}: {sanction.reason} ({', '.join(decision)})"
+    if sanction.article:
+        reason += f" [{sanction.article}]"
+    if sanction.rectify_by:
+        reason += f", rectify by {sanction.rectify_by}"
+    return reason
+
+
+def impose(
+    *, unit: Unit[RegistrySettings], organization: Organization, sanction: SanctionImposed, actor: Actor
+) -> Organization:
+    """Supervision's measure on a filed organization: suspension (again: nothing changes), the suspension lifted
+    (reinstated; on an organization not suspended, on the trail only), revocation, removal from the catalogue
+    (移出目录: revoked by its own action `remove`); rectification, and any measure on an organization already out
+    of the catalogue (revoked or expired), are on the trail only."""
+    reason = measure_reason(sanction)
+    action = MEASURE_ACTIONS.get(sanction.measure)
+    if action is None or organization.status in OUT_OF_CATALOGUE:
+        record_measure(unit=unit, organization=organization, measure=sanction.measure, reason=reason, actor=actor)
+    elif action == "suspend" and organization.status is S.SUSPENDED:
+        pass  # already suspended: a second decision to suspend changes nothing
+    elif action == "reinstate" and organization.status is not S.SUSPENDED:
+        record_measure(
+            unit=unit,
+            organization=organization,
+            measure=sanction.measure,
+            reason=f"{reason}; not suspended: nothing to lift",
+            actor=actor,
+        )
+    else:
+        _transition(unit, organization, action, actor, reason=reason)
+    return organization
+
+
+# --- supervision's credit record and star ratings -------------------------------------------------------------
+
+
+def _normal_credit_code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return valid_credit_code(value)
+    except ValueError:
+        return value.strip().upper()
+
+
+def _normal_id_number(id_type: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return valid_id_number(id_type, value)
+    except ValueError:
+        return value.strip().upper()
+
+
+def keep_credit_entry(
+    *, unit: Unit[RegistrySettings], entry: CreditEntryRecorded, recorded_at: datetime
+) -> CreditRecordEntry | None:
+    """The latest `credit entry recorded` for an entry id is the whole entry: it replaces the row (an older
+    version arriving after it is ignored; returns None then). Codes and ID numbers are kept normalised, so they
+    match an application's."""
+    row = unit.session.get(CreditRecordEntry, entry.entry_id)
+    if row is not None and row.recorded_at > recorded_at:
+        return None
+    id_type = entry.id_type or RESIDENT_ID_CARD
+    values = {
+        **entry.model_dump(),
+        "credit_code": _normal_credit_code(entry.credit_code),
+        "filing_code": entry.filing_code.strip().upper() if entry.filing_code else None,
+        "id_type": id_type if entry.subject_kind == "person" else entry.id_type,
+        "id_number": _normal_id_number(id_type, entry.id_number),
+        "recorded_at": recorded_at,
+    }
+    if row is None:
+        row = CreditRecordEntry.model_validate(values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    unit.session.add(row)
+    unit.session.flush()
+    return row
+
+
+def credit_errors(
+    *, unit: Unit[RegistrySettings], credit_code: str, id_type: str, id_number: str | None
+) -> list[FieldError]:
+    """The credit record's serious entries active today against the organization (its credit code, and any
+    filing code it holds here) or its legal representative [L6(一), G二(一)1]."""
+    filing_codes = frozenset(
+        code
+        for code in unit.session.exec(
+            select(Organization.filing_code).where(
+                Organization.credit_code == credit_code, col(Organization.filing_code).is_not(None)
+            )
+        )
+        if code
+    )
+    matches = [col(CreditRecordEntry.credit_code) == credit_code]
+    if filing_codes:
+        matches.append(col(CreditRecordEntry.filing_code).in_(filing_codes))
+    if id_number is not None:
+        matches.append(col(CreditRecordEntry.id_number) == id_number)
+    entries = unit.session.exec(
+        select(CreditRecordEntry).where(
+            CreditRecordEntry.severity == "serious",
+            col(CreditRecordEntry.withdrawn).is_(False),
+            or_(*matches),
+        )
+    )
+    subject = rules.CreditSubject(credit_code, filing_codes, id_type, id_number)
+    return rules.credit_errors(entries, subject, today=unit.today)
+
+
+def keep_rating(
+    *, unit: Unit[RegistrySettings], rated: OrganizationRated, recorded_at: datetime
+) -> CatalogueRating | None:
+    """The latest star rating of a filed organization [Z五(五)]: a rating of the year kept replaces it (a
+    correction), a later year's replaces it, an earlier year's is ignored (returns None)."""
+    row = unit.session.get(CatalogueRating, rated.filing_code)
+    if row is not None and rated.year < row.year:
+        return None
+    if row is None:
+        row = CatalogueRating(
+            filing_code=rated.filing_code,
+            year=rated.year,
+            stars=rated.stars,
+            score=rated.score,
+            rated_on=rated.rated_on,
+            recorded_at=recorded_at,
+        )
+    else:
+        row.year, row.stars, row.score = rated.year, rated.stars, rated.score
+        row.rated_on, row.recorded_at = rated.rated_on, recorded_at
+    unit.session.add(row)
+    unit.session.flush()
+    return row
+
+
+def ratings_of(*, unit: Unit[RegistrySettings], filing_codes: list[str]) -> dict[str, CatalogueRating]:
+    if not filing_codes:
+        return {}
+    rows = unit.session.exec(select(CatalogueRating).where(col(CatalogueRating.filing_code).in_(filing_codes)))
+    return {row.filing_code: row for row in rows}
 
 
 def expire_due(*, unit: Unit[RegistrySettings]) -> list[str]:
@@ -637,8 +826,9 @@ def search_catalogue(
     return rows[skip : skip + limit], len(rows)
 
 
-def to_public(organization: Organization, policy: Policy) -> OrganizationPublic:
-    """The catalogue entry, with level titles of the province's ladder for the organization's kind."""
+def to_public(organization: Organization, policy: Policy, rating: CatalogueRating | None = None) -> OrganizationPublic:
+    """The catalogue entry, with level titles of the province's ladder for the organization's kind and the latest
+    star rating."""
     ladder = policy.ladder_for(organization.kind)
     occupations = [
         CatalogueOccupation(
@@ -649,8 +839,24 @@ def to_public(organization: Organization, policy: Policy) -> OrganizationPublic:
         )
         for item in scope_of(organization)
     ]
-    fields = {name: getattr(organization, name) for name in OrganizationPublic.model_fields if name != "occupations"}
-    return OrganizationPublic(**fields, occupations=occupations)
+    fields = {
+        name: getattr(organization, name)
+        for name in OrganizationPublic.model_fields
+        if name not in ("occupations", "rating")
+    }
+    shown = RatingPublic(year=rating.year, stars=rating.stars, score=rating.score) if rating else None
+    return OrganizationPublic(**fields, occupations=occupations, rating=shown)
+
+
+def catalogue_entries(*, unit: Unit[RegistrySettings], organizations: list[Organization]) -> list[OrganizationPublic]:
+    """Catalogue entries with their ratings, read in one query."""
+    ratings = ratings_of(unit=unit, filing_codes=[o.filing_code for o in organizations if o.filing_code])
+    return [to_public(o, unit.policy, ratings.get(o.filing_code) if o.filing_code else None) for o in organizations]
+
+
+def catalogue_entry(*, unit: Unit[RegistrySettings], organization: Organization) -> OrganizationPublic:
+    [entry] = catalogue_entries(unit=unit, organizations=[organization])
+    return entry
 
 
 def to_application(*, unit: Unit[RegistrySettings], organization: Organization) -> ApplicationPublic:
@@ -659,7 +865,7 @@ def to_application(*, unit: Unit[RegistrySettings], organization: Organization) 
     assert organization.id is not None
     accepted_or_today = organization.accepted_on or unit.today
     return ApplicationPublic(
-        **to_public(organization, unit.policy).model_dump(),
+        **catalogue_entry(unit=unit, organization=organization).model_dump(),
         id=organization.id,
         credit_code=organization.credit_code,
         submitted_on=organization.submitted_on,

@@ -265,7 +265,7 @@ def catalogue(
         skip=skip,
         limit=limit,
     )
-    return OrganizationsPublic(data=[service.to_public(o, unit.policy) for o in rows], count=total)
+    return OrganizationsPublic(data=service.catalogue_entries(unit=unit, organizations=rows), count=total)
 
 
 @router.get("/organizations/{filing_code}", response_model=OrganizationPublic, tags=["catalogue"])
@@ -275,4 +275,4 @@ def read_organization(filing_code: str, unit: UnitDep) -> OrganizationPublic:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"{filing_code} is {organization.status.value} and no longer in the catalogue"
         )
-    return service.to_public(organization, unit.policy)
+    return service.catalogue_entry(unit=unit, organization=organization)
