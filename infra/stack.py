@@ -131,6 +131,7 @@ class Stack:
                 "ID_HASH_KEY": self.id_hash_key(),
                 "REDIS_PREFIX": "" if self.topic_root == "skillcert" else f"{self.topic_root}:",
                 "PARTNER_KEYS": json.dumps([self.partner_key()]),
+                "SUPERVISION_URLS": json.dumps(self.supervision_urls()),
             },
             workers=QUERY_WORKERS,
         )
@@ -174,6 +175,10 @@ class Stack:
         proc = ManagedProcess(name, args, self.var_dir / "logs" / f"{name}.log", env=env)
         proc.start()
         self.services[name] = ServiceProcess(name, service, province, port, proc)
+
+    def supervision_urls(self) -> dict[str, str]:
+        """Where the query service forwards each running province's complaints (投诉举报, docs/query.md)."""
+        return {province: self.services[f"supervision-{province}"].url for province in PROVINCES}
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout

@@ -88,7 +88,23 @@ async def province_services(
         yield ProvinceClients(province, *clients)
 
 
-def query_app(env: Environment, **overrides: Any) -> FastAPI:
+class Relay(httpx.AsyncBaseTransport):
+    """A transport to a client known only later: the query service is made before the provinces' services it
+    forwards complaints to, so a test points this at a province's supervision once that runs."""
+
+    def __init__(self) -> None:
+        self.target: httpx.AsyncClient | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.target is None:
+            raise httpx.ConnectError("the relayed service is not running yet", request=request)
+        response = await self.target.send(request)
+        return httpx.Response(response.status_code, headers=response.headers, content=await response.aread())
+
+
+def query_app(
+    env: Environment, *, supervision_clients: dict[str, httpx.AsyncClient] | None = None, **overrides: Any
+) -> FastAPI:
     settings = QuerySettings(
         **{
             **env.common("33"),
@@ -101,4 +117,4 @@ def query_app(env: Environment, **overrides: Any) -> FastAPI:
             **overrides,
         }
     )
-    return create_query(settings, env.tracer_provider)
+    return create_query(settings, env.tracer_provider, supervision_clients=supervision_clients)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
+import httpx
 from fastapi import FastAPI
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,6 +16,7 @@ from shared.platform.app import create_app
 from shared.platform.runtime import build_runtime
 
 from . import flows
+from .complaints import Supervisions
 from .fair_use import FairUse
 from .rebuild import RebuildWatch
 from .settings import QuerySettings
@@ -28,8 +31,11 @@ def create(
     tracer_provider: TracerProvider | None = None,
     *,
     read_model_id: str | None = None,
+    supervision_clients: Mapping[str, httpx.AsyncClient] | None = None,
 ) -> FastAPI:
-    """`read_model_id` fixes the consumer groups up front (documentation); by default they come from Redis."""
+    """`read_model_id` fixes the consumer groups up front (documentation); by default they come from Redis.
+    `supervision_clients` (province -> client) reach the provinces' supervision services for complaints, beside or
+    instead of those of `settings.supervision_urls` (tests: an in-process supervision)."""
     settings = settings or QuerySettings()
     runtime = build_runtime(settings, with_database=False, tracer_provider=tracer_provider)
     redis = Redis.from_url(settings.redis_url)
@@ -70,9 +76,13 @@ def create(
     if read_model_id is None:
         runtime.on_start.append(subscribe_for_this_read_model)
     runtime.readiness_checks += [redis_answers, read_model_caught_up]
-    runtime.on_stop += [stop_watch, redis.aclose]
+    supervisions = Supervisions.connect(
+        settings.supervision_urls, timeout=settings.supervision_timeout_seconds, given=supervision_clients
+    )
+    runtime.on_stop += [stop_watch, redis.aclose, supervisions.aclose]
     app = create_app(runtime, title="skillcert public query", routers=[router], accepts_tokens=False, hot_path=True)
     app.state.certificate_store = store
+    app.state.supervisions = supervisions
     app.state.fair_use = FairUse(
         redis,
         settings.redis_url,

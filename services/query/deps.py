@@ -1,5 +1,6 @@
-"""The query service's typed dependencies: the read model, fair use and its settings. Each is `async` although
-it awaits nothing: a plain function would cost a thread-pool hop on every lookup."""
+"""The query service's typed dependencies: the read model, fair use, the provinces' supervision (complaints) and
+its settings. Each is `async` although it awaits nothing: a plain function would cost a thread-pool hop on every
+lookup."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import Depends, Request
 
 from shared.platform.deps import settings_dependency
 
+from .complaints import Supervisions
 from .fair_use import FairUse
 from .settings import QuerySettings
 from .store import CertificateStore
@@ -38,3 +40,10 @@ FairUseDep = Annotated[FairUse, Depends(fair_use_dependency)]
 
 
 SettingsDep = Annotated[QuerySettings, Depends(settings_dependency)]
+
+
+async def supervisions_dependency(request: Request) -> Supervisions:
+    return request.app.state.supervisions  # type: ignore[no-any-return]
+
+
+SupervisionsDep = Annotated[Supervisions, Depends(supervisions_dependency)]

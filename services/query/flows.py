@@ -1,6 +1,6 @@
 """The query service's consumers: every province's certificates, revocations, signing keys, organizations,
-batch plans and what supervision publishes (inspection plans, draws, inspection results), by topic pattern
-(local topics and MirrorMaker 2 copies `<alias>.<topic>` alike), into the read model in Redis. The store's
+batch plans and what supervision publishes (inspection plans, draws, inspection results, star ratings), by topic
+pattern (local topics and MirrorMaker 2 copies `<alias>.<topic>` alike), into the read model in Redis. The store's
 writes are idempotent, so these need no apply-once record."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from shared.kernel.events import (
     INSPECTION_PLAN_PUBLISHED,
     INSPECTION_RECORDED,
     ORGANIZATION_FILED,
+    ORGANIZATION_RATED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
     SIGNING_KEY_PUBLISHED,
@@ -27,6 +28,7 @@ from shared.kernel.events import (
     InspectionPlanPublished,
     InspectionRecorded,
     OrganizationFiled,
+    OrganizationRated,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
     SigningKeyPublished,
@@ -88,4 +90,10 @@ async def on_inspection_recorded(store: CertificateStore, event: Envelope[Inspec
     await store.apply_inspection(event.payload, event.province)
 
 
+@consumer.on(ORGANIZATION_RATED, all_provinces=True)
+async def on_organization_rated(store: CertificateStore, event: Envelope[OrganizationRated]) -> None:
+    await store.apply_rating(event)
+
+
+# What the rebuild watch waits for (rebuild.py): every topic consumed here, so the ratings too.
 CONTRACTS: tuple[EventContract[Any], ...] = tuple(consumer.contracts)

@@ -121,3 +121,82 @@ class PlanDocuments(BaseModel):
 
     plan: InspectionPlanPublished = Field(description="the plan as published")
     draw: DrawMade | None = Field(description="the latest draw, or null before the draw")
+
+
+# --- star ratings (星级评定 [Z五(五)]) ----------------------------------------------------------------------
+
+
+class RatedIndicatorView(BaseModel):
+    """One indicator of a rating as published: enough to recompute the score (count x points)."""
+
+    code: str
+    title: str
+    count: int
+    points: int = Field(description="deducted from 100 for each occurrence")
+    references: list[str] = Field(
+        description="the findings, batches and cases it counts; an upheld complaint's tracking code is left out (it "
+        "shows the complaint's status and reply to whoever holds it)"
+    )
+
+
+class RatingView(BaseModel):
+    """An organization's latest star rating, on its catalogue entry: score = max(0, 100 - sum(count x points))."""
+
+    province: str = Field(description="the rating province")
+    year: int
+    stars: int = Field(description="1 to 5")
+    score: int
+    draw_weight: int = Field(description="its tickets in the province's next inspection draws")
+    indicators: list[RatedIndicatorView]
+    rated_on: str
+    formula: str
+
+
+class RatingRecord(RatingView):
+    """A rating as kept: and when it was sent, so a re-sent rating of the same year replaces an older one."""
+
+    sent_at: str
+
+
+# --- complaints and reports (投诉举报), forwarded to the province's supervision -------------------------------
+# For the API's documentation only: the bodies are forwarded as they come, and the answers as supervision gives them.
+
+
+class ComplaintForm(BaseModel):
+    """A complaint or report, forwarded unchanged to the province's supervision, which checks it."""
+
+    about: str = Field(description="organization, batch, certificate or person")
+    reference: str = Field(description="filing code, batch id, certificate number, or the person's name and role")
+    organization_code: str | None = Field(default=None, description="the organization's filing code, when known")
+    text: str = Field(description="10 to 4,000 characters")
+    anonymous: bool = False
+    contact: dict[str, str | None] | None = Field(
+        default=None,
+        description='{"name", "phone", "email"}: a phone or an e-mail address for the reply; none when anonymous',
+    )
+    attachments: list[str] = Field(default_factory=list, description="the SHA-256 (hex) of each file, not the file")
+
+
+class ComplaintReceipt(BaseModel):
+    tracking_code: str = Field(description="e.g. 33-8H4K2M9QX4PZ: the complainant follows the complaint by it")
+    status: str = Field(description="received")
+    received_on: str
+    acknowledge_by: str = Field(description="the day it is to be acknowledged (受理) by")
+    handle_by: str = Field(description="the day it is to be handled by")
+
+
+class ComplaintStatusView(BaseModel):
+    """What anyone holding the tracking code sees: no contact details, not the text."""
+
+    tracking_code: str
+    about: str
+    reference: str
+    status: str = Field(description="received, acknowledged, investigating or closed")
+    received_on: str
+    acknowledged_on: str | None
+    acknowledge_by: str
+    handle_by: str
+    late: bool
+    outcome: str | None = Field(description="null, upheld or unfounded")
+    reply: str | None
+    closed_on: str | None

@@ -1,4 +1,6 @@
-from pydantic import Field, SecretStr
+import re
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.platform.settings import ServiceSettings
@@ -24,3 +26,22 @@ class QuerySettings(ServiceSettings):
         default_factory=list, description="keys of partner systems (recognition services) that are not limited"
     )
     max_upload_bytes: int = Field(default=256 * 1024, description="largest electronic certificate to verify")
+    supervision_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="province -> base URL of its supervision service, where complaints (投诉举报) are forwarded, "
+        'e.g. {"33": "http://127.0.0.1:8334"}; a province not named takes no complaints here',
+    )
+    supervision_timeout_seconds: float = Field(
+        default=10, gt=0, description="how long a forwarded complaint waits for its province's supervision"
+    )
+    max_complaint_bytes: int = Field(
+        default=64 * 1024, description="largest complaint body forwarded (its text is at most 4,000 characters)"
+    )
+
+    @field_validator("supervision_urls")
+    @classmethod
+    def _provinces_are_two_digits(cls, urls: dict[str, str]) -> dict[str, str]:
+        for province in urls:
+            if not re.fullmatch(r"\d{2}", province):
+                raise ValueError(f"{province!r}: provinces are named by their two-digit GB/T 2260 code, e.g. 33")
+        return urls

@@ -21,6 +21,10 @@ while the old release goes on serving and writing its own:
 - `plan-documents`, `draw-documents`: `<province>:<plan id>` -> the `InspectionPlanPublished` and latest
   `DrawMade` JSON as published, for the offline verifier; a draw replaces the stored one unless that one was
   sent later (a re-sent draw, after a refusal, holds the whole record);
+- `ratings`: filing code -> the organization's latest star rating (`models.RatingRecord`), a catalogue of the
+  same kind, joined to the organization's entry when served; a rating of an older year than the one kept, or of
+  the same year sent earlier, is ignored;
+Complaints are not part of the read model: they are forwarded to the province's supervision (complaints.py).
 The fair-use keys are not part of the read model: `blocked:<client>` and the limits' counters (fair_use.py).
 Every write is an overwrite or a set addition, so applying an event twice changes nothing. A certificate's
 document is written in a transaction that watches both its keys, so an issue, a revocation and a later
@@ -32,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 import unicodedata
 import uuid
@@ -55,6 +60,7 @@ from shared.kernel.events import (
     InspectionPlanPublished,
     InspectionRecorded,
     OrganizationFiled,
+    OrganizationRated,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
     SigningKeyPublished,
@@ -67,11 +73,17 @@ from .models import (
     FindingSummary,
     InspectionPlanSummary,
     InspectionSummary,
+    RatedIndicatorView,
+    RatingRecord,
+    RatingView,
     summary,
 )
 
 HOLDER_CLAIMS = ("holderName", "idType", "idNumber")
-CATALOGUES = ("organizations", "batch-plans", "inspection-plans", "draws", "inspections")
+CATALOGUES = ("organizations", "batch-plans", "inspection-plans", "draws", "inspections", "ratings")
+# A complaint's tracking code (services/query/complaints.py): whoever holds one sees that complaint's status and
+# reply, so a rating's references never publish one.
+TRACKING_CODE = re.compile(r"^\d{2}-[0-9A-HJKMNP-TV-Z]{12}$")
 # Never served from a catalogue, even if a release that kept it wrote it (a batch plan's staff are for
 # supervision only: names and ID numbers of examiners).
 NOT_PUBLIC: dict[str, tuple[str, ...]] = {"batch-plans": ("staff",)}
@@ -517,6 +529,44 @@ class CertificateStore:
             "inspections", f"{province}:{inspection.inspection_id}", entry.model_dump(mode="json")
         )
 
+    # --- star ratings ---------------------------------------------------------------------------------
+
+    async def apply_rating(self, envelope: Envelope[OrganizationRated]) -> None:
+        """An organization's rating for a year, with its inputs (public, so anyone recomputes it). It replaces the
+        kept one unless that one is of a later year, or of the same year and sent later (a replay, a second copy
+        of the topic), compared in a transaction that watches the entry."""
+        rated = envelope.payload
+        entry = RatingRecord(
+            **rated.model_dump(mode="json", include=set(RatingView.model_fields) - {"indicators", "province"}),
+            province=envelope.province,
+            indicators=[public_indicator(indicator.model_dump(mode="json")) for indicator in rated.indicators],
+            sent_at=envelope.occurred_at.isoformat(),
+        )
+        catalogue, version = self.key("ratings"), self.key("ratings", "version")
+
+        async def write(pipe: Pipeline) -> None:
+            raw = await pipe.hget(catalogue, rated.filing_code)
+            stored = RatingRecord.model_validate_json(raw) if raw else None
+            pipe.multi()  # type: ignore[no-untyped-call]
+            if stored is None or (stored.year, datetime.fromisoformat(stored.sent_at)) <= (
+                rated.year,
+                envelope.occurred_at,
+            ):
+                pipe.hset(catalogue, rated.filing_code, entry.model_dump_json())
+                pipe.incr(version)
+
+        await self.redis.transaction(write, catalogue)
+
+    async def ratings(self) -> dict[str, dict[str, Any]]:
+        """Filing code -> its latest rating as served (kept with this worker's copy of the catalogue)."""
+        copy = await self._catalogue_copy("ratings")
+        served: dict[str, dict[str, Any]] | None = copy.derived.get("served")
+        if served is None:
+            fields = set(RatingView.model_fields)
+            served = {code: {k: v for k, v in entry.items() if k in fields} for code, entry in copy.by_key.items()}
+            copy.derived["served"] = served
+        return served
+
     async def plan_documents(self, province: str, plan_id: str) -> tuple[bytes | None, bytes | None]:
         """The plan and its latest draw as published (JSON), each None when not on record (yet)."""
         key = f"{province}:{plan_id}"
@@ -536,6 +586,14 @@ class CertificateStore:
                 index.setdefault(entry["organization_code"], []).append(entry)
             copy.derived["by_organization"] = index
         return index
+
+
+def public_indicator(indicator: dict[str, Any]) -> dict[str, Any]:
+    """A rating's indicator as published: an upheld complaint is counted, its tracking code not shown."""
+    references = [] if indicator["code"] == "complaint_upheld" else indicator["references"]
+    return RatedIndicatorView.model_validate(
+        {**indicator, "references": [ref for ref in references if not TRACKING_CODE.match(ref)]}
+    ).model_dump(mode="json")
 
 
 def newest_inspection_first(entry: dict[str, Any]) -> tuple[int, int, str, str]:

@@ -1,6 +1,7 @@
 """The public lookup: free, no token, every province; certificates, the organization catalogue, batch plans,
-verification of an electronic certificate, supervision's published plans, draws and inspection results (一公开),
-and the web page that uses them. Served from Redis only."""
+verification of an electronic certificate, supervision's published plans, draws, inspection results and star
+ratings (一公开), and the web page that uses them. Served from Redis only; complaints and reports (投诉举报) alone are
+forwarded to the province's supervision (complaints.py), which keeps them."""
 
 from __future__ import annotations
 
@@ -16,8 +17,19 @@ from fastapi.responses import HTMLResponse, Response
 from shared.kernel.events import DrawMade, InspectionPlanPublished
 from shared.platform.deps import TodayDep, lookup_number
 
-from .deps import SettingsDep, StoreDep, fair_use_of, store_of
-from .models import CertificateView, LookupResult, Page, PlanDocuments, Verification, summary
+from .complaints import Answer, public_status
+from .deps import SettingsDep, StoreDep, SupervisionsDep, fair_use_of, store_of
+from .models import (
+    CertificateView,
+    ComplaintForm,
+    ComplaintReceipt,
+    ComplaintStatusView,
+    LookupResult,
+    Page,
+    PlanDocuments,
+    Verification,
+    summary,
+)
 from .store import CertificateStore, newest_inspection_first
 
 router = APIRouter(tags=["public lookup"])
@@ -145,8 +157,17 @@ async def organizations(
     page = _page(entries, offset, limit)
     # Each organization's published inspection results, newest first, whichever province inspected it (a site
     # outside its own province is inspected there too [Z四(一)]); filing codes are unique across provinces.
+    # And its latest star rating, by whichever province rated it, with its inputs (null before its first rating).
     inspections = await store.inspections_by_organization()
-    page.data = [{**entry, "inspections": inspections.get(entry.get("filing_code", ""), [])} for entry in page.data]
+    ratings = await store.ratings()
+    page.data = [
+        {
+            **entry,
+            "inspections": inspections.get(entry.get("filing_code", ""), []),
+            "rating": ratings.get(entry.get("filing_code", "")),
+        }
+        for entry in page.data
+    ]
     return page
 
 
@@ -284,6 +305,87 @@ async def inspections(
     ]
     entries.sort(key=newest_inspection_first)
     return _page(entries, offset, limit)
+
+
+# --- complaints and reports (投诉举报), forwarded -------------------------------------------------------------
+
+TrackingCode = Annotated[
+    str,
+    PathParameter(
+        # Lower case accepted, as typed on a phone; forwarded in capitals.
+        pattern=r"^\d{2}-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{12}$",
+        description="the complaint's tracking code, e.g. 33-8H4K2M9QX4PZ: its province, then 12 characters",
+    ),
+]
+COMPLAINT_SCHEMA = ComplaintForm.model_json_schema()
+NOT_ANSWERING = {"description": 'the province\'s supervision service is not answering: {"detail": …}'}
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, read up to `limit` bytes (413 past it): a complaint is forwarded, not kept."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "a complaint is far smaller than this")
+    return bytes(body)
+
+
+def _forwarded(answer: Answer, body: Any) -> Response:
+    headers = {"Retry-After": answer.retry_after} if answer.retry_after else None
+    return Response(
+        json.dumps(body, ensure_ascii=False).encode(),
+        status_code=answer.status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+@router.post(
+    "/complaints/{province}",
+    tags=["complaints"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ComplaintReceipt,
+    responses={
+        404: {"description": "no supervision service of this province is configured"},
+        422: {"description": "supervision's answer: every fault of the complaint, by field"},
+        503: NOT_ANSWERING,
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": COMPLAINT_SCHEMA}}}},
+)
+async def file_complaint(
+    province: ProvincePath, request: Request, settings: SettingsDep, supervisions: SupervisionsDep, _client: Client
+) -> Response:
+    """Files a complaint or report (投诉举报) with the province's supervision: the JSON body is forwarded to it
+    unchanged, and its answer (201 with the tracking code and the deadlines, or 422) comes back as it is. Nothing
+    of the complaint is kept or logged here."""
+    supervisions.of(province)  # 404 before the body is read
+    body = await _body(request, settings.max_complaint_bytes)
+    answer = await supervisions.forward(province, "POST", "/complaints", body)
+    return _forwarded(answer, answer.body)
+
+
+@router.get(
+    "/complaints/{tracking_code}",
+    tags=["complaints"],
+    response_model=ComplaintStatusView,
+    responses={404: {"description": "no such complaint, or no supervision of its province"}, 503: NOT_ANSWERING},
+)
+async def complaint_status(
+    tracking_code: TrackingCode, request: Request, supervisions: SupervisionsDep, client: Client
+) -> Response:
+    """A complaint's status, deadlines and reply, by its tracking code, from the supervision of the province its
+    first two digits name. A code not found counts as a miss for fair use (codes are not to be guessed)."""
+    code = tracking_code.upper()
+    try:
+        answer = await supervisions.forward(code[:2], "GET", f"/complaints/{code}")
+    except HTTPException as error:
+        if error.status_code == status.HTTP_404_NOT_FOUND:  # a province without supervision here: a miss as well
+            await fair_use_of(request).missed(client)
+        raise
+    if answer.status_code == status.HTTP_404_NOT_FOUND:
+        await fair_use_of(request).missed(client)
+    return _forwarded(answer, public_status(answer.body) if answer.status_code == status.HTTP_200_OK else answer.body)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -13,6 +13,8 @@ from shared.kernel.events import (
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
     BATCH_RESULTS_PUBLISHED,
+    BATCH_RESULTS_REPORTED,
+    BATCH_WITHDRAWN,
 )
 from shared.platform.app import create_app
 from shared.platform.auth import PARTNER_HEADER
@@ -24,7 +26,14 @@ from .settings import RecognitionSettings
 from .views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PRODUCES = (BATCH_PLAN_APPROVED, BATCH_RESULTS_PUBLISHED, BATCH_RESULTS_APPROVED, BATCH_RESULT_CORRECTED)
+PRODUCES = (
+    BATCH_PLAN_APPROVED,
+    BATCH_RESULTS_PUBLISHED,
+    BATCH_RESULTS_REPORTED,
+    BATCH_WITHDRAWN,
+    BATCH_RESULTS_APPROVED,
+    BATCH_RESULT_CORRECTED,
+)
 
 
 def create(

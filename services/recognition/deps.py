@@ -24,6 +24,8 @@ PriorCertificatesDep = Annotated[PriorCertificates, Depends(prior_certificates_d
 Operator = Annotated[Principal, require_role(Role.ORG_OPERATOR)]
 Department = Annotated[Principal, require_role(Role.TESTING_DEPARTMENT)]
 Official = Annotated[Principal, require_role(Role.PROVINCE_OFFICIAL)]
+# Who follows up what a suspended or revoked organization leaves [L28].
+FollowUp = Annotated[Principal, require_role(Role.TESTING_DEPARTMENT, Role.PROVINCE_OFFICIAL)]
 Reader = Annotated[
     Principal, require_role(Role.ORG_OPERATOR, Role.TESTING_DEPARTMENT, Role.PROVINCE_OFFICIAL, Role.INSPECTOR)
 ]

@@ -1,14 +1,17 @@
 """Recognition's event consumers: its replica of the province's filed organizations (shared.platform.replicas),
-and what supervision sends about a batch: the expert panels it drew and its sealed inspection records."""
+what supervision sends about a batch: the expert panels it drew and its sealed inspection records, and its
+credit record's entries of persons, against which a plan's staff are checked."""
 
 from __future__ import annotations
 
 from shared.kernel.events import (
+    CREDIT_ENTRY_RECORDED,
     EXPERTS_DISPATCHED,
     INSPECTION_RECORDED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
+    CreditEntryRecorded,
     Envelope,
     ExpertsDispatched,
     InspectionRecorded,
@@ -43,3 +46,10 @@ def on_experts_dispatched(unit: Unit[RecognitionSettings], event: Envelope[Exper
 def on_inspection_recorded(unit: Unit[RecognitionSettings], event: Envelope[InspectionRecorded]) -> None:
     """A sealed inspection goes into the batch's exam record and trail [L27]; a batch not here raises NotFound."""
     service.record_inspection(unit=unit, inspection=event.payload)
+
+
+@consumer.on(CREDIT_ENTRY_RECORDED)
+def on_credit_entry_recorded(unit: Unit[RecognitionSettings], event: Envelope[CreditEntryRecorded]) -> None:
+    """An entry of the credit record, whole as it stands (the latest for its id replaces it): a person's serious
+    entry active on the day keeps them from a plan's staff [Z五(五)]."""
+    service.keep_credit_entry(unit=unit, entry=event.payload, recorded_at=event.occurred_at)

@@ -43,6 +43,16 @@ class BatchStatus(StrEnum):
     REPORTED = "reported"  # results summary (结果汇总表) reported to the testing department [L22]
     REVIEWED = "reviewed"  # the testing department's review passed [L22]
     APPROVED = "approved"  # the province's re-check passed: certificates may be issued [L22-23]
+    CANCELLED = "cancelled"  # withdrawn by the department: its organization was suspended or revoked [L28]
+    HANDED_OVER = "handed_over"  # its candidates went to another organization's new draft [L28]
+
+
+# Batches no step takes further: approved (corrections aside) or withdrawn [L28].
+WITHDRAWN = (BatchStatus.CANCELLED, BatchStatus.HANDED_OVER)
+# Batches not approved and not withdrawn: what a suspended or revoked organization leaves to follow up [L28].
+UNFINISHED = tuple(s for s in BatchStatus if s is not BatchStatus.APPROVED and s not in WITHDRAWN)
+# The organization standings under which such a batch takes no further step [L28].
+HALTED_STANDINGS = ("suspended", "revoked")
 
 
 # Batches whose staff are committed to their site on their dates.
@@ -180,6 +190,9 @@ class Batch(BatchBase, table=True):
     reported_late: bool = False
     approved_on: date | None = None
     approved_by: str | None = None
+    withdrawn_on: date | None = Field(default=None, description="cancelled or handed over on [L28]")
+    handed_over_to: str | None = Field(default=None, description="the new batch its candidates went to [L28]")
+    handed_over_from: str | None = Field(default=None, description="the batch it was handed over from [L28]")
 
 
 class BatchTransition(AuditFields, table=True):
@@ -262,6 +275,32 @@ class BatchReviewer(SQLModel, table=True):
     recorded_by: str
 
 
+class PersonCreditEntry(SQLModel, table=True):
+    """Recognition's replica of supervision's credit record (信用档案), its entries of persons only: the latest
+    `credit entry recorded` for an entry id is the whole entry. Staff with a serious entry active on the day are
+    refused at creation and submission [Z五(五) 诚信不良档案]; a withdrawn entry never counted. The ID number is
+    kept normalised, to match the staff's, and is never shown or echoed."""
+
+    __tablename__ = "person_credit_entry"
+
+    entry_id: str = Field(primary_key=True)
+    name: str
+    id_type: str
+    id_number: str = Field(index=True)
+    severity: str = Field(max_length=10)  # general, serious
+    source: str = Field(max_length=10)
+    source_ref: str | None = None
+    reason: str
+    article: str
+    starts_on: date
+    ends_on: date = Field(description="the first day it no longer counts")
+    withdrawn: bool = False
+    recorded_at: datetime = Field(description="when supervision sent this version (the event's occurred_at)")
+
+    def active_on(self, day: date) -> bool:
+        return not self.withdrawn and self.starts_on <= day < self.ends_on
+
+
 class StaffPublic(BaseModel):
     name: str
     id_type: str
@@ -329,6 +368,9 @@ class BatchPublic(BatchBase):
     reported_on: date | None
     reported_late: bool
     approved_on: date | None
+    withdrawn_on: date | None = None
+    handed_over_to: str | None = Field(default=None, description="the new batch its candidates went to [L28]")
+    handed_over_from: str | None = Field(default=None, description="the batch it was handed over from [L28]")
     candidate_count: int
     staff: list[StaffPublic]
     trail: list[TransitionPublic]
@@ -421,6 +463,71 @@ class ResultCorrectionPublic(BaseModel):
     corrected_on: date
 
 
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=1000)]
+
+
+class CancelCreate(BaseModel):
+    reason: Reason = Field(description="why the department cancels the batch [L28]")
+
+
+class HandOverCreate(BaseModel):
+    """What the receiving organization's new draft needs that the batch cannot give: its own staff (a draft takes
+    them only at creation), and, when they change, the site and dates. Candidates come from the batch."""
+
+    to_organization_code: str = Field(min_length=13, max_length=13, description="the receiving organization")
+    reason: Reason = Field(description="why the batch is handed over [L28]")
+    staff: list[StaffCreate] = Field(
+        min_length=1,
+        description="the receiving organization's examiners, invigilators and internal quality supervisors [L20]",
+    )
+    site: ExamSite | None = Field(
+        default=None, description="where the receiving organization runs it; else the batch's"
+    )
+    exam_starts_on: date | None = Field(default=None, description="else the batch's")
+    exam_ends_on: date | None = Field(default=None, description="else the batch's")
+    announced_on: date | None = Field(default=None, description="the receiving organization's announcement, if made")
+
+
+class HandOverPublic(BaseModel):
+    handed_over: BatchPublic = Field(description="the batch, now handed_over")
+    new_batch: BatchPublic = Field(description="the receiving organization's draft with the same candidates")
+
+
+class FollowUpBatch(BaseModel):
+    """A batch of the organization that is not approved and not withdrawn [L28]."""
+
+    id: str
+    status: BatchStatus
+    occupation_code: str
+    occupation_name: str
+    work_type: str | None
+    level: int
+    method: Method
+    announced_on: date | None
+    exam_starts_on: date
+    exam_ends_on: date
+    plan_approved_on: date | None
+    results_published_on: date | None
+    results_publicity_until: date | None
+    report_due_on: date | None
+    reported_on: date | None
+    site: ExamSite
+    candidate_count: int
+    candidates: str = Field(description="the batch's candidates: GET this path")
+
+
+class FollowUpPublic(BaseModel):
+    """What an organization leaves to follow up (妥善处理后续工作) [L28]."""
+
+    organization_code: str
+    organization_name: str
+    organization_status: str
+    data: list[FollowUpBatch]
+    count: int
+    candidate_count: int = Field(description="candidates of all these batches")
+    candidates_csv: str = Field(description="all their candidates as CSV: GET this path")
+
+
 class UploadReport(BaseModel):
     rows: int
     stored: int
@@ -439,6 +546,7 @@ TABLES = (
     BatchInspection,
     BatchPanel,
     BatchReviewer,
+    PersonCreditEntry,
     OutboxEvent,
     ProcessedEvent,
 )

@@ -22,7 +22,20 @@ from shared.kernel.filing import FilingState
 from shared.kernel.policy import Policy
 from shared.kernel.workdays import add_working_days
 
-from .models import DIRECT_METHODS, Batch, BatchCreate, BatchStaff, Candidate, Method, ScoreCreate, StaffRole
+from .models import (
+    DIRECT_METHODS,
+    HALTED_STANDINGS,
+    WITHDRAWN,
+    Batch,
+    BatchStaff,
+    BatchStatus,
+    Candidate,
+    Method,
+    PersonCreditEntry,
+    ScoreCreate,
+    StaffCreate,
+    StaffRole,
+)
 
 SOURCE = "国家职业技能标准编制技术规程(2018年版) 申报条件"
 
@@ -112,27 +125,76 @@ def scope_errors(
     return errors
 
 
-def staff_declared_errors(batch_in: BatchCreate) -> list[FieldError]:
+def staff_declared_errors(staff: Sequence[StaffCreate]) -> list[FieldError]:
     """The plan names examiners, invigilators and internal quality supervisors [L20]; one role per person."""
     errors = []
-    roles = {person.role for person in batch_in.staff}
+    roles = {person.role for person in staff}
     for role in StaffRole:
         if role not in roles:
             errors.append(FieldError("staff", f"the plan names no {role.value} [L20]"))
     seen: dict[tuple[str, str], int] = {}
-    for index, person in enumerate(batch_in.staff):
+    for index, person in enumerate(staff):
         key = (person.id_type, person.id_number)
         if key in seen:
             errors.append(
                 FieldError(
                     f"staff.{index}",
                     f"{person.name} already serves in this batch as "
-                    f"{batch_in.staff[seen[key]].role.value}: one role per person "
+                    f"{staff[seen[key]].role.value}: one role per person "
                     "(不相容岗位分离) [G四(二)]",
                 )
             )
         seen[key] = index
     return errors
+
+
+CREDIT_ARTICLE = "Z五(五) 诚信不良档案"
+
+
+def credit_errors(
+    id_numbers: Sequence[str], entries: Mapping[str, Iterable[PersonCreditEntry]], today: date
+) -> list[FieldError]:
+    """No examiner, invigilator or internal quality supervisor with a serious credit entry active on the day
+    [Z五(五)]: one error per such entry, by staff position. The ID number is never echoed.
+
+    `id_numbers`: the staff's, in plan order; `entries`: the credit record's entries of persons by ID number."""
+    errors = []
+    for index, id_number in enumerate(id_numbers):
+        found = sorted(entries.get(id_number, ()), key=lambda e: (e.ends_on, e.entry_id))
+        for entry in found:
+            if entry.severity == "serious" and entry.active_on(today):
+                errors.append(
+                    FieldError(
+                        f"staff.{index}.id_number",
+                        f"serious credit entry {entry.entry_id} active until {entry.ends_on} [{CREDIT_ARTICLE}]",
+                    )
+                )
+    return errors
+
+
+def halted_reason(batch: Batch, organization_status: str | None) -> str | None:
+    """Why a batch takes no further step, or None: its organization is suspended or revoked and the batch is not
+    approved (an approved batch's corrections and certificates go on) nor withdrawn [L28]."""
+    if batch.status is BatchStatus.APPROVED or batch.status in WITHDRAWN:
+        return None
+    if organization_status not in HALTED_STANDINGS:
+        return None
+    return (
+        f"organization {batch.organization_code} is {organization_status}: batch {batch.id} "
+        f"({batch.status.value}) takes no further step; the testing department cancels it or hands it over "
+        "to another organization [L28]"
+    )
+
+
+def withdrawal_refusal(batch: Batch, organization_status: str | None) -> str | None:
+    """Why a batch may not be cancelled or handed over, or None: only a batch of a suspended or revoked
+    organization is [L28] (its own status is the transition table's)."""
+    if organization_status in HALTED_STANDINGS:
+        return None
+    return (
+        f"organization {batch.organization_code} is {organization_status or 'not known here'}: only a batch of a "
+        "suspended or revoked organization is cancelled or handed over [L28]"
+    )
 
 
 def announcement_errors(batch: Batch, policy: Policy, today: date) -> list[FieldError]:

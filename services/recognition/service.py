@@ -28,28 +28,36 @@ from shared.kernel.events import (
     BATCH_RESULT_CORRECTED,
     BATCH_RESULTS_APPROVED,
     BATCH_RESULTS_PUBLISHED,
+    BATCH_RESULTS_REPORTED,
+    BATCH_WITHDRAWN,
     BatchHeading,
     BatchPlanApproved,
     BatchResultCorrected,
     BatchResultsApproved,
     BatchResultsPublished,
+    BatchResultsReported,
     BatchStaffMember,
+    BatchWithdrawn,
     ComponentDistribution,
+    CreditEntryRecorded,
     ExpertsDispatched,
     InspectionRecorded,
     PassedCandidate,
     RepeatedScores,
     ScoreComponent,
 )
+from shared.kernel.identity import RESIDENT_ID_CARD, valid_id_number
 from shared.kernel.workdays import add_working_days, publicity_end
 from shared.kernel.workflow import ObjectionResolution, check_cleared, check_within_publicity, next_status, resolve
 from shared.platform.auth import Actor
+from shared.platform.db import locked
 from shared.platform.replicas import FiledOrganization
 from shared.platform.unit import Unit
 
 from . import rules
 from .models import (
     ACTIVE,
+    UNFINISHED,
     Batch,
     BatchCreate,
     BatchInspection,
@@ -64,13 +72,18 @@ from .models import (
     CorrectionCreate,
     ExamSite,
     ExpertPublic,
+    FollowUpBatch,
+    FollowUpPublic,
+    HandOverCreate,
     InspectionPublic,
     PanelPurpose,
+    PersonCreditEntry,
     ResultCorrection,
     ResultObjection,
     ResultObjectionCreate,
     ReviewerPublic,
     ScoreCreate,
+    StaffCreate,
     StaffPublic,
     TransitionPublic,
 )
@@ -90,6 +103,9 @@ ALLOWED: dict[str, tuple[tuple[BatchStatus, ...], BatchStatus]] = {
     "pass_review": ((S.REPORTED,), S.REVIEWED),
     "return_results": ((S.REPORTED, S.REVIEWED), S.RESULTS_RECORDED),
     "approve_results": ((S.REVIEWED,), S.APPROVED),
+    # A batch of a suspended or revoked organization, not approved: withdrawn by the department [L28].
+    "cancel": (UNFINISHED, S.CANCELLED),
+    "hand_over": (UNFINISHED, S.HANDED_OVER),
 }
 EDITABLE = (S.DRAFT, S.RETURNED)
 MAX_CANDIDATES = 200_000
@@ -141,7 +157,8 @@ def create_batch(*, unit: Unit[RecognitionSettings], batch_in: BatchCreate, acto
     organization = _organization(unit, batch_in.organization_code)
     errors = [
         *_scope_errors(unit, organization, batch_in.occupation_code, batch_in.level, batch_in.site.city),
-        *rules.staff_declared_errors(batch_in),
+        *rules.staff_declared_errors(batch_in.staff),
+        *_credit_errors(unit, [person.id_number for person in batch_in.staff]),
     ]
     if errors:
         raise FieldErrors(errors)
@@ -151,9 +168,31 @@ def create_batch(*, unit: Unit[RecognitionSettings], batch_in: BatchCreate, acto
             "organization_name": organization.name,
             "created_by": actor.subject,
             "site": batch_in.site.model_dump(),
-            "new_site": not any(s.get("address") == batch_in.site.address for s in organization.sites),
+            "new_site": _new_site(organization, batch_in.site),
         },
     )
+    _start_draft(unit, batch, batch_in.staff, actor)
+    seen: set[tuple[str, str]] = set()
+    errors, _ = _add_candidates(
+        unit, batch, enumerate(batch_in.candidates), seen, position=0, field=lambda i: f"candidates.{i}"
+    )
+    if errors:
+        raise FieldErrors(errors)
+    return batch
+
+
+def _new_site(organization: FiledOrganization, site: ExamSite) -> bool:
+    return not any(s.get("address") == site.address for s in organization.sites)
+
+
+def _start_draft(
+    unit: Unit[RecognitionSettings],
+    batch: Batch,
+    staff: Sequence[StaffCreate],
+    actor: Actor,
+    reason: str | None = None,
+) -> None:
+    """Stores a new draft with its first trail row and its staff."""
     unit.session.add(batch)
     unit.session.flush()
     unit.session.add(
@@ -162,19 +201,13 @@ def create_batch(*, unit: Unit[RecognitionSettings], batch_in: BatchCreate, acto
             from_status=None,
             to_status=S.DRAFT,
             action="create",
+            reason=reason,
             actor=actor.subject,
             actor_role=actor.role,
         )
     )
-    for person in batch_in.staff:
+    for person in staff:
         unit.session.add(BatchStaff(batch_id=batch.id, **person.model_dump()))
-    seen: set[tuple[str, str]] = set()
-    errors, _ = _add_candidates(
-        unit, batch, enumerate(batch_in.candidates), seen, position=0, field=lambda i: f"candidates.{i}"
-    )
-    if errors:
-        raise FieldErrors(errors)
-    return batch
 
 
 def _organization(unit: Unit[RecognitionSettings], code: str) -> FiledOrganization:
@@ -196,6 +229,31 @@ def _scope_errors(
         city=city,
         on=unit.today,
     )
+
+
+def ensure_not_halted(*, unit: Unit[RecognitionSettings], batch: Batch) -> None:
+    """409 when the batch's organization is suspended or revoked and the batch is not approved [L28]."""
+    organization = unit.session.get(FiledOrganization, batch.organization_code)
+    reason = rules.halted_reason(batch, organization.status if organization else None)
+    if reason:
+        raise Conflict(reason)
+
+
+def _credit_errors(unit: Unit[RecognitionSettings], id_numbers: Sequence[str]) -> list[FieldError]:
+    """Reads the serious, not withdrawn, credit entries of the staff's ID numbers for rules.credit_errors."""
+    wanted = sorted(set(id_numbers))
+    entries: dict[str, list[PersonCreditEntry]] = {}
+    for start in range(0, len(wanted), INSERT_CHUNK):
+        rows = unit.session.exec(
+            select(PersonCreditEntry).where(
+                col(PersonCreditEntry.id_number).in_(wanted[start : start + INSERT_CHUNK]),
+                PersonCreditEntry.severity == "serious",
+                col(PersonCreditEntry.withdrawn).is_(False),
+            )
+        )
+        for entry in rows:
+            entries.setdefault(entry.id_number, []).append(entry)
+    return rules.credit_errors(id_numbers, entries, unit.today)
 
 
 def _integrity_errors(unit: Unit[RecognitionSettings], batch: Batch) -> list[FieldError]:
@@ -278,6 +336,7 @@ def upload_candidates(
 ) -> tuple[int, int]:
     """Adds candidates from CSV (with a header row) or JSON lines, validated row by row: every bad row is
     reported (422) and then nothing is stored. Returns (rows read, rows stored)."""
+    ensure_not_halted(unit=unit, batch=batch)
     if batch.status not in EDITABLE:
         raise Conflict(f"batch {batch.id} is {batch.status.value}; candidates are added to a draft or returned plan")
     existing = unit.session.exec(select(Candidate.id_type, Candidate.id_number).where(Candidate.batch_id == batch.id))
@@ -351,6 +410,7 @@ def submit(
     *, unit: Unit[RecognitionSettings], batch: Batch, actor: Actor, prior: dict[str, rules.PriorCertificate]
 ) -> Batch:
     """Checks the whole plan against the replica, the policy and the integrity rules; 422 with every problem."""
+    ensure_not_halted(unit=unit, batch=batch)
     organization = _organization(unit, batch.organization_code)
     candidates = unit.session.exec(
         select(Candidate).where(Candidate.batch_id == batch.id).order_by(col(Candidate.position))
@@ -359,6 +419,7 @@ def submit(
         *_scope_errors(unit, organization, batch.occupation_code, batch.level, batch.site["city"]),
         *rules.announcement_errors(batch, unit.policy, unit.today),
         *_integrity_errors(unit, batch),
+        *_credit_errors(unit, [person.id_number for person in staff_of(unit, batch.id)]),
         *rules.eligibility_errors(batch, candidates, prior),
     ]
     if candidate_count(unit, batch.id) == 0:
@@ -379,6 +440,7 @@ def decide_plan(
     actor: Actor,
 ) -> Batch:
     """The testing department approves the plan (it may then run) or returns it with the reason [L20]."""
+    ensure_not_halted(unit=unit, batch=batch)
     if not approve:
         _transition(unit, batch, "return_plan", actor, reason)
         return batch
@@ -426,6 +488,7 @@ def record_results(
     """Scores per component; the batch moves on once every candidate has a result. Performance-review scores
     name their reviewers, experts of the panel supervision drew [L18(三)] (or, in the policy's transition,
     typed in and marked as such)."""
+    ensure_not_halted(unit=unit, batch=batch)
     if batch.status not in (S.PLAN_APPROVED, S.RESULTS_RECORDED):
         raise Conflict(
             f"batch {batch.id} is {batch.status.value}; results are recorded for an approved plan "
@@ -504,6 +567,7 @@ def _record_reviewers(
 def publish_results(*, unit: Unit[RecognitionSettings], batch: Batch, published_on: date, actor: Actor) -> Batch:
     """Publicity of 5+ working days from the portal's publication date [L22, G三(五)]; supervision's online
     monitoring gets the counts and score distributions, never a candidate (`batch results published`)."""
+    ensure_not_halted(unit=unit, batch=batch)
     policy = unit.policy
     if published_on > unit.today:
         raise FieldError("published_on", "the publication date cannot be in the future")
@@ -615,7 +679,10 @@ def resolve_objection(
 
 def report(*, unit: Unit[RecognitionSettings], batch: Batch, actor: Actor) -> Batch:
     """The results summary goes to the testing department after the publicity, objections resolved; a report
-    after the policy's period is accepted and marked late for supervision [L22]."""
+    after the policy's period is accepted and marked late for supervision [L22] (`batch results reported`)."""
+    ensure_not_halted(unit=unit, batch=batch)
+    if batch.status is not S.RESULTS_IN_PUBLICITY:
+        next_status(ALLOWED, "report", batch.status, f"batch {batch.id}")  # 409 with the states it may be in
     assert batch.results_publicity_until is not None and batch.report_due_on is not None
     today = unit.today
     if batch.status is S.RESULTS_IN_PUBLICITY and today <= batch.results_publicity_until:
@@ -628,11 +695,21 @@ def report(*, unit: Unit[RecognitionSettings], batch: Batch, actor: Actor) -> Ba
     batch.reported_late = today > batch.report_due_on
     reason = f"late: due {batch.report_due_on}" if batch.reported_late else None
     _transition(unit, batch, "report", actor, reason)
+    payload = BatchResultsReported(
+        **_heading(batch),
+        reported_on=today,
+        report_due_on=batch.report_due_on,
+        late=batch.reported_late,
+        objections=len(objections),
+        objections_upheld=sum(1 for _, upheld in objections if upheld),
+    )
+    unit.emit(BATCH_RESULTS_REPORTED, subject=batch.id, payload=payload)
     return batch
 
 
 def review(*, unit: Unit[RecognitionSettings], batch: Batch, approve: bool, reason: str | None, actor: Actor) -> Batch:
     """The testing department reviews the results summary [L22]; a return sends the results back."""
+    ensure_not_halted(unit=unit, batch=batch)
     _transition(unit, batch, "pass_review" if approve else "return_results", actor, reason)
     return batch
 
@@ -641,6 +718,7 @@ def recheck(
     *, unit: Unit[RecognitionSettings], batch: Batch, approve: bool, reason: str | None, actor: Actor, part_size: int
 ) -> Batch:
     """The province's re-check [L22]: only then do the passing candidates go to certificates, in parts."""
+    ensure_not_halted(unit=unit, batch=batch)
     if not approve:
         _transition(unit, batch, "return_results", actor, reason)
         return batch
@@ -733,7 +811,261 @@ def current_result(unit: Unit[RecognitionSettings], candidate: Candidate) -> boo
     return latest.passed_now if latest else bool(candidate.passed)
 
 
+# --- what a suspended or revoked organization leaves: follow-up, cancellation, hand-over [L28] ------------
+
+
+def batch_for_update(*, unit: Unit[RecognitionSettings], batch_id: str) -> Batch:
+    """The batch, locked for the rest of the transaction (shared.platform.db.locked): two officials pressing the
+    same button queue here, and the second reads what the first did. Call it first in the transaction."""
+    batch = locked(unit.session, Batch, batch_id)
+    if batch is None:
+        raise NotFound(f"no batch {batch_id}")
+    return batch
+
+
+def _withdrawable(unit: Unit[RecognitionSettings], batch: Batch, action: str) -> FiledOrganization:
+    """409 unless the batch is not approved nor withdrawn and its organization is suspended or revoked [L28]."""
+    next_status(ALLOWED, action, batch.status, f"batch {batch.id}")
+    organization = unit.session.get(FiledOrganization, batch.organization_code)
+    reason = rules.withdrawal_refusal(batch, organization.status if organization else None)
+    if reason or organization is None:
+        raise Conflict(reason or f"organization {batch.organization_code} is not known here")
+    return organization
+
+
+def _emit_withdrawn(
+    unit: Unit[RecognitionSettings], batch: Batch, reason: str, actor: Actor, new_batch: Batch | None = None
+) -> None:
+    payload = BatchWithdrawn(
+        **_heading(batch),
+        action="handed_over" if new_batch else "cancelled",
+        reason=reason,
+        decided_on=unit.today,
+        decided_by=actor.subject,
+        candidates=candidate_count(unit, batch.id),
+        to_organization_code=new_batch.organization_code if new_batch else None,
+        new_batch_id=new_batch.id if new_batch else None,
+    )
+    unit.emit(BATCH_WITHDRAWN, subject=batch.id, payload=payload)
+
+
+def cancel(*, unit: Unit[RecognitionSettings], batch: Batch, reason: str, actor: Actor) -> Batch:
+    """The testing department cancels a batch of a suspended or revoked organization that was not approved: it
+    ends there (`batch withdrawn`) [L28]. Lock the batch first (`batch_for_update`)."""
+    _withdrawable(unit, batch, "cancel")
+    batch.withdrawn_on = unit.today
+    _transition(unit, batch, "cancel", actor, reason)
+    _emit_withdrawn(unit, batch, reason, actor)
+    return batch
+
+
+def hand_over(*, unit: Unit[RecognitionSettings], batch: Batch, hand_over_in: HandOverCreate, actor: Actor) -> Batch:
+    """The testing department hands a batch of a suspended or revoked organization, not approved, to a filed
+    organization within scope for its occupation and level [L28, G四(二)]: a new draft of the receiving organization
+    with the same candidates (no results) and the receiving organization's own staff; the batch ends handed_over
+    with the new batch's id (`batch withdrawn`). Every problem at once (422). Returns the new draft. Lock the
+    batch first (`batch_for_update`)."""
+    _withdrawable(unit, batch, "hand_over")
+    code = hand_over_in.to_organization_code
+    site = hand_over_in.site or ExamSite.model_validate(batch.site)
+    starts_on = hand_over_in.exam_starts_on or batch.exam_starts_on
+    ends_on = hand_over_in.exam_ends_on or batch.exam_ends_on
+    errors: list[FieldError] = []
+    receiving = unit.session.get(FiledOrganization, code)
+    if code == batch.organization_code:
+        errors.append(FieldError("to_organization_code", f"batch {batch.id} is {code}'s own: hand it to another"))
+    elif receiving is None:
+        errors.append(FieldError("to_organization_code", f"no filed organization {code} is known here"))
+    else:
+        for error in _scope_errors(unit, receiving, batch.occupation_code, batch.level, site.city):
+            field = "to_organization_code" if error.field == "organization_code" else error.field
+            errors.append(FieldError(field, error.reason))
+    if ends_on < starts_on:
+        errors.append(FieldError("exam_ends_on", f"{ends_on} is before exam_starts_on {starts_on}"))
+    errors += rules.staff_declared_errors(hand_over_in.staff)
+    errors += _credit_errors(unit, [person.id_number for person in hand_over_in.staff])
+    if errors or receiving is None:
+        raise FieldErrors(errors)
+    new_batch = Batch(
+        organization_code=receiving.filing_code,
+        organization_name=receiving.name,
+        occupation_code=batch.occupation_code,
+        occupation_name=batch.occupation_name,
+        work_type=batch.work_type,
+        level=batch.level,
+        method=batch.method,
+        exam_starts_on=starts_on,
+        exam_ends_on=ends_on,
+        announced_on=hand_over_in.announced_on,
+        site=site.model_dump(),
+        new_site=_new_site(receiving, site),
+        created_by=actor.subject,
+        handed_over_from=batch.id,
+    )
+    from_ = f"handed over from batch {batch.id} of {batch.organization_code}: {hand_over_in.reason} [L28]"
+    _start_draft(unit, new_batch, hand_over_in.staff, actor, from_)
+    _copy_candidates(unit, batch, new_batch)
+    batch.withdrawn_on = unit.today
+    batch.handed_over_to = new_batch.id
+    to = f"handed over to {code} as batch {new_batch.id}: {hand_over_in.reason} [L28]"
+    _transition(unit, batch, "hand_over", actor, to)
+    _emit_withdrawn(unit, batch, hand_over_in.reason, actor, new_batch)
+    return new_batch
+
+
+CANDIDATE_FACTS = (
+    "position",
+    "name",
+    "id_type",
+    "id_number",
+    "photo_ref",
+    "years_of_work",
+    "prior_certificate_number",
+    "competition_award",
+    "completed_teaching_plan",
+)
+
+
+def _copy_candidates(unit: Unit[RecognitionSettings], batch: Batch, new_batch: Batch) -> None:
+    """The batch's candidates with their facts, not their results, into the new batch in their order: read and
+    inserted a chunk at a time by position (a batch may hold 200,000)."""
+    columns = [getattr(Candidate, name) for name in CANDIDATE_FACTS]
+    last = -1
+    while True:
+        rows = unit.session.execute(
+            sa_select(*columns)
+            .where(col(Candidate.batch_id) == batch.id, col(Candidate.position) > last)
+            .order_by(col(Candidate.position))
+            .limit(INSERT_CHUNK)
+        ).all()
+        if not rows:
+            return
+        unit.session.execute(
+            insert(Candidate),
+            [
+                {**dict(zip(CANDIDATE_FACTS, row, strict=True)), "id": str(uuid.uuid4()), "batch_id": new_batch.id}
+                for row in rows
+            ],
+        )
+        last = rows[-1][0]
+
+
+def _followed(unit: Unit[RecognitionSettings], organization_code: str) -> FiledOrganization:
+    organization = unit.session.get(FiledOrganization, organization_code)
+    if organization is None:
+        raise NotFound(f"no filed organization {organization_code} is known here")
+    return organization
+
+
+FOLLOW_UP_ADDED = {"site", "candidate_count", "candidates"}
+
+
+def follow_up(*, unit: Unit[RecognitionSettings], organization_code: str) -> FollowUpPublic:
+    """The organization's batches not approved and not withdrawn, with their candidates' counts [L28]."""
+    organization = _followed(unit, organization_code)
+    batches = unit.session.exec(
+        select(Batch)
+        .where(Batch.organization_code == organization_code, col(Batch.status).in_(UNFINISHED))
+        .order_by(col(Batch.exam_starts_on), col(Batch.created_at), col(Batch.id))
+    ).all()
+    counts: dict[str, int] = {}
+    ids = [b.id for b in batches]
+    for start in range(0, len(ids), INSERT_CHUNK):
+        counts.update(
+            (batch_id, count)
+            for batch_id, count in unit.session.execute(
+                sa_select(col(Candidate.batch_id), func.count())
+                .where(col(Candidate.batch_id).in_(ids[start : start + INSERT_CHUNK]))
+                .group_by(col(Candidate.batch_id))
+            )
+        )
+    data = [
+        FollowUpBatch.model_validate(
+            {
+                **batch.model_dump(include=set(FollowUpBatch.model_fields) - FOLLOW_UP_ADDED),
+                "site": ExamSite.model_validate(batch.site),
+                "candidate_count": counts.get(batch.id, 0),
+                "candidates": f"/batches/{batch.id}/candidates",
+            }
+        )
+        for batch in batches
+    ]
+    return FollowUpPublic(
+        organization_code=organization.filing_code,
+        organization_name=organization.name,
+        organization_status=organization.status,
+        data=data,
+        count=len(data),
+        candidate_count=sum(counts.values()),
+        candidates_csv=f"/organizations/{organization.filing_code}/follow-up/candidates.csv",
+    )
+
+
+FOLLOW_UP_COLUMNS = ("name", "id_type", "id_number", "batch_id", "status")
+
+
+def write_follow_up_candidates(*, unit: Unit[RecognitionSettings], organization_code: str, out: IO[str]) -> int:
+    """Every candidate of those batches as CSV (FOLLOW_UP_COLUMNS; `status` is the batch's), for the department
+    to contact them [L28]: only these columns are read, a few thousand rows at a time. Returns the rows written."""
+    _followed(unit, organization_code)
+    writer = csv.writer(out)
+    writer.writerow(FOLLOW_UP_COLUMNS)
+    rows = unit.session.execute(
+        sa_select(
+            col(Candidate.name), col(Candidate.id_type), col(Candidate.id_number), col(Batch.id), col(Batch.status)
+        )
+        .join(Batch, col(Batch.id) == col(Candidate.batch_id))
+        .where(col(Batch.organization_code) == organization_code, col(Batch.status).in_(UNFINISHED))
+        .order_by(col(Batch.exam_starts_on), col(Batch.created_at), col(Batch.id), col(Candidate.position))
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    written = 0
+    for name, id_type, id_number, batch_id, batch_status in rows:
+        writer.writerow((name, id_type, id_number, batch_id, BatchStatus(batch_status).value))
+        written += 1
+    return written
+
+
 # --- supervision's records -----------------------------------------------------------------------------
+
+
+def keep_credit_entry(
+    *, unit: Unit[RecognitionSettings], entry: CreditEntryRecorded, recorded_at: datetime
+) -> PersonCreditEntry | None:
+    """The latest `credit entry recorded` for an entry id is the whole entry: it replaces the row; an older version
+    arriving after it changes nothing. Only entries of persons with an ID number are kept (recognition checks
+    staff); an entry kept here that no longer names a person is dropped. Returns the row, or None."""
+    row = unit.session.get(PersonCreditEntry, entry.entry_id)
+    if row is not None and row.recorded_at > recorded_at:
+        return None
+    if entry.subject_kind != "person" or not entry.id_number:
+        if row is not None:
+            unit.session.delete(row)
+            unit.session.flush()
+        return None
+    id_type = entry.id_type or RESIDENT_ID_CARD
+    values = {
+        **entry.model_dump(include=set(PersonCreditEntry.model_fields) - {"recorded_at"}),
+        "id_type": id_type,
+        "id_number": _normal_id_number(id_type, entry.id_number),
+        "recorded_at": recorded_at,
+    }
+    if row is None:
+        row = PersonCreditEntry.model_validate(values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    unit.session.add(row)
+    unit.session.flush()
+    return row
+
+
+def _normal_id_number(id_type: str, id_number: str) -> str:
+    """Normalised as staff ID numbers are (shared.kernel.identity), so they match; as given when it does not parse."""
+    try:
+        return valid_id_number(id_type, id_number)
+    except ValueError:
+        return id_number.strip().upper()
 
 
 def record_inspection(*, unit: Unit[RecognitionSettings], inspection: InspectionRecorded) -> BatchInspection | None:

@@ -6,11 +6,14 @@ testing department (职业技能鉴定部门) approves plans and reviews results
 
 from __future__ import annotations
 
+import io
 import tempfile
-from typing import Annotated
+from collections.abc import Iterator
+from typing import IO, Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 
 from shared.kernel.workflow import ObjectionResolution
 from shared.platform.auth import Actor, Principal, Role
@@ -18,15 +21,19 @@ from shared.platform.deps import RowId, Skip, UnitDep
 from shared.platform.unit import Unit
 
 from . import service
-from .deps import Department, Official, Operator, PriorCertificatesDep, Reader, SettingsDep
+from .deps import Department, FollowUp, Official, Operator, PriorCertificatesDep, Reader, SettingsDep
 from .models import (
     ApprovalDecision,
     Batch,
     BatchCreate,
     BatchPublic,
+    CancelCreate,
     CandidatePublic,
     CandidatesPublic,
     CorrectionCreate,
+    FollowUpPublic,
+    HandOverCreate,
+    HandOverPublic,
     PublicityCreate,
     ResultCorrectionPublic,
     ResultObjectionCreate,
@@ -40,6 +47,8 @@ from .settings import RecognitionSettings
 router = APIRouter(tags=["batches"])
 
 UPLOAD_SPOOL_BYTES = 8 * 1024 * 1024
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+OrganizationCode = Annotated[str, Path(min_length=1, max_length=13)]
 
 
 def own_batch(unit: Unit[RecognitionSettings], batch_id: str, principal: Principal) -> Batch:
@@ -95,6 +104,7 @@ async def submit_batch(
     """Submits the plan to the testing department: scope, announcement, integrity and every candidate's
     eligibility are checked (prior certificates through the shared query service, any province)."""
     batch = await run_in_threadpool(own_batch, unit, batch_id, principal)
+    await run_in_threadpool(service.ensure_not_halted, unit=unit, batch=batch)  # before asking the query service
     claims = await run_in_threadpool(service.prior_certificate_claims, unit=unit, batch=batch)
     try:
         prior = await prior_certificates.check(claims)
@@ -224,3 +234,62 @@ def correct(
     batch = service.get_batch(unit=unit, batch_id=batch_id)
     stored = service.correct(unit=unit, batch=batch, correction_in=correction_in, actor=Actor.of(principal))
     return ResultCorrectionPublic.model_validate(stored, from_attributes=True)
+
+
+# --- what a suspended or revoked organization leaves [L28] ---------------------------------------------
+
+
+@router.get("/organizations/{organization_code}/follow-up", response_model=FollowUpPublic)
+def follow_up(organization_code: OrganizationCode, unit: UnitDep, principal: FollowUp) -> FollowUpPublic:
+    """The organization's batches not approved and not withdrawn, to finish, cancel or hand over [L28]."""
+    return service.follow_up(unit=unit, organization_code=organization_code)
+
+
+@router.get(
+    "/organizations/{organization_code}/follow-up/candidates.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def follow_up_candidates(organization_code: OrganizationCode, unit: UnitDep, principal: FollowUp) -> StreamingResponse:
+    """Every candidate of those batches (name, id_type, id_number, batch_id, status), for the department to contact
+    them [L28]. Written inside the request's transaction to a spooled file (memory stays flat), then streamed."""
+    # Not a with-block: the file outlives this function; the response's iterator closes it.
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=UPLOAD_SPOOL_BYTES)  # noqa: SIM115
+    text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")  # with a BOM: spreadsheets read the names
+    try:
+        service.write_follow_up_candidates(unit=unit, organization_code=organization_code, out=text)
+        text.flush()
+        text.detach()
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while block := spool.read(DOWNLOAD_CHUNK_BYTES):
+                yield block
+
+    filename = f"follow-up-{organization_code}-{unit.today.isoformat()}.csv"
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/batches/{batch_id}/cancel", response_model=BatchPublic)
+def cancel(batch_id: str, cancel_in: CancelCreate, unit: UnitDep, principal: Department) -> BatchPublic:
+    """Cancels a batch, not approved, of a suspended or revoked organization [L28]; `batch withdrawn` goes out."""
+    batch = service.batch_for_update(unit=unit, batch_id=batch_id)
+    batch = service.cancel(unit=unit, batch=batch, reason=cancel_in.reason, actor=Actor.of(principal))
+    return service.to_public(unit, batch)
+
+
+@router.post("/batches/{batch_id}/hand-over", response_model=HandOverPublic)
+def hand_over(batch_id: str, hand_over_in: HandOverCreate, unit: UnitDep, principal: Department) -> HandOverPublic:
+    """Hands a batch, not approved, of a suspended or revoked organization to a filed organization within scope: a
+    new draft of its with the same candidates and its own staff [L28]; `batch withdrawn` goes out."""
+    batch = service.batch_for_update(unit=unit, batch_id=batch_id)
+    new_batch = service.hand_over(unit=unit, batch=batch, hand_over_in=hand_over_in, actor=Actor.of(principal))
+    return HandOverPublic(handed_over=service.to_public(unit, batch), new_batch=service.to_public(unit, new_batch))

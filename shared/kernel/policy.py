@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date
-from typing import Literal
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 

@@ -22,7 +22,7 @@ NOBODY = "S000033000001264999999"  # a valid number nobody holds
 
 
 @contextlib.asynccontextmanager
-async def clients(env: Environment, **limits: str) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+async def clients(env: Environment, **limits: Any) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     """Clients of one query app, each from its own address."""
     app = query_app(env, partner_keys=["partner-secret"], **limits)
     async with LifespanManager(app, startup_timeout=60) as manager, contextlib.AsyncExitStack() as stack:

@@ -1,15 +1,19 @@
 """The public web page on a phone-sized headless Chromium (Debian's package, driven by Playwright): lookups,
-verifying an uploaded electronic certificate, the catalogue, the plans and supervision's published results,
-plans and draws. Screenshots go to test-output/query-page/."""
+verifying an uploaded electronic certificate, the catalogue with star ratings, the plans, supervision's published
+results, plans and draws, and a complaint filed and followed by its tracking code (forwarded to a stand-in of the
+province's supervision intake). Screenshots go to test-output/query-page/."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import copy
+import hashlib
 import json
+import re
 import shutil
 from collections.abc import AsyncIterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +26,22 @@ from playwright.async_api import Page, async_playwright, expect
 from infra.servers import free_port
 from infra.walkthrough import eventually, walk_province
 from infra.walkthrough import expect as expect_status
-from shared.kernel.events import DrawnTarget, Envelope, InspectionFinding, contract_for
+from shared.kernel.events import (
+    CHINA,
+    DrawnTarget,
+    Envelope,
+    InspectionFinding,
+    OrganizationRated,
+    RatedIndicator,
+    contract_for,
+)
 from tests.harness import Environment, province_services, query_app, serve
 from tests.service import samples
+from tests.service.test_query_complaints import TRACKING_CODE, StandInSupervision
 
 pytestmark = pytest.mark.kafka
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "query-page"
+RATED_YEAR = datetime.now(CHINA).year - 1  # the yearly rating rates the past year
 
 
 @contextlib.asynccontextmanager
@@ -53,8 +67,9 @@ async def shot(page: Page, name: str) -> None:
 
 
 async def publish_supervision(env: Environment, organization_code: str, organization_name: str, batch_id: str) -> str:
-    """What Zhejiang's supervision publishes of a batch's inspection (一公开): the plan that drew it, the draw and
-    the sealed record, sent on supervision's topics as its relay would. The plan's id."""
+    """What Zhejiang's supervision publishes of a batch's inspection (一公开): the plan that drew it, the draw, the
+    sealed record and the organization's star rating for last year, sent on supervision's topics as its relay
+    would. The plan's id."""
     plan = samples.plan_published("33-P000001")
     [target] = plan.targets
     plan = plan.model_copy(
@@ -88,10 +103,25 @@ async def publish_supervision(env: Environment, organization_code: str, organiza
             "findings": [finding],
         }
     )
+    rating = OrganizationRated(
+        filing_code=organization_code,
+        organization_name=organization_name,
+        year=RATED_YEAR,
+        stars=4,
+        score=90,
+        draw_weight=2,
+        indicators=[
+            RatedIndicator(
+                code="finding_minor", title="检查发现一般问题", count=2, points=5, references=["33-I000001"]
+            ),
+            RatedIndicator(code="complaint_upheld", title="投诉举报查实", count=0, points=8),
+        ],
+        rated_on=date(RATED_YEAR + 1, 1, 5),
+    )
     producer = AIOKafkaProducer(bootstrap_servers=env.kafka_bootstrap)
     await producer.start()
     try:
-        for payload in (plan, draw, recorded):
+        for payload in (plan, draw, recorded, rating):
             event: Envelope[Any] = samples.envelope(payload, province="33")
             await producer.send_and_wait(
                 contract_for(event.type).topic("33", env.topic_root),
@@ -106,8 +136,10 @@ async def publish_supervision(env: Environment, organization_code: str, organiza
 async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path: Path) -> None:
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium package is needed (make deps installs it)"
+    supervision = StandInSupervision("33")  # Zhejiang's complaints intake; Jiangsu and Shanghai have none here
     async with (
-        listening(query_app(env)) as site,
+        listening(supervision.app()) as intake,
+        listening(query_app(env, supervision_urls={"33": intake})) as site,
         serve(query_app(env, redis_prefix=f"{env.topic_root}:")) as query,
         province_services(env, "33", query) as zhejiang,
     ):
@@ -198,9 +230,10 @@ async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path
             async def published() -> bool:
                 inspections = (await query.get("/inspections")).json()["count"]
                 plans = (await query.get("/inspection-plans")).json()["data"]
-                return inspections == 1 and len(plans) == 1 and plans[0]["drawn"]
+                [entry] = (await query.get("/organizations", params={"q": walk.organization_code})).json()["data"]
+                return inspections == 1 and len(plans) == 1 and plans[0]["drawn"] and entry["rating"] is not None
 
-            await eventually(published, what="the inspection, its plan and the draw in the public lookup")
+            await eventually(published, what="the inspection, its plan, the draw and the rating in the public lookup")
             await page.get_by_role("tab", name="监督检查").click()
             inspection = page.locator('article[data-inspection="33:33-I000001"]')
             await expect(inspection).to_contain_text(organization["name"])
@@ -223,5 +256,70 @@ async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path
             await page.get_by_role("button", name="查询评价机构").click()
             await expect(page.locator("#organization-results")).to_contain_text("最近一次")
             await expect(page.locator("#organization-results")).to_contain_text("发现问题 1 项")
+            await expect(page.locator("#organization-results")).to_contain_text(f"★★★★☆ {RATED_YEAR}年度，90分")
+            await expect(page.locator("#organization-results")).to_contain_text("检查发现一般问题 2 次（-10）")
             await shot(page, "9-organization-inspected")
+
+            # 投诉举报: filed through the page, forwarded to Zhejiang's supervision, followed by its tracking code.
+            evidence = tmp_path / "现场照片.jpg"
+            evidence.write_bytes(b"\xff\xd8\xff\xe0 photo of the exam room " * 100)
+            await page.get_by_role("tab", name="投诉举报").click()
+            await page.get_by_label("受理省份").select_option("33")
+            await page.get_by_label("投诉举报对象").select_option("organization")
+            await page.get_by_label("对象名称或编号").fill(walk.organization_code)
+            await page.get_by_label("评价机构备案编码").fill(walk.organization_code.lower())
+            await page.get_by_label("投诉举报内容").fill(
+                "理论考试时考场监控未开启，监考人员中途离场，有考生使用手机查找答案。"
+            )
+            await page.get_by_label("您的称呼").fill("李女士")
+            await page.get_by_label("联系电话").fill("13900001234")
+            await page.get_by_label("证明材料").set_input_files(str(evidence))
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            await shot(page, "10-complaint-form")
+            await page.get_by_role("button", name="提交投诉举报").click()
+            receipt = page.locator("#complaint-receipt article")
+            await expect(receipt).to_contain_text("受理编号")
+            await expect(receipt).to_contain_text("办结期限")
+            code = (await receipt.locator(".tracking-code").inner_text()).strip()
+            assert re.fullmatch(TRACKING_CODE, code) and code.startswith("33-")
+            [(body, _)] = supervision.received
+            sent = json.loads(body)
+            assert sent["attachments"] == [hashlib.sha256(evidence.read_bytes()).hexdigest()]  # the hash, not the file
+            assert sent["contact"] == {"name": "李女士", "phone": "13900001234", "email": None}
+            assert sent["organization_code"] == walk.organization_code and sent["anonymous"] is False
+            await expect(page.get_by_label("联系电话")).to_have_value("")  # not left on a shared phone
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            await shot(page, "11-complaint-filed")
+
+            # Another province without supervision here is told so; an anonymous complaint carries no contact.
+            await expect(page.get_by_label("投诉举报内容")).to_be_hidden()  # the form is put away after filing
+            await page.get_by_role("button", name="再提交一件投诉举报").click()
+            await page.get_by_label("受理省份").select_option("32")
+            await page.get_by_label("对象名称或编号").fill("张某（考评员）")
+            await page.get_by_label("投诉举报对象").select_option("person")
+            await page.get_by_label("投诉举报内容").fill("考评员张某同时担任该批次的培训教师，未回避。")
+            await page.get_by_label("匿名投诉举报").check()
+            await expect(page.get_by_label("联系电话")).to_be_hidden()
+            await page.get_by_role("button", name="提交投诉举报").click()
+            await expect(page.locator("#complaint-receipt")).to_contain_text("江苏暂未开通网上投诉举报")
+            assert len(supervision.received) == 1
+
+            # Zhejiang handles it; the complainant reads the status and the reply by the code.
+            supervision.close(
+                code, outcome="upheld", reply="经核查，投诉举报属实。已责令该机构限期整改，并记入信用档案。"
+            )
+            await page.get_by_label("受理编号", exact=True).fill(code.lower())
+            await page.get_by_role("button", name="查询办理进度").click()
+            status = page.locator(f'#complaint-status article[data-tracking="{code}"]')
+            await expect(status).to_contain_text("已办结")
+            await expect(status).to_contain_text("投诉举报属实")
+            await expect(status).to_contain_text("已责令该机构限期整改")
+            await page.get_by_label("受理编号", exact=True).fill("33-0000000000ZZ")
+            await page.get_by_role("button", name="查询办理进度").click()
+            await expect(page.locator("#complaint-status")).to_contain_text("未查到受理编号 33-0000000000ZZ")
+            await page.get_by_label("受理编号", exact=True).fill(code)
+            await page.get_by_role("button", name="查询办理进度").click()
+            await expect(status).to_contain_text("已办结")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            await shot(page, "12-complaint-status")
             await browser.close()

@@ -2,7 +2,10 @@
 the population, a plan is published and drawn from a public value with a tied inspector excluded, the
 offline verifier confirms the draw from the published documents, an inspection with two findings is signed
 and sealed and appears on the batch in recognition, an alert fires on a planted anomaly (a batch larger
-than its site), and the public query service shows the plan, the draw and the result."""
+than its site), and the public query service shows the plan, the draw and the result. Then part 2: the finding
+opens a case, a rectification's deadline passes on the training clock, suspension is decided and the registry and
+recognition follow it, the verified rectification lifts it, a complaint through the public query service is upheld
+with a credit entry, and the year's rating falls, shows in both catalogues and weighs the next draw."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from infra.walkthrough import (
@@ -25,7 +29,7 @@ from infra.walkthrough import (
     resident_id,
     service_today,
 )
-from tests.harness import Environment, province_services, query_app, serve
+from tests.harness import Environment, Relay, province_services, query_app, serve
 
 pytestmark = pytest.mark.kafka
 PROVINCE = "33"
@@ -54,7 +58,13 @@ def expert(number: int, employer: str) -> dict[str, Any]:
 
 async def test_a_random_inspection_from_plan_to_the_public_page(env: Environment, token: Any, tmp_path: Path) -> None:
     official = token(PROVINCE, "province_official")
-    async with serve(query_app(env)) as query, province_services(env, PROVINCE, query=query) as zhejiang:
+    relay = Relay()
+    complaints = {PROVINCE: httpx.AsyncClient(transport=relay, base_url="http://supervision")}
+    async with (
+        serve(query_app(env, supervision_clients=complaints)) as query,
+        province_services(env, PROVINCE, query=query) as zhejiang,
+    ):
+        relay.target = zhejiang.supervision
         application = organization_application(PROVINCE, 5)
         code = expect(await zhejiang.registry.post("/organizations", json=application, headers=official), 201)[
             "filing_code"
@@ -199,3 +209,112 @@ async def test_a_random_inspection_from_plan_to_the_public_page(env: Environment
         assert [i["inspection_id"] for i in organizations[0]["inspections"]] == [inspection["id"]]
         everything = json.dumps([public, result, organizations], ensure_ascii=False)
         assert all(resident_id(PROVINCE, 7000 + n) not in everything for n in range(4))
+
+        # --- part 2: the finding opens a case; rectification is ordered and its deadline passes [L28] ---------
+        finding_id = sealed["findings"][0]["id"]
+        case = expect(
+            await zhejiang.supervision.post(
+                "/cases", json={"origin": "finding", "finding_id": finding_id}, headers=official
+            ),
+            201,
+        )
+        cases = f"/cases/{case['id']}"
+        decision = {"measure": "rectification", "reason": "考场安排与计划不符", "article": "L28", "working_days": 3}
+        ordered = expect(await zhejiang.supervision.post(f"{cases}/measures", json=decision, headers=official), 200)
+        deadline = date.fromisoformat(ordered["rectify_by"])
+        await move_clock(zhejiang.supervision, deadline + timedelta(days=1), official)
+        assert expect(await zhejiang.supervision.post("/deadline-runs", headers=official), 200) == {
+            "overdue": [case["id"]]
+        }
+        suspension = {"measure": "suspension", "reason": "逾期未整改", "article": "L28"}
+        suspended = expect(await zhejiang.supervision.post(f"{cases}/measures", json=suspension, headers=official), 200)
+        assert suspended["suspended"] is True
+
+        # The registry suspends the organization, and recognition refuses every step of its unapproved batch.
+        async def registry_status(wanted: str) -> dict[str, Any] | None:
+            shown = expect(await zhejiang.registry.get(f"/organizations/{code}"), 200)
+            return shown if shown["status"] == wanted else None
+
+        await eventually(lambda: registry_status("suspended"), what="the registry applies the suspension")
+
+        candidates = expect(await zhejiang.recognition.get(f"{at}/candidates", headers=operator), 200)["data"]
+        absent = {"results": [{"candidate_id": candidates[0]["id"], "absent": True}]}
+
+        async def results_answer(wanted: int) -> int | None:
+            response = await zhejiang.recognition.post(f"{at}/results", json=absent, headers=operator)
+            return response.status_code if response.status_code == wanted else None
+
+        await eventually(lambda: results_answer(409), what="recognition refuses the suspended organization's batch")
+
+        # The organization reports, an inspector verifies on site, and the suspension is lifted.
+        report = {"summary": "已按计划重新安排考场并补配内部督导员", "evidence": ["d" * 64]}
+        expect(await zhejiang.supervision.post(f"{cases}/rectification-reports", json=report, headers=operator), 201)
+        verification = {"method": "on_site", "accepted": True, "notes": "现场核查整改到位"}
+        closed = expect(await zhejiang.supervision.post(f"{cases}/verification", json=verification, headers=first), 200)
+        assert closed["status"] == "closed" and closed["suspended"] is False
+        await eventually(lambda: registry_status("filed"), what="the registry lifts the suspension")
+        await eventually(lambda: results_answer(200), what="recognition lets the batch go on")
+
+        # A complaint through the public query service: a tracking code, upheld, a credit entry.
+        complaint = {
+            "about": "organization",
+            "reference": code,
+            "text": "考试现场有人替考, 考评员未核验身份。",
+            "contact": {"name": "李女士", "phone": "13900000000"},
+        }
+        receipt = expect(await query.post(f"/complaints/{PROVINCE}", json=complaint), 201)
+        tracking = receipt["tracking_code"]
+        path = f"/complaints/{tracking}"
+        expect(await zhejiang.supervision.post(f"{path}/acknowledgement", headers=official), 200)
+        expect(await zhejiang.supervision.post(f"{path}/notes", json={"note": "调取监控核实"}, headers=first), 200)
+        upheld = {"outcome": "upheld", "reply": "经核查属实, 已记入信用档案", "credit_severity": "general"}
+        handled = expect(await zhejiang.supervision.post(f"{path}/outcome", json=upheld, headers=official), 200)
+        assert handled["credit_entry_id"]
+        status = expect(await query.get(path), 200)
+        assert status["outcome"] == "upheld" and "13900000000" not in json.dumps(status)
+
+        # The yearly rating falls, both catalogues show it, and the next draw weighs the organization more.
+        year = (await service_today(zhejiang.supervision)).year
+        [rated] = expect(await zhejiang.supervision.post("/ratings", json={"year": year}, headers=official), 200)[
+            "data"
+        ]
+        counts = {i["code"]: i["count"] for i in rated["indicators"]}
+        assert counts["finding_major"] == 2 and counts["rectification_overdue"] == 1 and counts["suspension"] == 1
+        assert counts["complaint_upheld"] == 1 and rated["score"] == 100 - 10 - 10 - 20 - 5 and rated["stars"] == 2
+
+        async def rated_in_registry() -> dict[str, Any] | None:
+            shown = expect(await zhejiang.registry.get(f"/organizations/{code}"), 200)
+            return shown if shown.get("rating") else None
+
+        assert (await eventually(rated_in_registry, what="the province's catalogue shows the rating"))["rating"][
+            "stars"
+        ] == 2
+
+        async def rated_in_query() -> dict[str, Any] | None:
+            found = expect(await query.get("/organizations", params={"q": code}), 200)["data"]
+            return found[0] if found and found[0].get("rating") else None
+
+        assert (await eventually(rated_in_query, what="the shared catalogue shows the rating"))["rating"]["stars"] == 2
+        today = await service_today(zhejiang.supervision)
+        next_plan = expect(
+            await zhejiang.supervision.post(
+                "/plans",
+                json={
+                    "title": "车工职业技能等级认定第二次双随机抽查",
+                    "period_from": today.isoformat(),
+                    "period_to": (today + timedelta(days=60)).isoformat(),
+                    "population": {"target_kind": "organization"},
+                    "sample_size": 1,
+                    "inspector_kinds": ["quality_supervisor"],
+                    "entropy_source": "中国福利彩票双色球下一期开奖号码",
+                    "entropy_numbers": 7,
+                    "entropy_expected_on": (today + timedelta(days=1)).isoformat(),
+                },
+                headers=official,
+            ),
+            201,
+        )
+        next_documents = expect(
+            await zhejiang.supervision.get(f"/plans/{next_plan['id']}/documents", headers=official), 200
+        )
+        assert [t["weight"] for t in next_documents["plan"]["targets"]] == [rated["draw_weight"]] == [4]

@@ -1,7 +1,7 @@
 """What the query service publishes of supervision (一公开 [L27, Z四(五)]): every province's inspection plans with
-their draws, exactly as the offline verifier reads them, and inspection results in summary; and what it keeps
-out of the public read model (a batch plan's staff). Consumers through FastStream's TestKafkaBroker, routes over
-ASGI, the test Redis underneath."""
+their draws, exactly as the offline verifier reads them, inspection results in summary and star ratings on the
+catalogue; and what it keeps out of the public read model (a batch plan's staff, complaints' tracking codes).
+Consumers through FastStream's TestKafkaBroker, routes over ASGI, the test Redis underneath."""
 
 from __future__ import annotations
 
@@ -14,23 +14,26 @@ import httpx
 import pytest
 
 from services.query import flows
-from services.query.models import InspectionPlanSummary, InspectionSummary
+from services.query.models import InspectionPlanSummary, InspectionSummary, RatingView
 from services.query.store import CertificateStore
 from shared.kernel.events import (
     DRAW_MADE,
     INSPECTION_PLAN_PUBLISHED,
     INSPECTION_RECORDED,
+    ORGANIZATION_RATED,
     DispatchedExpert,
     DrawnTarget,
     DrawRefusal,
     Envelope,
     InspectionFinding,
     InspectionSignature,
+    OrganizationRated,
+    RatedIndicator,
 )
 from tests.service import samples
 from tests.service.conftest import ServiceBus
 
-TESTED = {INSPECTION_PLAN_PUBLISHED.type, DRAW_MADE.type, INSPECTION_RECORDED.type}
+TESTED = {INSPECTION_PLAN_PUBLISHED.type, DRAW_MADE.type, INSPECTION_RECORDED.type, ORGANIZATION_RATED.type}
 OTHER = "32"
 PLAN = "33-P000001"
 SENT = datetime(2026, 4, 9, 2, 0, tzinfo=UTC)
@@ -293,6 +296,113 @@ async def test_organizations_carry_their_inspections_newest_first(query: Service
         served = by_code[samples.ORGANIZATION][0]
         assert set(served) == set(InspectionSummary.model_fields)
         assert served["findings"][0]["severity"] == "major"
+
+
+# --- star ratings (星级评定 [Z五(五)]) ----------------------------------------------------------------------
+
+TRACKING_CODE = "33-8H4K2M9QX4PZ"
+
+
+def rated(year: int = 2026, *, stars: int = 3, organization: str = samples.ORGANIZATION) -> OrganizationRated:
+    """A rating with its inputs: a major finding (10 points) and an upheld complaint (8 points), 100 - 18 = 82."""
+    return OrganizationRated(
+        filing_code=organization,
+        organization_name="杭州市机械行业协会技能评价中心1号",
+        year=year,
+        stars=stars,
+        score=82,
+        draw_weight=3,
+        indicators=[
+            RatedIndicator(
+                code="finding_major", title="检查发现较重问题", count=1, points=10, references=["33-I000001/finding-1"]
+            ),
+            RatedIndicator(
+                code="complaint_upheld", title="投诉举报查实", count=1, points=8, references=[TRACKING_CODE]
+            ),
+            RatedIndicator(code="report_late", title="结果逾期上报", count=0, points=5),
+        ],
+        rated_on=date(year + 1, 1, 5),
+    )
+
+
+async def test_a_rating_is_on_its_organizations_entry_with_its_inputs(query: ServiceBus) -> None:
+    other_organization = "S000032000001"
+    await query.deliver(samples.envelope(samples.organization_filed(samples.ORGANIZATION)))
+    await query.deliver(samples.envelope(samples.organization_filed(other_organization), province=OTHER))
+    event = samples.envelope(rated())
+    await query.deliver(event)
+    await query.deliver(event)
+    await query.deliver(event, topic=f"zj.{query.topic(ORGANIZATION_RATED)}")  # and its mirrored copy
+    async with public(query) as client:
+        response = await client.get("/organizations")
+        assert response.status_code == 200
+        by_code = {o["filing_code"]: o["rating"] for o in response.json()["data"]}
+    assert by_code[other_organization] is None  # not rated yet
+    rating = by_code[samples.ORGANIZATION]
+    assert set(rating) == set(RatingView.model_fields)
+    assert rating == {
+        "province": "33",
+        "year": 2026,
+        "stars": 3,
+        "score": 82,
+        "draw_weight": 3,
+        "indicators": [
+            {
+                "code": "finding_major",
+                "title": "检查发现较重问题",
+                "count": 1,
+                "points": 10,
+                "references": ["33-I000001/finding-1"],
+            },
+            # Counted, but its tracking code would show anyone the complaint's status and reply.
+            {"code": "complaint_upheld", "title": "投诉举报查实", "count": 1, "points": 8, "references": []},
+            {"code": "report_late", "title": "结果逾期上报", "count": 0, "points": 5, "references": []},
+        ],
+        "rated_on": "2027-01-05",
+        "formula": "skillcert-rating-1",
+    }
+    # Public so that anyone recomputes it.
+    assert rating["score"] == max(0, 100 - sum(i["count"] * i["points"] for i in rating["indicators"]))
+    assert TRACKING_CODE not in response.text
+    assert TRACKING_CODE not in await read_model_text(store_of(query))
+
+
+async def test_a_rating_of_an_older_year_is_ignored_and_a_re_sent_one_replaces(query: ServiceBus) -> None:
+    await query.deliver(samples.envelope(samples.organization_filed(samples.ORGANIZATION)))
+
+    async def served() -> tuple[int, int]:
+        async with public(query) as client:
+            [entry] = (await get(client, "/organizations"))["data"]
+        return entry["rating"]["year"], entry["rating"]["stars"]
+
+    this_year = sent_at(samples.envelope(rated(2026, stars=3)), SENT)
+    await query.deliver(this_year)
+    await query.deliver(sent_at(samples.envelope(rated(2025, stars=5)), SENT + timedelta(days=1)))
+    assert await served() == (2026, 3)  # last year's, sent later, does not replace this year's
+
+    again = sent_at(samples.envelope(rated(2026, stars=4)), SENT + timedelta(days=2))  # a second run of the year
+    await query.deliver(again)
+    assert await served() == (2026, 4)
+    await query.deliver(this_year)  # the first run delivered again later (a replay, a second copy of the topic)
+    assert await served() == (2026, 4)
+    await query.deliver(sent_at(samples.envelope(rated(2027, stars=2)), SENT))  # a later year, whenever sent
+    assert await served() == (2027, 2)
+
+
+async def test_a_rating_before_its_filing_is_joined_when_the_filing_arrives(query: ServiceBus) -> None:
+    await query.deliver(samples.envelope(rated(), province=OTHER))  # another province rated it (its site there)
+    async with public(query) as client:
+        assert (await get(client, "/organizations", filed_only="false"))["count"] == 0  # no entry of its own
+        await query.deliver(samples.envelope(samples.organization_filed(samples.ORGANIZATION)))
+        [entry] = (await get(client, "/organizations"))["data"]
+    assert (entry["rating"]["province"], entry["rating"]["year"]) == (OTHER, 2026)
+
+
+def test_the_rebuild_waits_for_the_ratings_topic() -> None:
+    """A new read model is ready only once the (compacted) ratings topic is read too: the latest rating of each
+    organization is restored from the log."""
+    assert ORGANIZATION_RATED in flows.CONTRACTS
+    assert ORGANIZATION_RATED.compacted
 
 
 # --- a batch plan's staff --------------------------------------------------------------------------

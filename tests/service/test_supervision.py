@@ -29,9 +29,9 @@ from services.supervision.record import record_problems
 from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     BATCH_RESULT_CORRECTED,
+    BATCH_RESULTS_PUBLISHED,
     BATCH_RESULTS_REPORTED,
     BATCH_WITHDRAWN,
-    BATCH_RESULTS_PUBLISHED,
     DRAW_MADE,
     EXPERT_SHARED,
     EXPERTS_DISPATCHED,

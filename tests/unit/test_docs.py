@@ -22,9 +22,11 @@ def test_every_event_and_field_is_documented(contract: EventContract) -> None:  
 
 def test_docker_compose_matches_the_local_launcher() -> None:
     """docker-compose.yml cannot run here (no Docker engine); at least its services and ports match make up."""
+    import json
+
     import yaml
 
-    from infra.stack import DEFAULT_PORTS
+    from infra.stack import DEFAULT_PORTS, PROVINCES
 
     compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
     published = {
@@ -40,6 +42,9 @@ def test_docker_compose_matches_the_local_launcher() -> None:
         assert environment[prefix + "KAFKA_BOOTSTRAP"] == "kafka:9092"
         if service != "query":
             assert environment[prefix + "PROVINCE"] == name.rsplit("-", 1)[1]
+    # The query service forwards each province's complaints to that province's supervision, as make up has it.
+    forwarded = json.loads(compose["services"]["query"]["environment"]["QUERY_SUPERVISION_URLS"])
+    assert forwarded == {province: f"http://supervision-{province}:8000" for province in PROVINCES}
 
 
 def test_the_committed_asyncapi_documents_are_what_the_services_declare() -> None:
