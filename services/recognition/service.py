@@ -410,6 +410,7 @@ def submit(
     *, unit: Unit[RecognitionSettings], batch: Batch, actor: Actor, prior: dict[str, rules.PriorCertificate]
 ) -> Batch:
     """Checks the whole plan against the replica, the policy and the integrity rules; 422 with every problem."""
+    next_status(ALLOWED, "submit", batch.status, f"batch {batch.id}")  # a wrong state is 409 before any rule
     ensure_not_halted(unit=unit, batch=batch)
     organization = _organization(unit, batch.organization_code)
     candidates = unit.session.exec(

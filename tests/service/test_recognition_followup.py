@@ -72,7 +72,9 @@ def filed(code: str, levels: list[int], *, status: str = "filed", on: date) -> F
 
 
 @contextlib.asynccontextmanager
-async def followed(tmp_path: Path, topic_root: str, **overrides: Any) -> AsyncIterator[tuple[ServiceBus, httpx.AsyncClient]]:
+async def followed(
+    tmp_path: Path, topic_root: str, **overrides: Any
+) -> AsyncIterator[tuple[ServiceBus, httpx.AsyncClient]]:
     """Recognition on a training clock, with CODE and three more organizations in the replica."""
     async with recognition_service(
         tmp_path, topic_root, adjustable_clock=True, clock_file=tmp_path / "clock.days", **overrides
@@ -194,7 +196,10 @@ async def test_a_suspended_or_revoked_organization_s_batches_not_approved_take_n
         expect(await client.post(at, json=objection, headers=bus.token("inspector")), 201)
         [failed, *_] = await candidate_ids(bus, client, batches["approved"])
         correction = {"candidate_id": failed, "passed": False, "reason": "复核发现理论成绩登录错误"}
-        expect(await client.post(f"/batches/{batches['approved']}/corrections", json=correction, headers=official(bus)), 201)
+        expect(
+            await client.post(f"/batches/{batches['approved']}/corrections", json=correction, headers=official(bus)),
+            201,
+        )
 
         # Reinstated, the batches go on from where they stood.
         await standing(bus, "filed")
@@ -225,7 +230,10 @@ async def test_the_follow_up_lists_the_batches_left_and_streams_their_candidates
     running = await approved_batch(bus, client)
     cancelled = await draft(bus, client)
     await standing(bus, "revoked")
-    expect(await client.post(f"/batches/{cancelled['id']}/cancel", json={"reason": "机构被撤销"}, headers=department(bus)), 200)
+    expect(
+        await client.post(f"/batches/{cancelled['id']}/cancel", json={"reason": "机构被撤销"}, headers=department(bus)),
+        200,
+    )
 
     at = f"/organizations/{CODE}/follow-up"
     for who in (operator(bus), bus.token("inspector")):
@@ -308,7 +316,8 @@ async def test_the_department_cancels_a_batch_of_a_suspended_organization_not_ap
     again = await client.post(at, json=body, headers=department(bus))
     assert again.status_code == 409 and "it is cancelled" in again.text
     hand_over = {"to_organization_code": RECEIVING, "reason": "转交", "staff": batch_plan(RECEIVING, "33")["staff"]}
-    assert (await client.post(f"/batches/{batch['id']}/hand-over", json=hand_over, headers=department(bus))).status_code == 409
+    handed = await client.post(f"/batches/{batch['id']}/hand-over", json=hand_over, headers=department(bus))
+    assert handed.status_code == 409, handed.text
     assert (await client.post(f"/batches/{batch['id']}/submit", headers=operator(bus))).status_code == 409
     assert len(outbox(bus, BATCH_WITHDRAWN.type)) == 1
 
@@ -334,7 +343,12 @@ async def test_an_approved_batch_is_neither_cancelled_nor_handed_over(tmp_path: 
 
 
 def hand_over_body(code: str = RECEIVING, **changes: Any) -> dict[str, Any]:
-    return {"to_organization_code": code, "reason": "原机构资质被撤销, 转交本批次", **changes, "staff": changes.get("staff", batch_plan(code, "33")["staff"])}
+    return {
+        "to_organization_code": code,
+        "reason": "原机构资质被撤销, 转交本批次",
+        **changes,
+        "staff": changes.get("staff", batch_plan(code, "33")["staff"]),
+    }
 
 
 async def test_a_hand_over_makes_a_draft_of_the_receiving_organization_with_the_same_candidates(
@@ -364,7 +378,11 @@ async def test_a_hand_over_makes_a_draft_of_the_receiving_organization_with_the_
         exam_starts_on=(today(bus) + timedelta(days=30)).isoformat(),
         exam_ends_on=(today(bus) + timedelta(days=29)).isoformat(),
     )
-    assert fields(await client.post(at, json=out_of_scope, headers=department(bus))) == ["level", "exam_ends_on", "staff"]
+    assert fields(await client.post(at, json=out_of_scope, headers=department(bus))) == [
+        "level",
+        "exam_ends_on",
+        "staff",
+    ]
     assert (await client.post(at, json={**hand_over_body(), "reason": ""}, headers=department(bus))).status_code == 422
     assert (await client.post(at, json=hand_over_body(), headers=operator(bus))).status_code == 403
     assert bus.count(Batch) == 1 and outbox(bus, BATCH_WITHDRAWN.type) == []
@@ -374,7 +392,11 @@ async def test_a_hand_over_makes_a_draft_of_the_receiving_organization_with_the_
     body = hand_over_body(site=site, exam_starts_on=starts.isoformat(), exam_ends_on=starts.isoformat())
     answer = expect(await client.post(at, json=body, headers=department(bus)), 200)
     old, new = answer["handed_over"], answer["new_batch"]
-    assert (old["status"], old["handed_over_to"], old["withdrawn_on"]) == ("handed_over", new["id"], today(bus).isoformat())
+    assert (old["status"], old["handed_over_to"], old["withdrawn_on"]) == (
+        "handed_over",
+        new["id"],
+        today(bus).isoformat(),
+    )
     assert old["trail"][-1]["action"] == "hand_over" and new["id"] in old["trail"][-1]["reason"]
     assert RECEIVING in old["trail"][-1]["reason"] and "[L28]" in old["trail"][-1]["reason"]
     assert (new["status"], new["organization_code"], new["handed_over_from"]) == ("draft", RECEIVING, batch["id"])
@@ -459,7 +481,10 @@ async def test_two_officials_pressing_cancel_or_hand_over_at_once_make_one_chang
     )
     assert sorted(a.status_code for a in answers) == [200, 409]
     answers = await asyncio.gather(
-        *(client.post(f"/batches/{second['id']}/hand-over", json=hand_over_body(), headers=department(bus)) for _ in range(2))
+        *(
+            client.post(f"/batches/{second['id']}/hand-over", json=hand_over_body(), headers=department(bus))
+            for _ in range(2)
+        )
     )
     assert sorted(a.status_code for a in answers) == [200, 409]
     assert bus.count(Batch, Batch.organization_code == RECEIVING) == 1
@@ -615,7 +640,10 @@ async def test_the_report_tells_supervision_when_it_was_due_and_the_objections(
         0,
         0,
     )
-    assert summary.report_due_on.isoformat() == expect(await client.get(f"/batches/{on_time}", headers=department(bus)), 200)["report_due_on"]
+    assert (
+        summary.report_due_on.isoformat()
+        == expect(await client.get(f"/batches/{on_time}", headers=department(bus)), 200)["report_due_on"]
+    )
     assert (second.payload.reported_on, second.payload.late, second.payload.objections) == (
         exam_day + timedelta(days=38),
         True,

@@ -42,6 +42,7 @@ from tests.service import samples
 from tests.service.conftest import ServiceBus, running
 
 TESTED = {EXPERTS_DISPATCHED.type, INSPECTION_RECORDED.type}
+CREDIT = {"supervision.credit-entry-recorded"}  # tested in test_recognition_followup.py
 REPLICA = {ORGANIZATION_FILED.type, ORGANIZATION_STATUS_CHANGED.type, ORGANIZATION_SCOPE_CHANGED.type}
 CODE = samples.ORGANIZATION
 SITE = {"address": "杭州市西湖区文三路1号", "city": "杭州市", "county": "西湖区", "capacity": 40}
@@ -52,8 +53,9 @@ PANEL = [
 
 
 def test_every_recognition_handler_is_tested() -> None:
-    """The replica's handlers are tested in test_replica_handlers.py, those of supervision's events here."""
-    assert {contract.type for contract in flows.consumer.contracts} == REPLICA | TESTED
+    """The replica's handlers are tested in test_replica_handlers.py, the credit record's in
+    test_recognition_followup.py, those of supervision's other events here."""
+    assert {contract.type for contract in flows.consumer.contracts} == REPLICA | TESTED | CREDIT
 
 
 # --- set-up ---------------------------------------------------------------------------------------------
