@@ -5,6 +5,7 @@ the edge that made the unit commits. Rules are in rules.py, the draw in draw.py.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -1810,8 +1811,11 @@ def _occurrences(unit: U, filing_code: str, year: int) -> dict[str, list[str]]:
     )
     for finding_id, severity, inspection_id in findings:
         found.setdefault(f"finding_{severity}", []).append(f"{inspection_id}/finding-{finding_id}")
-    found["complaint_upheld"] = list(
-        unit.session.exec(
+    # A tracking code shows its complaint to whoever holds it: the rating names each by its SHA-256 (the
+    # complainant can find theirs), never by the code.
+    found["complaint_upheld"] = [
+        hashlib.sha256(code.encode()).hexdigest()[:16]
+        for code in unit.session.exec(
             select(Complaint.tracking_code).where(
                 Complaint.organization_code == filing_code,
                 Complaint.outcome == "upheld",
@@ -1819,7 +1823,7 @@ def _occurrences(unit: U, filing_code: str, year: int) -> dict[str, list[str]]:
                 col(Complaint.closed_on) <= last,
             )
         )
-    )
+    ]
     reported = unit.session.exec(
         select(ReportedResults).where(
             ReportedResults.organization_code == filing_code,

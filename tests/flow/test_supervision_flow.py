@@ -280,6 +280,7 @@ async def test_a_random_inspection_from_plan_to_the_public_page(env: Environment
         ]
         counts = {i["code"]: i["count"] for i in rated["indicators"]}
         assert counts["finding_major"] == 2 and counts["rectification_overdue"] == 1 and counts["suspension"] == 1
+        assert tracking not in json.dumps(rated)  # the code alone shows the complaint: never published
         assert counts["complaint_upheld"] == 1 and rated["score"] == 100 - 10 - 10 - 20 - 5 and rated["stars"] == 2
 
         async def rated_in_registry() -> dict[str, Any] | None:
