@@ -31,7 +31,7 @@ from shared.kernel.events import (
 from shared.kernel.identity import RESIDENT_ID_CARD, valid_credit_code, valid_id_number
 from shared.kernel.numbering import MAX_SEQUENCE, FilingCode
 from shared.kernel.policy import OrgKind, Policy
-from shared.kernel.workdays import add_working_days, publicity_end
+from shared.kernel.workdays import add_working_days, add_years, publicity_end
 from shared.kernel.workflow import (
     ObjectionCreate,
     ObjectionResolution,
@@ -96,13 +96,6 @@ ALLOWED: dict[str, tuple[tuple[OrganizationStatus, ...], OrganizationStatus]] = 
 
 
 SYSTEM = Actor("registry", "system")
-
-
-def add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
 
 
 def scope_of(organization: Organization) -> list[ScopeItem]:
