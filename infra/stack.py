@@ -206,9 +206,16 @@ class Stack:
     def url(self, service: str, province: str | None = None) -> str:
         return self.services["query" if service == "query" else f"{service}-{province}"].url
 
-    def token(self, province: str, role: Role | str, organization: str | None = None) -> dict[str, str]:
+    def token(
+        self, province: str, role: Role | str, organization: str | None = None, region: str | None = None
+    ) -> dict[str, str]:
         value = mint_token(
-            self.keys_dir, province=province, role=Role(role), subject=f"demo-{role}", organization=organization
+            self.keys_dir,
+            province=province,
+            role=Role(role),
+            subject=f"demo-{role}",
+            organization=organization,
+            region=region,
         )
         return {"Authorization": f"Bearer {value}"}
 

@@ -14,7 +14,7 @@ import pytest
 
 from infra.servers import KafkaServer, PostgresServer, RedisServer
 from shared.platform.auth import Role, ensure_dev_keys, mint_token
-from tests.harness import Environment
+from tests.harness import Environment, default_region
 
 PROVINCES = ("33", "32", "31", "21", "37", "45")
 
@@ -89,12 +89,24 @@ def database_url_factory(database_backend: str, tmp_path: Path, request: pytest.
 @pytest.fixture
 def token(keys_dir: Path):  # type: ignore[no-untyped-def]
     def make(
-        province: str, role: Role | str, organization: str | None = None, *, subject: str | None = None
+        province: str,
+        role: Role | str,
+        organization: str | None = None,
+        *,
+        subject: str | None = None,
+        region: str | None = None,
     ) -> dict[str, str]:
-        """A bearer header; `subject` names who the token is (an inspector's pool id), else test-<role>."""
+        """A bearer header; `subject` names who the token is (an inspector's pool id), else test-<role>; a city or
+        county official acts for `region`, by default the province's first city (<province>0100) or its county
+        <province>0102."""
         role = Role(role)
         value = mint_token(
-            keys_dir, province=province, role=role, subject=subject or f"test-{role.value}", organization=organization
+            keys_dir,
+            province=province,
+            role=role,
+            subject=subject or f"test-{role.value}",
+            organization=organization,
+            region=region or default_region(province, role),
         )
         return {"Authorization": f"Bearer {value}"}
 

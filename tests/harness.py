@@ -24,8 +24,15 @@ from services.registry.app import create as create_registry
 from services.registry.settings import RegistrySettings
 from services.supervision.app import create as create_supervision
 from services.supervision.settings import SupervisionSettings
+from shared.platform.auth import Role
 
 TEST_ID_HASH_KEY = "test-only-id-hash-key"
+
+
+def default_region(province: str, role: Role) -> str | None:
+    """The division a test's city or county official acts for unless it names one: the province's first city
+    (<province>0100) or that city's county <province>0102; None (the province) for every other role."""
+    return {Role.CITY_OFFICIAL: f"{province}0100", Role.COUNTY_OFFICIAL: f"{province}0102"}.get(role)
 
 
 @dataclass

@@ -10,10 +10,13 @@ from __future__ import annotations
 import fcntl
 import os
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
+# China's one time zone: the day an official writes on a document.
+CHINA = timezone(timedelta(hours=8))
 
 
 def utcnow() -> datetime:

@@ -11,17 +11,17 @@ import builtins
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.kernel.clock import CHINA
 from shared.kernel.numbering import CertificateNumber
 
 P = TypeVar("P", bound=BaseModel)
 
 TOPIC_ROOT = "skillcert"
-CHINA = timezone(timedelta(hours=8))
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
 LevelDigit = Annotated[int, Field(ge=1, le=5)]
 
@@ -81,6 +81,9 @@ class FiledSite(BaseModel):
     address: str
     city: str
     county: str | None = None
+    region: str | None = Field(
+        default=None, description="GB/T 2260 code of the site's county (or city): whose department it is under"
+    )
 
 
 class OrganizationFiled(BaseModel):
@@ -98,6 +101,35 @@ class OrganizationFiled(BaseModel):
         default="province", description="national, province or city: where it may recognise [G四(二)]"
     )
     sites: list[FiledSite] = Field(default_factory=list)
+    region: str | None = Field(default=None, description="GB/T 2260 code of the registered address")
+    selected_by: str | None = Field(
+        default=None,
+        description="GB/T 2260 code of the division that selected it [L5]: the province (330000) or a city "
+        "(330100); its testing department approves the organization's batch plans",
+    )
+    short_name: str | None = None
+    contact: str | None = Field(default=None, description="联系人, public in the catalogue [L10 附件4]")
+    phone: str | None = Field(default=None, description="联系方式, public in the catalogue [L10 附件4]")
+    email: str | None = None
+    website: str | None = None
+
+
+class OrganizationDetailsChanged(BaseModel):
+    """An approved change of a filed organization's information or sites [L11; S附件3]: what it is now, whole,
+    so a reader replaces what it had. Public, as the catalogue shows it [L10 附件4]."""
+
+    filing_code: str
+    change_id: int
+    name: str
+    short_name: str | None = None
+    address: str | None = None
+    region: str | None = None
+    contact: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = None
+    sites: list[FiledSite] = Field(default_factory=list)
+    effective_on: date | None = Field(default=None, description="the registry's date of the change")
 
 
 class OrganizationStatusChanged(BaseModel):
@@ -256,6 +288,12 @@ class BatchPlanApproved(BatchHeading):
     site_address: str | None = None
     site_county: str | None = None
     site_capacity: int | None = Field(default=None, description="candidates the site can seat at once, as declared")
+    site_region: str | None = Field(
+        default=None, description="GB/T 2260 code of the site's county or city; a new site is notified to it"
+    )
+    approved_by_region: str | None = Field(
+        default=None, description="GB/T 2260 code of the testing department that approved the plan [L20]"
+    )
     staff: list[BatchStaffMember] = Field(default_factory=list)
 
 
@@ -285,6 +323,9 @@ class BatchResultsPublished(BatchHeading):
 
     site_city: str
     published_on: date
+    round: int = Field(
+        default=1, ge=1, description="publicity round: an upheld objection's corrected results are published again"
+    )
     candidates: int = Field(ge=0)
     sat: int = Field(ge=0, description="candidates not absent")
     passed: int = Field(ge=0)
@@ -710,6 +751,13 @@ ORGANIZATION_STATUS_CHANGED = EventContract(
     OrganizationStatusChanged,
     "An application or a filed organization changed state (accepted, in publicity, suspended, expired ...).",
 )
+ORGANIZATION_DETAILS_CHANGED = EventContract(
+    "registry",
+    "organization-details-changed",
+    OrganizationDetailsChanged,
+    "An approved change of a filed organization's name, contact details, address or exam sites. Keyed by filing code.",
+    compacted=True,
+)
 ORGANIZATION_SCOPE_CHANGED = EventContract(
     "registry",
     "organization-scope-changed",
@@ -795,6 +843,7 @@ ALL_CONTRACTS: tuple[EventContract[Any], ...] = (
     ORGANIZATION_FILED,
     ORGANIZATION_STATUS_CHANGED,
     ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_DETAILS_CHANGED,
     SANCTION_IMPOSED,
     CREDIT_ENTRY_RECORDED,
     ORGANIZATION_RATED,

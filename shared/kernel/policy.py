@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.kernel.regions import city_of, province_region
+
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
 
 
@@ -99,9 +101,20 @@ class ScopeThreshold(_Strict):
     source: str
 
 
+class LicenceFigure(_Strict):
+    """L6(二)'s second alternative: an organization holding a skill-testing licence (职业技能鉴定资质) whose
+    testing in the occupations applied for is 一般不少于 (normally at least) this many person-times. 'Normally':
+    the figure is the assessor's warning, which an assessor may override with reasons, never a hard floor;
+    and the first alternative (influence and experience judged by the experts) needs no figure at all."""
+
+    person_times: int = Field(ge=1)
+    source: str
+
+
 class Thresholds(_Strict):
-    min_total_person_times: int | None = Field(default=None, description="across the occupations applied for")
-    min_total_source: str | None = None
+    licence_person_times: LicenceFigure | None = Field(
+        default=None, description="None: the province's notice states no figure; the experts judge [L6(二)]"
+    )
     by_scope: list[ScopeThreshold] = Field(default_factory=list)
 
 
@@ -116,6 +129,67 @@ class TrainingInstitutionCaps(_Strict):
 class Materials(_Strict):
     min_full_time_staff: int
     min_lease_years: int
+    min_examiners: int = Field(ge=1, description="考评人员 an application must name at least [L6(三)]")
+    min_quality_supervisors: int = Field(ge=1, description="质量督导人员 an application must name at least")
+    source: str
+
+
+class Affiliation(StrEnum):
+    """Whose the organization is (隶属关系): decides who selects it [L5]."""
+
+    CENTRAL = "central"  # 中央单位、央企、国家部门行业驻省分支机构
+    PROVINCE = "province"  # 省级行业组织、省属院校、省属企业
+    LOCAL = "local"  # 市县所属或社会举办: selected by the city of its registered address
+
+
+class Selection(_Strict):
+    """Who selects an applicant, and how a city hands its selection to the province [L5, L8, L9; G三(一)]."""
+
+    province_affiliations: list[Affiliation] = Field(description="organizations of these the province selects")
+    province_industry_levels: list[AdminLevel] = Field(
+        default_factory=list, description="industry organizations of these administrative levels the province selects"
+    )
+    province_scopes: list[EvaluationScope] = Field(
+        default_factory=list, description="applications to evaluate in these scopes go to the province (Guangxi)"
+    )
+    counties_pre_review: bool = Field(
+        default=False, description="a county official may accept and pre-review for its city (Zhejiang Z五(一))"
+    )
+    national_platform: str | None = Field(
+        default=None, description="where national-scope applications go instead (Guangxi: djsb.osta.org.cn)"
+    )
+    city_report_working_days: int = Field(
+        ge=1, description="the city reports its selection (附件3) within this many working days of the publicity"
+    )
+    source: str
+
+
+class ChangeKind(StrEnum):
+    """What a filed organization may ask to change [L11; S附件3]."""
+
+    SCOPE = "scope"  # occupations, work types and levels
+    SITES = "sites"  # 认定场所
+    DETAILS = "details"  # name, short name, contact, phone, e-mail, website, address
+
+
+class ChangeProcedure(_Strict):
+    """Which steps a change of this kind goes through before the province approves it; without acceptance,
+    assessment and publicity the province approves it directly."""
+
+    kind: ChangeKind
+    acceptance: bool
+    expert_assessment: bool
+    publicity: bool
+    source: str
+
+
+class OccupationRules(_Strict):
+    """Which occupations of the 职业分类大典 count as skill-type here [L12; G一(二)]; the access-type occupations
+    of the 国家职业资格目录 are refused everywhere (the catalogue marks them)."""
+
+    skill_categories: list[str] = Field(
+        min_length=1, description="大类 digits whose occupations count as skill-type, as ['4', '5', '6']"
+    )
     source: str
 
 
@@ -282,6 +356,16 @@ class Policy(_Strict):
     filing: Filing
     results: Results = Field(default_factory=Results)
     supervision: Supervision
+    selection: Selection
+    changes: list[ChangeProcedure] = Field(min_length=1)
+    occupations: OccupationRules
+
+    @model_validator(mode="after")
+    def _every_change_kind_has_its_procedure(self) -> Policy:
+        kinds = [procedure.kind for procedure in self.changes]
+        if sorted(kinds) != sorted(ChangeKind):
+            raise ValueError(f"changes must name each of {', '.join(ChangeKind)} once")
+        return self
 
     @model_validator(mode="after")
     def _one_default_ladder(self) -> Policy:
@@ -305,6 +389,30 @@ class Policy(_Strict):
 
     def threshold_for(self, scope: EvaluationScope) -> ScopeThreshold | None:
         return next((t for t in self.thresholds.by_scope if t.scope == scope), None)
+
+    def change_procedure(self, kind: ChangeKind) -> ChangeProcedure:
+        return next(procedure for procedure in self.changes if procedure.kind is kind)
+
+    def selecting_authority(
+        self,
+        *,
+        kind: OrgKind,
+        affiliation: Affiliation,
+        admin_level: AdminLevel | None,
+        evaluation_scope: EvaluationScope,
+        region: str,
+    ) -> str:
+        """The GB/T 2260 code of the division that selects an applicant [L5]: the province for its own and the
+        central bodies (and, in Guangxi, for every province-scope application), else the city of the
+        registered address `region`."""
+        selection = self.selection
+        if (
+            affiliation in selection.province_affiliations
+            or (kind is OrgKind.INDUSTRY_ORGANIZATION and admin_level in selection.province_industry_levels)
+            or evaluation_scope in selection.province_scopes
+        ):
+            return province_region(self.code)
+        return city_of(region)
 
 
 def load_policy(path: Path) -> Policy:

@@ -1,8 +1,11 @@
 """Working days by the official calendar: public holidays and their make-up working days (调休).
 
 chinesecalendar carries the State Council's arrangements year by year. For a year it does not cover yet
-(the arrangement is published each November or December), weekdays count as working days; update the
-pinned chinesecalendar when the new year's arrangement is out.
+(the arrangement is published each November or December), the statutory holidays of 全国年节及纪念日放假办法
+(2024 revision, from 2025) are off and Monday to Friday otherwise count; the make-up days (调休) and the
+bridging days are not known until the arrangement is out, so a date counted in such a year is provisional:
+`arrangement_known` says so, and `/readyz` of every service shows the last year covered. Update the pinned
+chinesecalendar when the new year's arrangement is out.
 """
 
 from __future__ import annotations
@@ -12,25 +15,70 @@ from datetime import date, timedelta
 from functools import cache
 
 import chinese_calendar
+from lunar_python import Lunar
 
 log = logging.getLogger(__name__)
 
 
 @cache
+def arrangement_known(year: int) -> bool:
+    """Whether the State Council's holiday arrangement of `year` (with its make-up days) is known here."""
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def last_year_known(today: date) -> int:
+    """The last year whose arrangement is known, from this year on (a year before it if none is)."""
+    year = today.year
+    while arrangement_known(year + 1):
+        year += 1
+    return year if arrangement_known(year) else year - 1
+
+
+@cache
+def statutory_holidays(year: int) -> frozenset[date]:
+    """全国年节及纪念日放假办法 第二条: 元旦 1 day, 春节 4 (除夕 and 正月初一 to 初三), 清明 1, 劳动节 2 (1-2 May),
+    端午 1 (五月初五), 中秋 1 (八月十五), 国庆 3 (1-3 October); the lunar days and 清明 computed."""
+    spring = _solar(Lunar.fromYmd(year, 1, 1))
+    qingming = _solar(Lunar.fromYmd(year, 3, 1).getJieQiTable()["清明"])
+    return frozenset(
+        {
+            date(year, 1, 1),
+            *(spring + timedelta(days=offset) for offset in (-1, 0, 1, 2)),
+            qingming,
+            date(year, 5, 1),
+            date(year, 5, 2),
+            _solar(Lunar.fromYmd(year, 5, 5)),
+            _solar(Lunar.fromYmd(year, 8, 15)),
+            date(year, 10, 1),
+            date(year, 10, 2),
+            date(year, 10, 3),
+        }
+    )
+
+
+def _solar(day: object) -> date:
+    solar = day.getSolar() if hasattr(day, "getSolar") else day  # a lunar day, or a solar term's day
+    return date(solar.getYear(), solar.getMonth(), solar.getDay())  # type: ignore[attr-defined]
+
+
+@cache
 def _warn_uncovered(year: int) -> None:
     log.warning(
-        "chinesecalendar has no holiday arrangement for %s: counting Monday to Friday; "
-        "upgrade the pinned chinesecalendar",
+        "chinesecalendar has no holiday arrangement for %s: counting the statutory holidays and Monday to Friday, "
+        "make-up days unknown; upgrade the pinned chinesecalendar",
         year,
     )
 
 
 def is_working_day(day: date) -> bool:
-    try:
+    if arrangement_known(day.year):
         return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        _warn_uncovered(day.year)
-        return day.weekday() < 5
+    _warn_uncovered(day.year)
+    return day.weekday() < 5 and day not in statutory_holidays(day.year)
 
 
 def add_working_days(start: date, count: int) -> date:

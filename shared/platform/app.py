@@ -18,6 +18,7 @@ from faststream.specification import AsyncAPI
 
 from shared.kernel.clock import ClockMove, ClockReading
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
+from shared.kernel.workdays import last_year_known
 from shared.platform.auth import Role, TokenVerifier, require_role
 from shared.platform.bus import ensure_topics
 from shared.platform.db import database_answers, migrate
@@ -201,7 +202,9 @@ def _health_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request, response: Response) -> dict[str, Any]:
-        """Ready only when the database (or Redis) and the Kafka broker answer."""
+        """Ready only when the database (or Redis) and the Kafka broker answer. `calendar` says up to which year
+        the official holiday arrangement is known: working days counted after it are provisional (statutory
+        holidays only, make-up days unknown)."""
         runtime: Runtime[Any] = request.app.state.runtime
         checks: dict[str, bool] = {}
         if runtime.engine is not None:
@@ -214,7 +217,14 @@ def _health_router() -> APIRouter:
             checks[name] = ok
         ready = all(checks.values())
         response.status_code = 200 if ready else 503
-        return {"ready": ready, "checks": checks}
+        known_until = last_year_known(runtime.clock.today())
+        calendar = {
+            "arrangement_known_until": known_until,
+            "provisional_after": f"{known_until}-12-31",
+            "note": f"working days after {known_until} count the statutory holidays only; the make-up days "
+            "(调休) are not yet known",
+        }
+        return {"ready": ready, "checks": checks, "calendar": calendar}
 
     @router.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi(request: Request) -> Response:

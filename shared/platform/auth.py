@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.kernel.regions import RegionLevel, province_of, province_region, region_exists, region_level
+
 ALGORITHM = "EdDSA"
 # A partner system (a recognition service checking its candidates) shows this header to the public query.
 PARTNER_HEADER = "X-Partner-Key"
@@ -29,10 +31,15 @@ PARTNER_HEADER = "X-Partner-Key"
 class Role(StrEnum):
     PROVINCE_OFFICIAL = "province_official"
     CITY_OFFICIAL = "city_official"
+    COUNTY_OFFICIAL = "county_official"  # 县(市、区) 人社部门: manages the county's organizations [Z五(一)]
     ORG_OPERATOR = "org_operator"
     INSPECTOR = "inspector"
     TESTING_DEPARTMENT = "testing_department"  # 职业技能鉴定部门: approves batch plans, reviews results [L20, L22]
     EXPERT = "expert"  # a member of the expert pool (三支队伍): the token's subject is their pool id [Z四(四)]
+
+
+# Roles that act for one city or county: their tokens must name it.
+LOCAL_ROLES = frozenset({Role.CITY_OFFICIAL, Role.COUNTY_OFFICIAL})
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,12 @@ class Principal:
     role: Role
     province: str
     organization: str | None = None
+    # GB/T 2260 code of the official's (or testing department's) division: 330000 the province, 330100 杭州市.
+    region: str = ""
+
+    @property
+    def acts_for_province(self) -> bool:
+        return self.region == province_region(self.province)
 
 
 @dataclass(frozen=True)
@@ -90,10 +103,17 @@ def mint_token(
     role: Role,
     subject: str,
     organization: str | None = None,
+    region: str | None = None,
     lifetime: timedelta = timedelta(hours=8),
 ) -> str:
+    """`region` is the division the holder acts for; a city or county official must name theirs, everyone else
+    acts for the province unless a region is given (a city's testing department)."""
     if role is Role.ORG_OPERATOR and not organization:
         raise ValueError("an org_operator token must name its organization (filing code)")
+    region = region or (None if role in LOCAL_ROLES else province_region(province))
+    if region is None:
+        raise ValueError(f"a {role.value} token must name its region (GB/T 2260 code of the city or county)")
+    _check_region(region, province, role)
     key = serialization.load_pem_private_key(private_key_path(keys_dir, province).read_bytes(), password=None)
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
@@ -101,6 +121,7 @@ def mint_token(
         "sub": subject,
         "role": role.value,
         "province": province,
+        "region": region,
         "iat": now,
         "exp": now + lifetime,
     }
@@ -133,13 +154,29 @@ class TokenVerifier:
                 options={"require": ["exp", "iss", "sub", "role"]},
             )
             role = Role(claims["role"])
+            region = claims.get("region") or (None if role in LOCAL_ROLES else province_region(self.province))
+            if region is None:
+                raise ValueError(f"a {role.value} token must carry its region")
+            _check_region(region, self.province, role)
         except (jwt.PyJWTError, ValueError) as error:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, f"invalid token: {error}", headers={"WWW-Authenticate": "Bearer"}
             ) from error
         return Principal(
-            subject=claims["sub"], role=role, province=claims.get("province", ""), organization=claims.get("org")
+            subject=claims["sub"],
+            role=role,
+            province=claims.get("province", ""),
+            organization=claims.get("org"),
+            region=region,
         )
+
+
+def _check_region(region: str, province: str, role: Role) -> None:
+    if not region_exists(region) or province_of(region) != province:
+        raise ValueError(f"region {region} is not a GB/T 2260 division of province {province}")
+    expected = {Role.CITY_OFFICIAL: RegionLevel.CITY, Role.COUNTY_OFFICIAL: RegionLevel.COUNTY}.get(role)
+    if expected is not None and region_level(region) is not expected:
+        raise ValueError(f"a {role.value} acts for a {expected.value}; {region} is a {region_level(region).value}")
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -175,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--province", required=True, help="two-digit province code, e.g. 33")
     parser.add_argument("--role", required=True, choices=[r.value for r in Role])
     parser.add_argument("--org", help="filing code of the organization (org_operator only)")
+    parser.add_argument("--region", help="GB/T 2260 code the holder acts for (required of city and county officials)")
     parser.add_argument("--subject", default="dev-user")
     parser.add_argument("--hours", type=float, default=8)
     parser.add_argument("--keys-dir", type=Path, default=VAR_DIR / "keys")
@@ -187,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
             role=Role(args.role),
             subject=args.subject,
             organization=args.org,
+            region=args.region,
             lifetime=timedelta(hours=args.hours),
         )
     except ValueError as error:

@@ -47,6 +47,7 @@ from shared.platform.db import migrate
 from shared.platform.outbox import ProcessedEvent
 from shared.platform.runtime import Runtime
 from shared.platform.unit import Unit
+from tests.harness import default_region
 from tests.service.samples import PROVINCE
 
 M = TypeVar("M", bound=SQLModel)
@@ -97,8 +98,16 @@ class ServiceBus:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
 
-    def token(self, role: Role | str, organization: str | None = None, *, subject: str | None = None) -> dict[str, str]:
-        """A bearer header for `role`; `subject` is who the token names (an expert's pool id for an inspector)."""
+    def token(
+        self,
+        role: Role | str,
+        organization: str | None = None,
+        *,
+        subject: str | None = None,
+        region: str | None = None,
+    ) -> dict[str, str]:
+        """A bearer header for `role`; `subject` is who the token names (an expert's pool id for an inspector);
+        `region` the division a city or county official acts for (by default as `default_region`)."""
         settings = self.runtime.settings
         ensure_dev_keys(settings.keys_dir, settings.province)
         value = mint_token(
@@ -107,6 +116,7 @@ class ServiceBus:
             role=Role(role),
             subject=subject or f"test-{role}",
             organization=organization,
+            region=region or default_region(settings.province, Role(role)),
         )
         return {"Authorization": f"Bearer {value}"}
 

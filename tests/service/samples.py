@@ -27,6 +27,7 @@ from shared.kernel.events import (
     EXPERTS_DISPATCHED,
     INSPECTION_PLAN_PUBLISHED,
     INSPECTION_RECORDED,
+    ORGANIZATION_DETAILS_CHANGED,
     ORGANIZATION_FILED,
     ORGANIZATION_RATED,
     ORGANIZATION_SCOPE_CHANGED,
@@ -53,9 +54,11 @@ from shared.kernel.events import (
     ExpertQualification,
     ExpertsDispatched,
     ExpertShared,
+    FiledSite,
     InspectionFinding,
     InspectionPlanPublished,
     InspectionRecorded,
+    OrganizationDetailsChanged,
     OrganizationFiled,
     OrganizationRated,
     OrganizationScopeChanged,
@@ -125,6 +128,19 @@ def status_changed(
 
 def scope_changed(code: str = ORGANIZATION, *, levels: list[int] | None = None) -> OrganizationScopeChanged:
     return OrganizationScopeChanged(filing_code=code, scope=scope(levels or [5, 4, 3, 2]), change_id=1)
+
+
+def details_changed(code: str = ORGANIZATION, *, phone: str = "0571-87000000") -> OrganizationDetailsChanged:
+    return OrganizationDetailsChanged(
+        filing_code=code,
+        change_id=2,
+        name="杭州市技能培训评价中心",
+        address="杭州市西湖区文三路1号",
+        region="330106",
+        contact="王老师",
+        phone=phone,
+        sites=[FiledSite(address="杭州市西湖区文三路1号", city="杭州市", county="西湖区", region="330106")],
+    )
 
 
 def sanction(code: str = ORGANIZATION, measure: str = "suspension") -> SanctionImposed:
@@ -446,6 +462,7 @@ SAMPLES: dict[str, Callable[[], BaseModel]] = {
     ORGANIZATION_FILED.type: organization_filed,
     ORGANIZATION_STATUS_CHANGED.type: status_changed,
     ORGANIZATION_SCOPE_CHANGED.type: scope_changed,
+    ORGANIZATION_DETAILS_CHANGED.type: details_changed,
     SANCTION_IMPOSED.type: sanction,
     CREDIT_ENTRY_RECORDED.type: credit_entry,
     ORGANIZATION_RATED.type: organization_rated,

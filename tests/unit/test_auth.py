@@ -23,7 +23,7 @@ def keys(tmp_path: Path) -> Path:
 def test_valid_token_names_role_and_organization(keys: Path) -> None:
     token = mint_token(keys, province="33", role=Role.ORG_OPERATOR, subject="op1", organization="S000033000001")
     principal = TokenVerifier.load(keys, "33").verify(token)
-    assert principal == Principal("op1", Role.ORG_OPERATOR, "33", "S000033000001")
+    assert principal == Principal("op1", Role.ORG_OPERATOR, "33", "S000033000001", region="330000")
 
 
 @pytest.mark.parametrize("case", ["expired", "other province", "tampered"])
@@ -37,6 +37,52 @@ def test_bad_tokens_are_401(keys: Path, case: str) -> None:
     with pytest.raises(HTTPException) as error:
         TokenVerifier.load(keys, "33").verify(token)
     assert error.value.status_code == 401
+
+
+def test_tokens_carry_the_region_their_holder_acts_for(keys: Path) -> None:
+    verifier = TokenVerifier.load(keys, "33")
+    city = verifier.verify(mint_token(keys, province="33", role=Role.CITY_OFFICIAL, subject="c", region="330100"))
+    assert (city.region, city.acts_for_province) == ("330100", False)
+    county = verifier.verify(mint_token(keys, province="33", role=Role.COUNTY_OFFICIAL, subject="x", region="330106"))
+    assert county.region == "330106"
+    official = verifier.verify(mint_token(keys, province="33", role=Role.PROVINCE_OFFICIAL, subject="p"))
+    assert (official.region, official.acts_for_province) == ("330000", True)
+    centre = verifier.verify(
+        mint_token(keys, province="33", role=Role.TESTING_DEPARTMENT, subject="t", region="330200")
+    )
+    assert centre.region == "330200"
+
+
+@pytest.mark.parametrize(
+    ("role", "region", "reason"),
+    [
+        (Role.CITY_OFFICIAL, None, "must name its region"),
+        (Role.CITY_OFFICIAL, "330106", "acts for a city"),
+        (Role.COUNTY_OFFICIAL, "330100", "acts for a county"),
+        (Role.CITY_OFFICIAL, "320100", "not a GB/T 2260 division of province 33"),
+        (Role.CITY_OFFICIAL, "339900", "not a GB/T 2260 division of province 33"),
+    ],
+)
+def test_a_local_official_names_a_division_of_its_own_level_in_the_province(
+    keys: Path, role: Role, region: str | None, reason: str
+) -> None:
+    with pytest.raises(ValueError, match=reason):
+        mint_token(keys, province="33", role=role, subject="c", region=region)
+
+
+def test_a_city_token_without_its_region_is_refused(keys: Path) -> None:
+    """A token minted elsewhere (the province's identity provider) that names no region gets no jurisdiction."""
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    from shared.platform.auth import private_key_path
+
+    key = serialization.load_pem_private_key(private_key_path(keys, "33").read_bytes(), password=None)
+    claims = {"iss": "skillcert-33", "sub": "c", "role": "city_official", "province": "33", "exp": 4102444800}
+    token = jwt.encode(claims, key, algorithm="EdDSA")  # type: ignore[arg-type]
+    with pytest.raises(HTTPException) as error:
+        TokenVerifier.load(keys, "33").verify(token)
+    assert error.value.status_code == 401 and "region" in str(error.value.detail)
 
 
 def test_operator_token_must_name_its_organization(keys: Path) -> None:
