@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 from functools import cache
+from typing import Any
 
 import chinese_calendar
 from lunar_python import Lunar
@@ -60,9 +61,9 @@ def statutory_holidays(year: int) -> frozenset[date]:
     )
 
 
-def _solar(day: object) -> date:
+def _solar(day: Any) -> date:
     solar = day.getSolar() if hasattr(day, "getSolar") else day  # a lunar day, or a solar term's day
-    return date(solar.getYear(), solar.getMonth(), solar.getDay())  # type: ignore[attr-defined]
+    return date(solar.getYear(), solar.getMonth(), solar.getDay())
 
 
 @cache
