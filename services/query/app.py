@@ -80,7 +80,14 @@ def create(
         settings.supervision_urls, timeout=settings.supervision_timeout_seconds, given=supervision_clients
     )
     runtime.on_stop += [stop_watch, redis.aclose, supervisions.aclose]
-    app = create_app(runtime, title="skillcert public query", routers=[router], accepts_tokens=False, hot_path=True)
+    app = create_app(
+        runtime,
+        title="skillcert public query",
+        routers=[router],
+        accepts_tokens=False,
+        hot_path=True,
+        rate_limited=True,
+    )
     app.state.certificate_store = store
     app.state.supervisions = supervisions
     app.state.fair_use = FairUse(

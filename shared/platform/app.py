@@ -37,9 +37,11 @@ def create_app(
     migrations_dir: Path | None = None,
     accepts_tokens: bool = True,
     hot_path: bool = False,
+    rate_limited: bool = False,
 ) -> FastAPI:
     """`hot_path` (the public query only) trades FastAPI conveniences for speed: routes are the app's own (no
-    `dependency_overrides`) and start-up objects are frozen out of garbage collection."""
+    `dependency_overrides`) and start-up objects are frozen out of garbage collection. `rate_limited`: the
+    service's own routes answer 429 past fair use, and the OpenAPI document says so."""
     settings = runtime.settings
 
     @contextlib.asynccontextmanager
@@ -90,7 +92,87 @@ def create_app(
         else:
             app.include_router(router)
     instrument_app(app, runtime.engine, runtime.tracer_provider, sample_ratio=settings.trace_sample_ratio)
+    _document_errors(app, rate_limited=rate_limited)
     return app
+
+
+_FIELD_ERRORS = {
+    "title": "FieldErrors",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {
+                    "field": {"type": "string", "description": "the field, dotted (`candidates.3.id_number`)"},
+                    "reason": {"type": "string", "description": "why it was refused"},
+                },
+            },
+        }
+    },
+}
+_MESSAGE = {
+    "title": "ErrorMessage",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string", "description": "what was refused, and why"}},
+}
+_ERRORS = {
+    401: "no bearer token, or one that is invalid, expired or of another province",
+    403: "the token's role or region may not do this (the message names who may)",
+    404: "nothing of that id here",
+    409: "the step does not fit the current state (someone else took it, or it was taken already)",
+    422: "the request was refused: every field at fault, each with its reason; nothing was changed",
+    429: "past the fair-use share: wait the Retry-After seconds",
+}
+
+
+def _document_errors(app: FastAPI, *, rate_limited: bool) -> None:
+    """Every operation in the OpenAPI document lists the errors it can answer with their body shape: 422 as
+    `{"detail": [{"field", "reason"}]}` (what `_validation_error` and `_field_error` send, not FastAPI's
+    default `{"loc", "msg", "type"}`), the others as `{"detail": "..."}`."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for default in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(default, None)
+        schemas["FieldErrors"] = _FIELD_ERRORS
+        schemas["ErrorMessage"] = _MESSAGE
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                if method not in {"get", "post", "put", "patch", "delete"}:
+                    continue
+                health = "health" in operation.get("tags", [])
+                codes: set[int] = set()
+                if operation.get("security"):
+                    codes |= {401, 403}
+                if "{" in path:
+                    codes.add(404)
+                if method != "get":
+                    codes.add(409)
+                if operation.get("parameters") or operation.get("requestBody"):
+                    codes.add(422)
+                if rate_limited and not health:
+                    codes.add(429)
+                responses = operation.setdefault("responses", {})
+                for code in sorted(codes | {int(c) for c in responses if c.isdigit() and int(c) in _ERRORS}):
+                    shape = "FieldErrors" if code == 422 else "ErrorMessage"
+                    existing = responses.get(str(code), {})
+                    responses[str(code)] = {
+                        "description": _ERRORS[code] if code == 422 else existing.get("description") or _ERRORS[code],
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}},
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
