@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from infra.servers import KafkaServer, RedisServer
-from infra.walkthrough import batch_plan, eventually, expect, organization_application, run_batch, service_today
+from infra.walkthrough import batch_plan, eventually, expect, filed_organization, run_batch, service_today
 from shared.platform.auth import Role, ensure_dev_keys, mint_token
 from tests.harness import Environment, province_services, query_app, serve
 
@@ -30,7 +30,12 @@ async def measure(env: Environment, candidates: int) -> dict[str, float]:
     async with province_services(env, "33") as province, serve(query_app(env)) as query:
         official = token("33", "province_official")
         organization = expect(
-            await province.registry.post("/organizations", json=organization_application("33"), headers=official), 201
+            await province.registry.post(
+                "/organizations",
+                json=filed_organization("33", today=await service_today(province.registry)),
+                headers=official,
+            ),
+            201,
         )
         code = organization["filing_code"]
         operator = token("33", "org_operator", code)

@@ -31,8 +31,8 @@ from infra.walkthrough import (
     candidate,
     eventually,
     expect,
+    filed_organization,
     move_clock,
-    organization_application,
     service_today,
 )
 from services.recognition.app import create as create_recognition
@@ -72,7 +72,9 @@ async def measure(env: Environment, count: int) -> dict[str, Any]:
         recognition.timeout = httpx.Timeout(600)
         code = expect(
             await registry.post(
-                "/organizations", json=organization_application("33"), headers=token("province_official")
+                "/organizations",
+                json=filed_organization("33", today=await service_today(registry)),
+                headers=token("province_official"),
             ),
             201,
         )["filing_code"]

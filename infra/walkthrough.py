@@ -16,7 +16,7 @@ import httpx
 from stdnum.cn import ric, uscc
 
 from shared.kernel.clock import Clock
-from shared.kernel.workdays import add_working_days
+from shared.kernel.workdays import add_working_days, add_years
 
 T = TypeVar("T")
 
@@ -97,9 +97,29 @@ def organization_application(province: str, number: int = 1, **changes: Any) -> 
     return application
 
 
+def filed_organization(
+    province: str, number: int = 1, *, today: date | None = None, code: str | None = None, **changes: Any
+) -> dict[str, Any]:
+    """An organization the province filed before the system ran (`POST /organizations`), taken in with its code
+    (by default `S0000<province><number>`), filed `today` (the service's date) and valid three years."""
+    filed_on = today or Clock().today()
+    return {
+        **organization_application(province, number, **changes),
+        "filing_code": code or f"S0000{province}{number:06d}",
+        "filed_on": filed_on.isoformat(),
+        "valid_until": add_years(filed_on, 3).isoformat(),
+    }
+
+
 def staff(province: str, number: int = 1) -> list[dict[str, Any]]:
-    """An examiner, an invigilator and an internal quality supervisor, none tied to any candidate."""
-    people = (("周考评", "examiner"), ("吴监考", "invigilator"), ("郑督导", "quality_supervisor"))
+    """Two examiners, an invigilator and an internal quality supervisor (the shipped policies' minimums:
+    `materials.min_examiners` 2, `min_quality_supervisors` 1), none tied to any candidate."""
+    people = (
+        ("周考评", "examiner"),
+        ("吴监考", "invigilator"),
+        ("郑督导", "quality_supervisor"),
+        ("孙考评", "examiner"),
+    )
     return [
         {"name": name, "id_type": "居民身份证", "id_number": resident_id(province, 900 + 10 * number + i), "role": role}
         for i, (name, role) in enumerate(people)
@@ -247,7 +267,9 @@ async def walk_province(
     official = token(province, "province_official")
     organization = expect(
         await clients.registry.post(
-            "/organizations", json=organization_application(province, number), headers=official
+            "/organizations",
+            json=filed_organization(province, number, today=await service_today(clients.registry)),
+            headers=official,
         ),
         201,
     )

@@ -19,7 +19,8 @@ from sqlmodel._compat import SQLModelConfig
 from shared.kernel.clock import utcnow
 from shared.kernel.events import ScopeItem
 from shared.kernel.identity import RESIDENT_ID_CARD, IdType, id_number_checked_by, valid_credit_code
-from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind
+from shared.kernel.policy import AdminLevel, Affiliation, EvaluationScope, OrgKind
+from shared.kernel.regions import Region
 from shared.platform.audit import AuditFields, ObjectionFields
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.sequences import SequenceCounter
@@ -71,6 +72,9 @@ class Site(BaseModel):
     address: str = PydanticField(min_length=2)
     city: str
     county: str | None = None
+    region: Region | None = PydanticField(
+        default=None, description="GB/T 2260 code of the site's county (or city): whose department it is under"
+    )
     ownership: Literal["owned", "leased"]
     lease_years: int | None = PydanticField(default=None, ge=0, description="length of the lease, if leased")
     area_m2: float = PydanticField(gt=0)
@@ -91,8 +95,17 @@ class OccupationApplied(ScopeItem):
     person_times: int = PydanticField(ge=0, description="persons evaluated so far in this occupation")
 
 
+class Basis(StrEnum):
+    """L6(二)'s two alternatives: influence and experience in the field (the experts judge), or a skill-testing
+    licence (职业技能鉴定资质) with its person-times in the occupations applied for."""
+
+    INFLUENCE = "influence"
+    LICENCE = "licence"
+
+
 class OrganizationBase(SQLModel):
     name: str = Field(min_length=2, max_length=200)
+    short_name: str | None = Field(default=None, max_length=60, description="简称 [S附件3]")
     credit_code: str = Field(max_length=18, description="统一社会信用代码 (GB 32100)")
     kind: OrgKind
     admin_level: AdminLevel | None = Field(default=None, description="for industry organizations")
@@ -104,6 +117,13 @@ class OrganizationBase(SQLModel):
     registered_capital_10k_yuan: float = Field(ge=0)
     contact_name: str = Field(min_length=1, max_length=60)
     contact_phone: str = Field(max_length=20, schema_extra={"pattern": r"^[0-9+\- ]{7,20}$"})
+    email: str | None = Field(default=None, max_length=120, schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})
+    website: str | None = Field(default=None, max_length=200)
+    affiliation: Affiliation = Field(
+        default=Affiliation.LOCAL, description="隶属关系: central, province or local; decides who selects it [L5]"
+    )
+    basis: Basis = Field(default=Basis.INFLUENCE, description="L6(二): influence and experience, or a licence")
+    licence_number: str | None = Field(default=None, max_length=60, description="职业技能鉴定资质, with basis licence")
     years_of_evaluation: int = Field(ge=0)
     full_time_staff: int = Field(ge=0)
     examiners: int = Field(ge=0)
@@ -123,7 +143,16 @@ class ApplicationCreate(OrganizationBase):
             description="checked against the credit record's entries of persons [L6(一)]; never shown or echoed",
         )
     )
-    national_code: str = "0000"
+    region: Region | None = PydanticField(
+        default=None,
+        description="GB/T 2260 code of the registered address; by default the credit code's division "
+        "(positions 3-8) when GB/T 2260 has it",
+    )
+    national_code: str = PydanticField(
+        default="0000",
+        description="positions 2-5 of the filing code: always 0000 for a provincial filing [L附件6]; nationally "
+        "filed organizations are imported with their ministry's code (POST /organizations)",
+    )
     occupations: list[OccupationApplied] = PydanticField(min_length=1)
     sites: list[Site] = PydanticField(min_length=1)
     materials: list[Material] = PydanticField(min_length=1)
@@ -138,10 +167,19 @@ class ApplicationCreate(OrganizationBase):
 
     @field_validator("national_code")
     @classmethod
-    def _national_code_digits(cls, value: str) -> str:
-        if len(value) != 4 or not value.isdigit():
-            raise ValueError("must be 4 digits: 0000 for provincial filing, 0001-9999 for national")
+    def _national_code_provincial(cls, value: str) -> str:
+        if value != "0000":
+            raise ValueError(
+                "positions 2-5 of a provincial filing code are always 0000 [L附件6]: the applicant does not choose "
+                "them; an organization the ministry filed is imported with its code by a province official"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _licence_named(self) -> ApplicationCreate:
+        if self.basis is Basis.LICENCE and not self.licence_number:
+            raise ValueError("licence_number is required when the basis is a skill-testing licence [L6(二)]")
+        return self
 
     @field_validator("occupations")
     @classmethod
@@ -157,11 +195,44 @@ class ApplicationCreate(OrganizationBase):
         return value
 
 
+class FiledOrganizationCreate(ApplicationCreate):
+    """An organization filed before this system ran, or filed by the ministry (positions 2-5 not 0000): taken
+    in with its existing filing code, filing date and validity [L9, L附件6]."""
+
+    national_code: str = PydanticField(default="0000", description="ignored: the filing code's positions 2-5 rule")
+    filing_code: str = PydanticField(pattern=r"^[SYsy]\d{12}$", description="the code it was filed under")
+    filed_on: date
+    valid_until: date
+
+    @field_validator("national_code")
+    @classmethod
+    def _national_code_provincial(cls, value: str) -> str:
+        return value
+
+    @field_validator("filing_code")
+    @classmethod
+    def _filing_code_upper(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _validity_after_filing(self) -> FiledOrganizationCreate:
+        if self.valid_until <= self.filed_on:
+            raise ValueError("valid_until must come after filed_on")
+        return self
+
+
 class Organization(OrganizationBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_type: str = Field(max_length=1)
     national_code: str = Field(max_length=4)
     province: str = Field(max_length=2)
+    region: str = Field(max_length=6, description="GB/T 2260 code of the registered address")
+    selected_by: str = Field(max_length=6, index=True, description="the selecting division [L5]")
+    licence_warning: str | None = Field(default=None, description="L6(二)'s licence figure not reached")
+    licence_override: str | None = Field(default=None, description="the assessment's reasons to override it")
+    selection_reported_on: date | None = Field(default=None, description="the city's report (附件3) [L9]")
+    selection_report_due_on: date | None = None
+    technically_assessed_on: date | None = None
     status: OrganizationStatus = Field(index=True)
     filing_code: str | None = Field(default=None, unique=True, index=True, max_length=13)
     sequence: int | None = None
@@ -277,7 +348,7 @@ class ScopeChange(SQLModel, table=True):
     status: str = "submitted"  # submitted, approved, rejected
     add: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     modify: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    delete: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    delete: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     submitted_by: str
     decided_by: str | None = None
     reason: str | None = None
@@ -315,16 +386,41 @@ class OpinionCreate(BaseModel):
 
 class AssessmentCreate(BaseModel):
     opinions: list[OpinionCreate] = PydanticField(min_length=1)
+    override_reasons: str | None = PydanticField(
+        default=None,
+        min_length=2,
+        max_length=1000,
+        description="why the experts accept an application whose licence figure falls short of the policy's "
+        "(一般不少于: normally, not always) [L6(二)]; required when the application carries that warning",
+    )
 
 
 class PublicityCreate(BaseModel):
     published_on: date = PydanticField(description="date of the notice on the province and city portals")
 
 
+class ScopeRowKey(BaseModel):
+    """One row of the scope: an occupation and one of its work types (None: the occupation itself) [S附件3 注6]."""
+
+    occupation_code: str = PydanticField(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")
+    work_type: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_code(cls, value: object) -> object:
+        return {"occupation_code": value} if isinstance(value, str) else value
+
+    def label(self) -> str:
+        return self.occupation_code + (f" {self.work_type}" if self.work_type else "")
+
+
 class ScopeChangeCreate(BaseModel):
     add: list[OccupationApplied] = PydanticField(default_factory=list)
     modify: list[OccupationApplied] = PydanticField(default_factory=list)
-    delete: list[str] = PydanticField(default_factory=list)
+    delete: list[ScopeRowKey] = PydanticField(
+        default_factory=list,
+        description="rows to delete: {occupation_code, work_type}, or an occupation code for its row without work type",
+    )
 
     @model_validator(mode="after")
     def _something_changes(self) -> ScopeChangeCreate:
@@ -363,13 +459,17 @@ class OrganizationPublic(BaseModel):
 
     filing_code: str | None
     name: str
+    short_name: str | None
     org_type: str
     kind: OrgKind
     province: str
     city: str
+    region: str = PydanticField(description="GB/T 2260 code of the registered address")
     address: str
     contact_name: str
     contact_phone: str
+    email: str | None
+    website: str | None
     status: OrganizationStatus
     occupations: list[CatalogueOccupation]
     filed_on: date | None
@@ -387,6 +487,21 @@ class ApplicationPublic(OrganizationPublic):
 
     id: int
     credit_code: str
+    affiliation: Affiliation
+    selected_by: str = PydanticField(description="GB/T 2260 code of the selecting division: province or city [L5]")
+    basis: Basis
+    licence_number: str | None
+    licence_warning: str | None = PydanticField(
+        description="L6(二): the licence's person-times fall short of the policy's figure; the technical assessment "
+        "must override it with reasons"
+    )
+    licence_override: str | None = PydanticField(description="the technical assessment's reasons for overriding")
+    technically_assessed_on: date | None
+    selection_report_due_on: date | None = PydanticField(
+        description="a city-selected application: the city reports its selection (附件3) by then [L9]"
+    )
+    selection_reported_on: date | None
+    reported_late: bool = PydanticField(description="the city's report came after its due date (accepted) [L9]")
     submitted_on: date
     acceptance_due_on: date
     accepted_on: date | None
@@ -430,8 +545,13 @@ class ScopeChangePublic(BaseModel):
     status: str
     add: list[OccupationApplied]
     modify: list[OccupationApplied]
-    delete: list[str]
+    delete: list[ScopeRowKey]
     reason: str | None
+
+
+class ApplicationsPublic(BaseModel):
+    data: list[ApplicationPublic]
+    count: int
 
 
 ApplicationPublic.model_rebuild()

@@ -14,10 +14,12 @@ from datetime import date
 from shared.kernel.errors import FieldError
 from shared.kernel.identity import RESIDENT_ID_CARD
 from shared.kernel.policy import AdminLevel, EvaluationScope, OrgKind, Policy
+from shared.kernel.regions import city_of, province_of, province_region, region_exists, region_name, within
 
 from .models import (
     REQUIRED_MATERIALS,
     ApplicationCreate,
+    Basis,
     CreditRecordEntry,
     Major,
     Material,
@@ -75,7 +77,25 @@ def check_application(
     return [
         *check_occupations(application.occupations, applicant, policy=policy, catalogue=catalogue, peers=list(peers)),
         *check_thresholds(application, policy=policy),
-        *check_materials(application.materials, application.sites, application.full_time_staff, policy=policy),
+        *check_materials(
+            application.materials,
+            application.sites,
+            application.full_time_staff,
+            policy=policy,
+            examiners=application.examiners,
+            quality_supervisors=application.quality_supervisors,
+        ),
+        *check_jurisdiction(application, policy=policy),
+        *check_sites(application.sites, policy=policy),
+    ]
+
+
+def check_sites(sites: Sequence[Site], *, policy: Policy, field: str = "sites") -> list[FieldError]:
+    """A site's division, when given, is the province's."""
+    return [
+        FieldError(f"{field}.{index}.region", f"{site.region} is outside {policy.name}")
+        for index, site in enumerate(sites)
+        if site.region is not None and province_of(site.region) != policy.code
     ]
 
 
@@ -226,18 +246,87 @@ def _institution_caps(
     return errors
 
 
-def check_thresholds(application: ApplicationCreate, *, policy: Policy) -> list[FieldError]:
-    errors = []
+def licence_warning(application: ApplicationCreate, *, policy: Policy) -> str | None:
+    """L6(二)'s second alternative: a licence whose testing in the occupations applied for reaches normally
+    (一般) the policy's figure. Short of it is a warning for the technical assessment, never a refusal; an
+    application on influence and experience, or in a province whose notice states no figure, has none."""
+    figure = policy.thresholds.licence_person_times
+    if figure is None or application.basis is not Basis.LICENCE:
+        return None
     total = sum(item.person_times for item in application.occupations)
-    thresholds = policy.thresholds
-    if thresholds.min_total_person_times is not None and total < thresholds.min_total_person_times:
+    if total >= figure.person_times:
+        return None
+    return (
+        f"{total} person-times tested under the licence in the occupations applied for, short of the "
+        f"{figure.person_times} normally expected [{figure.source}]: the technical assessment may accept it "
+        "only with its reasons"
+    )
+
+
+def check_override(warning: str | None, reasons: str | None, *, policy: Policy) -> list[FieldError]:
+    """An application with a licence warning passes its technical assessment only with the experts' reasons."""
+    figure = policy.thresholds.licence_person_times
+    if warning is None or reasons or figure is None:
+        return []
+    return [
+        FieldError(
+            "override_reasons",
+            f"the licence falls short of the {figure.person_times} person-times normally expected "
+            f"[{figure.source}]: give the experts' reasons to accept it",
+        )
+    ]
+
+
+def application_region(application: ApplicationCreate) -> str | None:
+    """The registered address's division: as given, else the credit code's (positions 3-8) when it exists."""
+    if application.region is not None:
+        return application.region
+    division = application.credit_code[2:8]
+    return division if region_exists(division) else None
+
+
+def check_jurisdiction(application: ApplicationCreate, *, policy: Policy) -> list[FieldError]:
+    """Registered inside the province [L6(一); G二(一)1]: the credit code's division (positions 3-8), when it is
+    a GB/T 2260 code, and the registered address's must be the province's; Guangxi sends national-scope
+    applications to the national platform [G三(一)]."""
+    errors = []
+    division = application.credit_code[2:8]
+    if region_exists(division) and province_of(division) != policy.code:
         errors.append(
             FieldError(
-                "occupations",
-                f"{total} person-times evaluated in the occupations applied for; "
-                f"at least {thresholds.min_total_person_times} [{thresholds.min_total_source}]",
+                "credit_code",
+                f"registered in {region_name(division)} ({division}), outside {policy.name}: an organization "
+                f"registered in the province applies here [L6(一)]",
             )
         )
+    region = application_region(application)
+    if region is None:
+        errors.append(
+            FieldError(
+                "region",
+                f"the credit code's division {division} is not a GB/T 2260 code: give the registered address's "
+                "division (6 digits, as 330106)",
+            )
+        )
+    elif application.region is not None and province_of(region) != policy.code:
+        errors.append(FieldError("region", f"{region} ({region_name(region)}) is outside {policy.name} [L6(一)]"))
+    platform = policy.selection.national_platform
+    if platform and application.evaluation_scope is EvaluationScope.NATIONAL:
+        errors.append(
+            FieldError(
+                "evaluation_scope",
+                f"national-scope applications are made on the national platform {platform}, not here "
+                f"[{policy.selection.source}]",
+            )
+        )
+    return errors
+
+
+def check_thresholds(application: ApplicationCreate, *, policy: Policy) -> list[FieldError]:
+    """Guangxi's hard figures per evaluation scope [G二(一)5] (L6(二)'s licence figure is a warning:
+    `licence_warning`)."""
+    errors = []
+    total = sum(item.person_times for item in application.occupations)
     scope = policy.threshold_for(application.evaluation_scope)
     if scope is not None:
         if application.years_of_evaluation < scope.min_years:
@@ -269,10 +358,28 @@ def check_thresholds(application: ApplicationCreate, *, policy: Policy) -> list[
 
 
 def check_materials(
-    materials: Sequence[Material], sites: Sequence[Site], full_time_staff: int, *, policy: Policy
+    materials: Sequence[Material],
+    sites: Sequence[Site],
+    full_time_staff: int,
+    *,
+    policy: Policy,
+    examiners: int | None = None,
+    quality_supervisors: int | None = None,
 ) -> list[FieldError]:
     rules = policy.materials
     errors = []
+    if examiners is not None and examiners < rules.min_examiners:
+        errors.append(
+            FieldError("examiners", f"at least {rules.min_examiners} examiners, not {examiners} [{rules.source}]")
+        )
+    if quality_supervisors is not None and quality_supervisors < rules.min_quality_supervisors:
+        errors.append(
+            FieldError(
+                "quality_supervisors",
+                f"at least {rules.min_quality_supervisors} quality supervisors, not {quality_supervisors} "
+                f"[{rules.source}]",
+            )
+        )
     present = {m.kind for m in materials}
     for kind in REQUIRED_MATERIALS:
         if kind not in present:
@@ -405,3 +512,67 @@ def credit_errors(entries: Iterable[CreditRecordEntry], subject: CreditSubject, 
         active = f"active until {entry.ends_on} [{CREDIT_ARTICLE}]"
         errors.append(FieldError(field, f"{whose} a serious credit entry {entry.entry_id} {active}"))
     return errors
+
+
+# --- jurisdiction: who acts on an application [L3, L5, L8, L9; Z五(一); G三(一)] ----------------------------
+
+# The steps of the selection, and whose they are. `report_review` is the province's part of a city's selection:
+# its reply, a refusal after the report, and the filing.
+CITY_STEPS = frozenset({"accept", "preliminary_review", "technical_assessment", "publicity", "objection", "report"})
+COUNTY_STEPS = frozenset({"accept", "preliminary_review"})
+PROVINCE_STEPS = frozenset({"report_review"})
+JURISDICTION_SOURCE = "L3, L5, L8, L9"
+
+
+def selecting_region(application: ApplicationCreate, region: str, *, policy: Policy) -> str:
+    return policy.selecting_authority(
+        kind=application.kind,
+        affiliation=application.affiliation,
+        admin_level=application.admin_level,
+        evaluation_scope=application.evaluation_scope,
+        region=region,
+    )
+
+
+def official_refusal(*, role: str, region: str, selected_by: str, step: str, policy: Policy) -> str | None:
+    """Why an official may not do `step` of an application its `selected_by` division selects; None when they
+    may. The province selects its own and central bodies and does every step of theirs; a city selects the
+    rest: its officials (and, where the policy lets counties pre-review, a county's of that city for acceptance
+    and the preliminary review) do every step to the report, and the province reviews the report and files."""
+    province = province_region(policy.code)
+    where = f"{region_name(selected_by)} ({selected_by})"
+    if selected_by == province or step in PROVINCE_STEPS:
+        if role == "province_official":
+            return None
+        if selected_by == province:
+            return f"the province selects this application: only province officials act on it [{JURISDICTION_SOURCE}]"
+        return f"the province reviews the city's report and files the organization [{JURISDICTION_SOURCE}]"
+    if role == "province_official":
+        return (
+            f"{where} selects this application: its {step.replace('_', ' ')} is the city's; the province reviews the "
+            f"city's report and files [{JURISDICTION_SOURCE}]"
+        )
+    if role == "city_official":
+        if region == selected_by:
+            return None
+        return f"{region_name(region)} ({region}) may not act on an application {where} selects [{JURISDICTION_SOURCE}]"
+    if role == "county_official":
+        counties = policy.selection.counties_pre_review
+        if counties and step in COUNTY_STEPS and within(region, selected_by):
+            return None
+        if not within(region, selected_by):
+            return f"{region_name(region)} ({region}) is not in {where}, which selects this application [Z五(一)]"
+        if not counties:
+            return f"in {policy.name} the city accepts and pre-reviews; counties do not [{policy.selection.source}]"
+        return f"a county accepts and pre-reviews for its city; the {step.replace('_', ' ')} is the city's [Z五(一)]"
+    return f"a {role} does not act on applications [{JURISDICTION_SOURCE}]"
+
+
+def may_see(*, role: str, region: str, selected_by: str, applicant_region: str) -> bool:
+    """Province officials see every application; a city's officials those their city selects, a county's those
+    of applicants registered in the county that its city selects."""
+    if role == "city_official":
+        return selected_by == region
+    if role == "county_official":
+        return selected_by == city_of(region) and within(applicant_region, region)
+    return True

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import or_
 from sqlmodel import col, delete, select
 
-from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
+from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
 from shared.kernel.events import (
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
@@ -29,8 +29,9 @@ from shared.kernel.events import (
     ScopeItem,
 )
 from shared.kernel.identity import RESIDENT_ID_CARD, valid_credit_code, valid_id_number
-from shared.kernel.numbering import MAX_SEQUENCE, FilingCode
+from shared.kernel.numbering import MAX_SEQUENCE, FilingCode, NumberError
 from shared.kernel.policy import OrgKind, Policy
+from shared.kernel.regions import province_region, region_name
 from shared.kernel.workdays import add_working_days, add_years, publicity_end
 from shared.kernel.workflow import (
     ObjectionCreate,
@@ -40,8 +41,8 @@ from shared.kernel.workflow import (
     next_status,
     resolve,
 )
-from shared.platform.auth import Actor
-from shared.platform.sequences import next_value
+from shared.platform.auth import Actor, Principal
+from shared.platform.sequences import SequenceCounter, next_value
 from shared.platform.unit import Unit
 
 from . import rules
@@ -55,6 +56,7 @@ from .models import (
     CatalogueRating,
     CreditRecordEntry,
     ExpertOpinion,
+    FiledOrganizationCreate,
     Major,
     Objection,
     ObjectionPublic,
@@ -67,6 +69,7 @@ from .models import (
     RatingPublic,
     ScopeChange,
     ScopeChangeCreate,
+    ScopeRowKey,
     Transition,
     TransitionPublic,
 )
@@ -118,6 +121,66 @@ def get_filed(*, unit: Unit[RegistrySettings], filing_code: str) -> Organization
     if organization is None:
         raise NotFound(f"no organization filed with code {filing_code}")
     return organization
+
+
+def ensure_acts(*, unit: Unit[RegistrySettings], organization: Organization, principal: Principal, step: str) -> None:
+    """403 unless the principal is an official of the division that selects the application (for `step`)
+    [L3, L5, L8, L9; Z五(一)]. A refusal after the city's report, and the filing, are the province's."""
+    if step == "reject":
+        if organization.selection_reported_on is not None:
+            step = "report_review"
+        elif organization.status in (S.SUBMITTED, S.ACCEPTED):
+            step = "preliminary_review"
+        else:
+            step = "technical_assessment"
+    if step == "file":
+        step = "report_review"
+    refusal = rules.official_refusal(
+        role=principal.role.value,
+        region=principal.region,
+        selected_by=organization.selected_by,
+        step=step,
+        policy=unit.policy,
+    )
+    if refusal is not None:
+        raise Forbidden(refusal)
+
+
+def ensure_sees(*, unit: Unit[RegistrySettings], organization: Organization, principal: Principal) -> None:
+    if not rules.may_see(
+        role=principal.role.value,
+        region=principal.region,
+        selected_by=organization.selected_by,
+        applicant_region=organization.region,
+    ):
+        raise Forbidden(
+            f"application {organization.id} is selected by {region_name(organization.selected_by)} "
+            f"({organization.selected_by}), not within {principal.region} [L3]"
+        )
+
+
+def list_applications(
+    *,
+    unit: Unit[RegistrySettings],
+    principal: Principal,
+    status: OrganizationStatus | None = None,
+    skip: int = 0,
+    limit: int = 50,
+) -> tuple[list[Organization], int]:
+    """The applications an official sees: a city's those it selects, a county's those of its applicants."""
+    statement = select(Organization).order_by(col(Organization.id))
+    if status is not None:
+        statement = statement.where(Organization.status == status)
+    if principal.role.value == "city_official":
+        statement = statement.where(Organization.selected_by == principal.region)
+    rows = [
+        o
+        for o in unit.session.exec(statement)
+        if rules.may_see(
+            role=principal.role.value, region=principal.region, selected_by=o.selected_by, applicant_region=o.region
+        )
+    ]
+    return rows[skip : skip + limit], len(rows)
 
 
 def peer_institutions(*, unit: Unit[RegistrySettings], exclude_id: int | None = None) -> list[rules.PeerInstitution]:
@@ -212,11 +275,20 @@ def submit_application(*, unit: Unit[RegistrySettings], application: Application
     if errors:
         raise FieldErrors(errors)
     submitted_on = unit.today
+    region = rules.application_region(application)
+    assert region is not None  # check_jurisdiction refused the application otherwise
     organization = Organization.model_validate(
         application,
         update={
             "org_type": application.kind.type_letter,
             "province": policy.code,
+            "region": region,
+            "selected_by": rules.selecting_region(application, region, policy=policy),
+            "licence_warning": rules.licence_warning(application, policy=policy),
+            # an organization taken in with its code gets it at its filing, after every check
+            "filing_code": None,
+            "filed_on": None,
+            "valid_until": None,
             "status": S.SUBMITTED,
             "scope": [item.model_dump() for item in application.occupations],
             "sites": [site.model_dump() for site in application.sites],
@@ -259,6 +331,7 @@ def technical_assessment(
     errors += rules.panel_applicant_errors(
         {m.drawn_for for m in members if m.drawn_for}, credit_code=organization.credit_code
     )
+    errors += rules.check_override(organization.licence_warning, assessment.override_reasons, policy=unit.policy)
     if errors:
         raise FieldErrors(errors)
     if organization.status is not S.PRELIMINARY_REVIEWED:
@@ -276,6 +349,9 @@ def technical_assessment(
         for opinion in assessment.opinions
     ]
     unit.session.add_all(opinions)
+    organization.technically_assessed_on = unit.today
+    if organization.licence_warning:
+        organization.licence_override = assessment.override_reasons
     failed = [o for o in opinions if not o.passed]
     if failed:
         reason = "; ".join(f"{o.kind} by {_expert_of(o)}: {o.note or 'not passed'}" for o in failed)
@@ -358,6 +434,19 @@ def opinions_of(*, unit: Unit[RegistrySettings], organization_id: int) -> list[E
 def publish(
     *, unit: Unit[RegistrySettings], organization: Organization, published_on: date, actor: Actor
 ) -> Organization:
+    """The publicity of the technical assessment's result, dated by the notice: not before the assessment it
+    publishes, nor in the past of the service's clock; it lasts the policy's working days [L9]."""
+    next_status(ALLOWED, "publish", organization.status, f"organization {organization.id}")  # 409 before anything
+    errors = []
+    assessed_on = organization.technically_assessed_on
+    if assessed_on is not None and published_on < assessed_on:
+        errors.append(
+            FieldError("published_on", f"the publicity cannot start before the assessment it publishes ({assessed_on})")
+        )
+    if published_on < unit.today:
+        errors.append(FieldError("published_on", f"{published_on} is in the past: today is {unit.today} [L9]"))
+    if errors:
+        raise FieldErrors(errors)
     organization.publicity_from = published_on
     organization.publicity_until = publicity_end(published_on, unit.policy.periods.publicity_min_working_days)
     _transition(
@@ -401,23 +490,60 @@ def objections_of(*, unit: Unit[RegistrySettings], organization_id: int) -> list
     )
 
 
+def _city_selected(unit: Unit[RegistrySettings], organization: Organization) -> bool:
+    return organization.selected_by != province_region(unit.policy.code)
+
+
+def _check_publicity_over(unit: Unit[RegistrySettings], organization: Organization) -> None:
+    """The publicity ended with every objection resolved and none upheld [L9]."""
+    assert organization.publicity_until is not None and organization.id is not None
+    if unit.today <= organization.publicity_until:
+        raise Conflict(f"the publicity runs until {organization.publicity_until}; file after it [L9]")
+    check_cleared(
+        [(o.id, o.upheld) for o in objections_of(unit=unit, organization_id=organization.id)],
+        if_upheld="reject the application instead",
+        article="L9",
+    )
+
+
+def report_selection(*, unit: Unit[RegistrySettings], organization: Organization, actor: Actor) -> Organization:
+    """The city reports its selection to the province (附件3 遴选确定情况表) after a publicity without objection,
+    within the policy's working days of its end; a late report is accepted and flagged [L9]."""
+    if not _city_selected(unit, organization):
+        raise Conflict(f"application {organization.id} is selected by the province: there is no city report [L5, L9]")
+    if organization.status is not S.IN_PUBLICITY:
+        raise Conflict(
+            f"organization {organization.id} is {organization.status.value}; the city reports after its publicity"
+        )
+    if organization.selection_reported_on is not None:
+        raise Conflict(f"the city reported application {organization.id} on {organization.selection_reported_on}")
+    _check_publicity_over(unit, organization)
+    assert organization.publicity_until is not None
+    selection = unit.policy.selection
+    due = add_working_days(organization.publicity_until, selection.city_report_working_days)
+    organization.selection_report_due_on = due
+    organization.selection_reported_on = unit.today
+    late = f", late: due {due} [{selection.source}]" if unit.today > due else f", due {due}"
+    _trail(unit, organization, organization.status, "report_selection", actor, f"reported {unit.today}{late}")
+    return organization
+
+
 def file(
     *, unit: Unit[RegistrySettings], organization: Organization, actor: Actor, action: str = "file"
 ) -> Organization:
-    """Files the organization after a completed publicity with every objection resolved and none upheld, while
-    neither it nor its legal representative has a serious credit entry active (one recorded since the submission
-    stops the filing: 422 naming the entry) [L6(一)]."""
+    """Files the organization after a completed publicity with every objection resolved and none upheld (and,
+    for a city's selection, after the city's report), while neither it nor its legal representative has a
+    serious credit entry active (one recorded since the submission stops the filing: 422 naming the entry)
+    [L6(一), L9]."""
     today, policy = unit.today, unit.policy
     next_status(ALLOWED, action, organization.status, f"organization {organization.id}")  # 409 before anything
     if organization.status is S.IN_PUBLICITY:
-        assert organization.publicity_until is not None and organization.id is not None
-        if today <= organization.publicity_until:
-            raise Conflict(f"the publicity runs until {organization.publicity_until}; file after it [L9]")
-        check_cleared(
-            [(o.id, o.upheld) for o in objections_of(unit=unit, organization_id=organization.id)],
-            if_upheld="reject the application instead",
-            article="L9",
-        )
+        _check_publicity_over(unit, organization)
+        if _city_selected(unit, organization) and organization.selection_reported_on is None:
+            raise Conflict(
+                f"{region_name(organization.selected_by)} selects application {organization.id}: the province files "
+                "it on the city's report (POST /applications/{id}/selection-report) [L9]"
+            )
     errors = credit_errors(
         unit=unit,
         credit_code=organization.credit_code,
@@ -436,6 +562,10 @@ def file(
     return organization
 
 
+def _filed_sites(organization: Organization) -> list[FiledSite]:
+    return [FiledSite.model_validate(site) for site in organization.sites]
+
+
 def _emit_filed(unit: Unit[RegistrySettings], organization: Organization) -> None:
     assert organization.filing_code and organization.filed_on and organization.valid_until
     payload = OrganizationFiled(
@@ -450,16 +580,85 @@ def _emit_filed(unit: Unit[RegistrySettings], organization: Organization) -> Non
         filed_on=organization.filed_on,
         valid_until=organization.valid_until,
         evaluation_scope=organization.evaluation_scope.value,
-        sites=[FiledSite.model_validate(site) for site in organization.sites],
+        sites=_filed_sites(organization),
+        region=organization.region,
+        selected_by=organization.selected_by,
+        short_name=organization.short_name,
+        contact=organization.contact_name,
+        phone=organization.contact_phone,
+        email=organization.email,
+        website=organization.website,
     )
     unit.emit(ORGANIZATION_FILED, subject=organization.filing_code, payload=payload)
 
 
-def register_filed(*, unit: Unit[RegistrySettings], application: ApplicationCreate, actor: Actor) -> Organization:
-    """An organization the province filed before this system ran: every rule is checked, then it is filed, in
-    one transaction (a refused filing leaves no application behind)."""
-    organization = submit_application(unit=unit, application=application, actor=actor)
-    return file(unit=unit, organization=organization, actor=actor, action="register_filed")
+def _filing_code_errors(unit: Unit[RegistrySettings], filed: FiledOrganizationCreate) -> list[FieldError]:
+    """An existing code taken in: the province's, of the organization's type, its sequence unused here."""
+    try:
+        code = FilingCode.parse(filed.filing_code)
+    except NumberError as error:
+        return [FieldError("filing_code", str(error))]
+    errors = []
+    if code.province != unit.policy.code:
+        errors.append(
+            FieldError("filing_code", f"positions 6-7 ({code.province}) are not this province's ({unit.policy.code})")
+        )
+    if filed.valid_until < unit.today:
+        errors.append(FieldError("valid_until", f"the filing lapsed on {filed.valid_until}: it cannot be taken in"))
+    if code.org_type != filed.kind.type_letter:
+        errors.append(
+            FieldError(
+                "filing_code", f"position 1 is {code.org_type}; a {filed.kind.value} is {filed.kind.type_letter}"
+            )
+        )
+    taken = unit.session.exec(
+        select(Organization.filing_code).where(
+            or_(
+                col(Organization.filing_code) == str(code),
+                (col(Organization.sequence) == code.sequence) & (col(Organization.national_code) == code.national_code),
+            )
+        )
+    ).first()
+    if taken:
+        errors.append(FieldError("filing_code", f"sequence {code.sequence:06d} is already used here by {taken}"))
+    return errors
+
+
+def _move_sequence_past(unit: Unit[RegistrySettings], sequence: int) -> None:
+    """The province's filing sequence continues after a code taken in, so later filings never collide."""
+    name = f"filing:{unit.policy.code}"
+    counter = unit.session.get(SequenceCounter, name)
+    if counter is None:
+        counter = SequenceCounter(name=name, value=0)
+    if counter.value < sequence:
+        counter.value = sequence
+        unit.session.add(counter)
+        unit.session.flush()
+
+
+def register_filed(*, unit: Unit[RegistrySettings], application: FiledOrganizationCreate, actor: Actor) -> Organization:
+    """An organization the province filed before this system ran, or one the ministry filed (positions 2-5 not
+    0000), taken in with its code, filing date and validity [L9, L附件6]: every rule is checked, the code must
+    be the province's and its sequence unused here, and the province's sequence moves past a provincial code.
+    One transaction: a refusal leaves nothing behind."""
+    errors = _filing_code_errors(unit, application)
+    try:
+        organization = submit_application(unit=unit, application=application, actor=actor)
+    except FieldErrors as refused:
+        raise FieldErrors(errors + refused.errors) from refused
+    if errors:
+        raise FieldErrors(errors)
+    code = FilingCode.parse(application.filing_code)
+    organization.national_code = code.national_code
+    if code.national_code == "0000":
+        _move_sequence_past(unit, code.sequence)
+    organization.sequence = code.sequence
+    organization.filing_code = str(code)
+    organization.filed_on = application.filed_on
+    organization.valid_until = application.valid_until
+    _transition(unit, organization, "register_filed", actor, reason=f"filed {application.filed_on} as {code}")
+    _emit_filed(unit, organization)
+    return organization
 
 
 def reject(*, unit: Unit[RegistrySettings], organization: Organization, reason: str, actor: Actor) -> Organization:
@@ -711,7 +910,7 @@ def request_scope_change(
         organization_id=organization.id,
         add=[i.model_dump() for i in change.add],
         modify=[i.model_dump() for i in change.modify],
-        delete=change.delete,
+        delete=[row.model_dump() for row in change.delete],
         submitted_by=actor.subject,
     )
     unit.session.add(scope_change)
@@ -720,21 +919,32 @@ def request_scope_change(
 
 
 def _changed_scope(organization: Organization, change: ScopeChangeCreate) -> list[OccupationApplied]:
-    current = {item.occupation_code: item for item in _applied(organization)}
+    """The scope after the change, one row per (occupation, work type) [S附件3 注6]: a change touches only the
+    rows it names and keeps every other work type."""
+    current = {(item.occupation_code, item.work_type): item for item in _applied(organization)}
+    errors = []
     for index, item in enumerate(change.add):
-        if item.occupation_code in current:
-            raise FieldError(f"add.{index}.occupation_code", f"{item.occupation_code} is already in the scope")
-        current[item.occupation_code] = item
+        key = (item.occupation_code, item.work_type)
+        if key in current:
+            errors.append(FieldError(f"add.{index}.occupation_code", f"{_label(key)} is already in the scope"))
+        current[key] = item
     for index, item in enumerate(change.modify):
-        if item.occupation_code not in current:
-            raise FieldError(f"modify.{index}.occupation_code", f"{item.occupation_code} is not in the scope")
-        current[item.occupation_code] = item
-    for index, code in enumerate(change.delete):
-        if current.pop(code, None) is None:
-            raise FieldError(f"delete.{index}", f"{code} is not in the scope")
+        key = (item.occupation_code, item.work_type)
+        if key not in current:
+            errors.append(FieldError(f"modify.{index}.occupation_code", f"{_label(key)} is not in the scope"))
+        current[key] = item
+    for index, row in enumerate(change.delete):
+        if current.pop((row.occupation_code, row.work_type), None) is None:
+            errors.append(FieldError(f"delete.{index}", f"{row.label()} is not in the scope"))
+    if errors:
+        raise FieldErrors(errors)
     if not current:
         raise FieldError("delete", "a scope change cannot remove every occupation; revocation does that")
     return list(current.values())
+
+
+def _label(key: tuple[str, str | None]) -> str:
+    return key[0] + (f" {key[1]}" if key[1] else "")
 
 
 def decide_scope_change(
@@ -759,7 +969,7 @@ def decide_scope_change(
         change = ScopeChangeCreate(
             add=scope_change.add,
             modify=scope_change.modify,
-            delete=scope_change.delete,
+            delete=[ScopeRowKey.model_validate(row) for row in scope_change.delete],
         )
         organization.scope = [item.model_dump() for item in _changed_scope(organization, change)]
         unit.session.add(organization)
@@ -861,6 +1071,20 @@ def to_application(*, unit: Unit[RegistrySettings], organization: Organization) 
         **catalogue_entry(unit=unit, organization=organization).model_dump(),
         id=organization.id,
         credit_code=organization.credit_code,
+        affiliation=organization.affiliation,
+        selected_by=organization.selected_by,
+        basis=organization.basis,
+        licence_number=organization.licence_number,
+        licence_warning=organization.licence_warning,
+        licence_override=organization.licence_override,
+        technically_assessed_on=organization.technically_assessed_on,
+        selection_report_due_on=organization.selection_report_due_on,
+        selection_reported_on=organization.selection_reported_on,
+        reported_late=bool(
+            organization.selection_reported_on
+            and organization.selection_report_due_on
+            and organization.selection_reported_on > organization.selection_report_due_on
+        ),
         submitted_on=organization.submitted_on,
         acceptance_due_on=organization.acceptance_due_on,
         accepted_on=organization.accepted_on,

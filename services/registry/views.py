@@ -16,7 +16,9 @@ from .deps import Applicant, Official, Reviewer, Staff
 from .models import (
     ApplicationCreate,
     ApplicationPublic,
+    ApplicationsPublic,
     AssessmentCreate,
+    FiledOrganizationCreate,
     ObjectionPublic,
     Organization,
     OrganizationPublic,
@@ -56,15 +58,37 @@ def submit_application(application: ApplicationCreate, unit: UnitDep, principal:
 
 @router.get("/applications/{application_id}", response_model=ApplicationPublic, tags=["applications"])
 def read_application(application_id: RowId, unit: UnitDep, principal: Staff) -> ApplicationPublic:
+    """A city's or county's officials see the applications of their city only [L3]."""
     organization = service.get_organization(unit=unit, organization_id=application_id)
     ensure_own(principal, organization)
+    service.ensure_sees(unit=unit, organization=organization, principal=principal)
     return service.to_application(unit=unit, organization=organization)
+
+
+@router.get("/applications", response_model=ApplicationsPublic, tags=["applications"])
+def list_applications(
+    unit: UnitDep,
+    principal: Reviewer,
+    status_: Annotated[OrganizationStatus | None, Query(alias="status")] = None,
+    skip: Skip = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ApplicationsPublic:
+    """The applications an official sees: the province all, a city those it selects, a county its applicants'."""
+    rows, total = service.list_applications(unit=unit, principal=principal, status=status_, skip=skip, limit=limit)
+    return ApplicationsPublic(data=[service.to_application(unit=unit, organization=o) for o in rows], count=total)
+
+
+def _acting(unit: Unit[RegistrySettings], application_id: int, principal: Principal, step: str) -> Organization:
+    """The application, if the principal is an official of its selecting division for this step (else 403)."""
+    organization = service.get_organization(unit=unit, organization_id=application_id)
+    service.ensure_acts(unit=unit, organization=organization, principal=principal, step=step)
+    return organization
 
 
 @router.post("/applications/{application_id}/accept", response_model=ApplicationPublic, tags=["applications"])
 def accept(application_id: RowId, unit: UnitDep, principal: Reviewer) -> ApplicationPublic:
     """受理: due within the policy's working days of submission; a late acceptance shows as overdue [L8]."""
-    organization = service.get_organization(unit=unit, organization_id=application_id)
+    organization = _acting(unit, application_id, principal, "accept")
     service.accept(unit=unit, organization=organization, actor=Actor.of(principal))
     return service.to_application(unit=unit, organization=organization)
 
@@ -75,7 +99,7 @@ def accept(application_id: RowId, unit: UnitDep, principal: Reviewer) -> Applica
 def preliminary_review(
     application_id: RowId, decision: StepDecision, unit: UnitDep, principal: Reviewer
 ) -> ApplicationPublic:
-    organization = service.get_organization(unit=unit, organization_id=application_id)
+    organization = _acting(unit, application_id, principal, "preliminary_review")
     service.preliminary_review(
         unit=unit, organization=organization, passed=decision.passed, reason=decision.reason, actor=Actor.of(principal)
     )
@@ -86,17 +110,17 @@ def preliminary_review(
     "/applications/{application_id}/technical-assessment", response_model=ApplicationPublic, tags=["applications"]
 )
 def technical_assessment(
-    application_id: RowId, assessment: AssessmentCreate, unit: UnitDep, principal: Official
+    application_id: RowId, assessment: AssessmentCreate, unit: UnitDep, principal: Reviewer
 ) -> ApplicationPublic:
-    organization = service.get_organization(unit=unit, organization_id=application_id)
+    organization = _acting(unit, application_id, principal, "technical_assessment")
     service.technical_assessment(unit=unit, organization=organization, assessment=assessment, actor=Actor.of(principal))
     return service.to_application(unit=unit, organization=organization)
 
 
 @router.post("/applications/{application_id}/publicity", response_model=ApplicationPublic, tags=["applications"])
-def publish(application_id: RowId, publicity: PublicityCreate, unit: UnitDep, principal: Official) -> ApplicationPublic:
+def publish(application_id: RowId, publicity: PublicityCreate, unit: UnitDep, principal: Reviewer) -> ApplicationPublic:
     """Starts the publicity, dated by the notice's publication on the portals [L9]."""
-    organization = service.get_organization(unit=unit, organization_id=application_id)
+    organization = _acting(unit, application_id, principal, "publicity")
     service.publish(
         unit=unit, organization=organization, published_on=publicity.published_on, actor=Actor.of(principal)
     )
@@ -109,7 +133,7 @@ def publish(application_id: RowId, publicity: PublicityCreate, unit: UnitDep, pr
 def raise_objection(
     application_id: RowId, objection: ObjectionCreate, unit: UnitDep, principal: Reviewer
 ) -> ObjectionPublic:
-    organization = service.get_organization(unit=unit, organization_id=application_id)
+    organization = _acting(unit, application_id, principal, "objection")
     stored = service.raise_objection(unit=unit, organization=organization, objection_in=objection)
     return ObjectionPublic.model_validate(stored, from_attributes=True)
 
@@ -120,9 +144,9 @@ def raise_objection(
     tags=["applications"],
 )
 def resolve_objection(
-    application_id: RowId, objection_id: RowId, resolution: ObjectionResolution, unit: UnitDep, principal: Official
+    application_id: RowId, objection_id: RowId, resolution: ObjectionResolution, unit: UnitDep, principal: Reviewer
 ) -> ObjectionPublic:
-    organization = service.get_organization(unit=unit, organization_id=application_id)
+    organization = _acting(unit, application_id, principal, "objection")
     stored = service.resolve_objection(
         unit=unit, organization=organization, objection_id=objection_id, resolution=resolution
     )
@@ -131,16 +155,26 @@ def resolve_objection(
 
 @router.post("/applications/{application_id}/file", response_model=ApplicationPublic, tags=["applications"])
 def file(application_id: RowId, unit: UnitDep, principal: Official) -> ApplicationPublic:
-    """Files the organization and assigns its code, after the publicity with no upheld objection [L9]."""
-    organization = service.get_organization(unit=unit, organization_id=application_id)
+    """Files the organization and assigns its code, after the publicity with no upheld objection and, for a
+    city's selection, on the city's report [L9]."""
+    organization = _acting(unit, application_id, principal, "file")
     service.file(unit=unit, organization=organization, actor=Actor.of(principal))
     return service.to_application(unit=unit, organization=organization)
 
 
 @router.post("/applications/{application_id}/reject", response_model=ApplicationPublic, tags=["applications"])
 def reject(application_id: RowId, reason: Reason, unit: UnitDep, principal: Reviewer) -> ApplicationPublic:
-    organization = service.get_organization(unit=unit, organization_id=application_id)
+    organization = _acting(unit, application_id, principal, "reject")
     service.reject(unit=unit, organization=organization, reason=reason.reason, actor=Actor.of(principal))
+    return service.to_application(unit=unit, organization=organization)
+
+
+@router.post("/applications/{application_id}/selection-report", response_model=ApplicationPublic, tags=["applications"])
+def report_selection(application_id: RowId, unit: UnitDep, principal: Reviewer) -> ApplicationPublic:
+    """The city reports its selection to the province (附件3) after the publicity, within the policy's working
+    days of its end; a late report is accepted and shown `reported_late` [L9]."""
+    organization = _acting(unit, application_id, principal, "report")
+    service.report_selection(unit=unit, organization=organization, actor=Actor.of(principal))
     return service.to_application(unit=unit, organization=organization)
 
 
@@ -148,8 +182,9 @@ def reject(application_id: RowId, reason: Reason, unit: UnitDep, principal: Revi
 
 
 @router.post("/organizations", status_code=201, response_model=ApplicationPublic, tags=["organizations"])
-def register_filed(application: ApplicationCreate, unit: UnitDep, principal: Official) -> ApplicationPublic:
-    """Registers an organization the province filed before this system ran: every rule is still checked."""
+def register_filed(application: FiledOrganizationCreate, unit: UnitDep, principal: Official) -> ApplicationPublic:
+    """Takes in an organization filed before this system ran, or filed by the ministry, with its code, filing date
+    and validity; every rule is still checked [L9, L附件6]."""
     organization = service.register_filed(unit=unit, application=application, actor=Actor.of(principal))
     return service.to_application(unit=unit, organization=organization)
 

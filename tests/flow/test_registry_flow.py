@@ -9,7 +9,15 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from infra.walkthrough import batch_plan, eventually, expect, organization_application
+from infra.walkthrough import (
+    batch_plan,
+    eventually,
+    expect,
+    filed_organization,
+    move_clock,
+    organization_application,
+    service_today,
+)
 from services.recognition.app import create as create_recognition
 from services.recognition.settings import RecognitionSettings
 from services.registry.app import create as create_registry
@@ -22,6 +30,7 @@ from shared.kernel.events import (
     ExpertsDispatched,
     SanctionImposed,
 )
+from shared.kernel.workdays import add_years, publicity_end
 from tests.harness import Environment, serve
 
 pytestmark = pytest.mark.kafka
@@ -76,7 +85,7 @@ def registry_app(env: Environment, province: str):  # type: ignore[no-untyped-de
 
 async def test_application_through_review_and_publicity_to_the_catalogue(env: Environment, token: Any) -> None:
     province = "33"
-    application = organization_application(province, 5)
+    application = organization_application(province, 5, admin_level="city")  # the city (330100) selects it [L5]
     applicant = token(province, "org_operator", application["credit_code"])
     city, official = token(province, "city_official"), token(province, "province_official")
     async with serve(registry_app(env, province)) as registry:
@@ -88,7 +97,8 @@ async def test_application_through_review_and_publicity_to_the_catalogue(env: En
         early = await registry.post(f"/applications/{app_id}/file", headers=official)
         assert early.status_code == 409
         assert "in_publicity" in early.json()["detail"]
-        # A city official may not do the province's technical assessment.
+        # Only officials act on an application; the province does none of the city's steps.
+        assert (await registry.post(f"/applications/{app_id}/accept", headers=official)).status_code == 403
         assert (await registry.post(f"/applications/{app_id}/accept", headers=applicant)).status_code == 403
 
         expect(await registry.post(f"/applications/{app_id}/accept", headers=city), 200)
@@ -97,30 +107,30 @@ async def test_application_through_review_and_publicity_to_the_catalogue(env: En
         )
         await dispatch_panel(env, registry, province, app_id, official)
         partial = await registry.post(
-            f"/applications/{app_id}/technical-assessment", json={"opinions": opinions(province)[:2]}, headers=official
+            f"/applications/{app_id}/technical-assessment", json={"opinions": opinions(province)[:2]}, headers=city
         )
         assert partial.status_code == 422
         assert "on_site" in partial.json()["detail"][0]["reason"]
         assessed = expect(
             await registry.post(
-                f"/applications/{app_id}/technical-assessment", json={"opinions": opinions(province)}, headers=official
+                f"/applications/{app_id}/technical-assessment", json={"opinions": opinions(province)}, headers=city
             ),
             200,
         )
         assert all(o["drawn"] for o in assessed["opinions"])
 
-        # Published the day before the 2025 National Day holiday (1 to 8 October, 11 October worked): five
-        # working days are 30 September, 9, 10, 11 (a Saturday worked) and 13 October.
-        published_on = date(2025, 9, 30)
+        # Published on the service's date (never in the past): five working days of the official calendar
+        # (tests/unit/test_registry_rules.py::test_working_days_follow_the_official_calendar).
+        published_on = await service_today(registry)
         publicity = expect(
             await registry.post(
-                f"/applications/{app_id}/publicity", json={"published_on": published_on.isoformat()}, headers=official
+                f"/applications/{app_id}/publicity", json={"published_on": published_on.isoformat()}, headers=city
             ),
             200,
         )
         assert publicity["status"] == "in_publicity"
         until = date.fromisoformat(publicity["publicity_until"])
-        assert until == date(2025, 10, 13)
+        assert until == publicity_end(published_on, 5)
         outside = await registry.post(
             f"/applications/{app_id}/objections",
             headers=city,
@@ -135,28 +145,34 @@ async def test_application_through_review_and_publicity_to_the_catalogue(env: En
             ),
             201,
         )
+        await move_clock(registry, until + timedelta(days=1), official)
         pending = await registry.post(f"/applications/{app_id}/file", headers=official)
         assert pending.status_code == 409
         assert "not resolved" in pending.json()["detail"]
         expect(
             await registry.post(
                 f"/applications/{app_id}/objections/{objection['id']}/resolve",
-                headers=official,
+                headers=city,
                 json={"upheld": False, "resolution": "经核实考评员名单属实"},
             ),
             200,
         )
+        unreported = await registry.post(f"/applications/{app_id}/file", headers=official)
+        assert unreported.status_code == 409
+        assert "report" in unreported.json()["detail"]
+        expect(await registry.post(f"/applications/{app_id}/selection-report", headers=city), 200)
         filed = expect(await registry.post(f"/applications/{app_id}/file", headers=official), 200)
 
         assert filed["status"] == "filed"
         assert filed["filing_code"] == "S000033000001"
-        assert date.fromisoformat(filed["valid_until"]).year == Clock().today().year + 3
+        assert filed["valid_until"] == add_years(date.fromisoformat(filed["filed_on"]), 3).isoformat()
         assert [step["action"] for step in filed["trail"]] == [
             "submit",
             "accept",
             "pass_preliminary_review",
             "pass_technical_assessment",
             "publish",
+            "report_selection",
             "file",
         ]
         assert {step["actor_role"] for step in filed["trail"]} == {"org_operator", "city_official", "province_official"}
@@ -180,7 +196,10 @@ async def test_rejected_assessment_ends_the_application(env: Environment, token:
     official, city = token("33", "province_official"), token("33", "city_official")
     async with serve(registry_app(env, "33")) as registry:
         app_id = expect(
-            await registry.post("/applications", json=organization_application("33", 6), headers=official), 201
+            await registry.post(
+                "/applications", json=organization_application("33", 6, admin_level="city"), headers=official
+            ),
+            201,
         )["id"]
         expect(await registry.post(f"/applications/{app_id}/accept", headers=city), 200)
         refused = await registry.post(
@@ -210,15 +229,24 @@ async def review_and_file(
     city: dict[str, str],
     official: dict[str, str],
 ) -> dict[str, Any]:
-    """Takes a submitted application through every step to filing, with no objection."""
+    """Takes a submitted application through every step to filing, with no objection: the selecting division's
+    officials (`city` for a city's selection, else the province's) to the publicity's end and the city's report,
+    the province files [L5, L9]; the province's clock moves over the publicity."""
     at = f"/applications/{application_id}"
-    expect(await registry.post(f"{at}/accept", headers=city), 200)
-    expect(await registry.post(f"{at}/preliminary-review", json={"passed": True}, headers=city), 200)
+    city_selected = expect(await registry.get(at, headers=official), 200)["selected_by"] != f"{province}0000"
+    selector = city if city_selected else official
+    expect(await registry.post(f"{at}/accept", headers=selector), 200)
+    expect(await registry.post(f"{at}/preliminary-review", json={"passed": True}, headers=selector), 200)
     await dispatch_panel(env, registry, province, application_id, official)
     assessment = {"opinions": opinions(province)}
-    expect(await registry.post(f"{at}/technical-assessment", json=assessment, headers=official), 200)
-    published_on = (Clock().today() - timedelta(days=30)).isoformat()
-    expect(await registry.post(f"{at}/publicity", json={"published_on": published_on}, headers=official), 200)
+    expect(await registry.post(f"{at}/technical-assessment", json=assessment, headers=selector), 200)
+    published_on = (await service_today(registry)).isoformat()
+    publicity = expect(
+        await registry.post(f"{at}/publicity", json={"published_on": published_on}, headers=selector), 200
+    )
+    await move_clock(registry, date.fromisoformat(publicity["publicity_until"]) + timedelta(days=1), official)
+    if city_selected:
+        expect(await registry.post(f"{at}/selection-report", headers=city), 200)
     return expect(await registry.post(f"{at}/file", headers=official), 200)
 
 
@@ -295,9 +323,8 @@ async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files
 
         # Each province's recognition learns of its own filing only, and applies that policy's scope.
         async def plan(recognition: httpx.AsyncClient, code: str, province: str, level: int) -> int:
-            response = await recognition.post(
-                "/batches", json=batch_plan(code, province, level=level), headers=token(province, "org_operator", code)
-            )
+            plan = batch_plan(code, province, level=level, today=await service_today(recognition))
+            response = await recognition.post("/batches", json=plan, headers=token(province, "org_operator", code))
             return response.status_code
 
         async def guangxi_level_3_accepted() -> bool:
@@ -318,7 +345,12 @@ async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, t
     official = token(province, "province_official")
     async with serve(registry_app(env, province)) as registry, serve(recognition_app(env, province)) as recognition:
         code = expect(
-            await registry.post("/organizations", json=organization_application(province, 8), headers=official), 201
+            await registry.post(
+                "/organizations",
+                json=filed_organization(province, 8, today=await service_today(registry)),
+                headers=official,
+            ),
+            201,
         )["filing_code"]
         operator = token(province, "org_operator", code)
 

@@ -14,16 +14,14 @@ import pytest
 from sqlmodel import Session, select
 
 from infra.servers import free_port
-from infra.walkthrough import batch_plan, candidate, organization_application
+from infra.walkthrough import batch_plan, candidate, filed_organization, organization_application
 from services.recognition.models import Batch, BatchStatus, BatchTransition
 from services.registry.models import Organization
 from shared.kernel.clock import Clock
-from shared.kernel.numbering import MAX_SEQUENCE
 from shared.platform.app import stop
 from shared.platform.deps import unit_dependency
 from shared.platform.outbox import OutboxEvent
 from shared.platform.replicas import FiledOrganization
-from shared.platform.sequences import SequenceCounter
 from shared.platform.unit import Unit
 from tests.service.conftest import running
 from tests.service.samples import organization_filed
@@ -32,18 +30,27 @@ from tests.service.samples import organization_filed
 async def test_a_registration_that_cannot_be_filed_leaves_no_application_and_no_event(
     tmp_path: Path, topic_root: str
 ) -> None:
-    """Registering an organization filed before the system ran is one step: when the filing fails after the
-    application was written, neither the application nor its `submitted` event stays."""
+    """Taking in an organization filed before the system ran is one step: a refused one (its code's sequence
+    already used here, its validity lapsed, with every other error at once) leaves no application and no
+    event [L9]."""
     async with running("registry", tmp_path=tmp_path, topic_root=topic_root) as registry:
-        with registry.unit() as unit:
-            unit.session.add(SequenceCounter(name="filing:33", value=MAX_SEQUENCE))
-        async with registry.http(raise_app_exceptions=False) as client:
-            response = await client.post(
-                "/organizations", json=organization_application("33"), headers=registry.token("province_official")
-            )
-        assert response.status_code == 500
-        assert registry.count(Organization) == 0
-        assert registry.count(OutboxEvent) == 0
+        official = registry.token("province_official")
+        async with registry.http() as client:
+            first = await client.post("/organizations", json=filed_organization("33"), headers=official)
+            assert first.status_code == 201, first.text
+            kept, events = registry.count(Organization), registry.count(OutboxEvent)
+            lapsed = filed_organization("33", 2, code="S000033000001", full_time_staff=1)
+            lapsed["valid_until"] = "2020-01-01"
+            lapsed["filed_on"] = "2017-01-01"
+            response = await client.post("/organizations", json=lapsed, headers=official)
+        assert response.status_code == 422
+        assert sorted(e["field"] for e in response.json()["detail"]) == [
+            "filing_code",
+            "full_time_staff",
+            "valid_until",
+        ]
+        assert registry.count(Organization) == kept
+        assert registry.count(OutboxEvent) == events
 
 
 async def test_the_clock_moves_for_a_province_official_and_for_all_the_province_services(

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlmodel import col
 
-from infra.walkthrough import organization_application
+from infra.walkthrough import filed_organization
 from services.registry import flows, service
-from services.registry.models import ApplicationCreate, Organization, OrganizationStatus, Transition
+from services.registry.models import FiledOrganizationCreate, Organization, OrganizationStatus, Transition
 from shared.kernel.errors import NotFound
 from shared.kernel.events import ORGANIZATION_STATUS_CHANGED, SANCTION_IMPOSED, SanctionImposed
 from shared.platform.auth import Actor
@@ -31,7 +31,7 @@ def test_every_registry_handler_is_tested_here() -> None:
 def file_organization(registry: ServiceBus) -> str:
     """An organization the province filed before the system ran, filed in one step; its filing code."""
     with registry.unit() as unit:
-        application = ApplicationCreate.model_validate(organization_application(samples.PROVINCE))
+        application = FiledOrganizationCreate.model_validate(filed_organization(samples.PROVINCE, today=unit.today))
         organization = service.register_filed(unit=unit, application=application, actor=OFFICIAL)
         assert organization.filing_code is not None
         return organization.filing_code

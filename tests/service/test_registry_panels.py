@@ -116,8 +116,9 @@ def dispatched(
 
 
 async def under_review(registry: ServiceBus, number: int = 1) -> int:
-    """An application submitted, accepted and through its preliminary review: awaiting its technical assessment."""
-    official, city = registry.token("province_official"), registry.token("city_official")
+    """An application submitted, accepted and through its preliminary review: awaiting its technical assessment.
+    The sample is a province-level body: the province selects it and does every step [L5]."""
+    official = city = registry.token("province_official")
     async with registry.http() as client:
         submitted = await client.post("/applications", json=organization_application("33", number), headers=official)
         assert submitted.status_code == 201, submitted.text

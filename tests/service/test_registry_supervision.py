@@ -17,7 +17,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from infra.migrations import alembic_config
-from infra.walkthrough import credit_code, organization_application, resident_id
+from infra.walkthrough import credit_code, filed_organization, organization_application, resident_id
 from services.registry.models import CatalogueRating, CreditRecordEntry, Organization, OrganizationStatus
 from services.registry.rules import CreditSubject, credit_errors
 from shared.kernel.events import (
@@ -242,7 +242,7 @@ async def test_an_invalid_id_number_of_the_legal_representative_is_refused_witho
 async def test_an_organization_registered_as_filed_before_the_system_is_checked_too(registry: ServiceBus) -> None:
     day = today(registry)
     await registry.deliver(recorded(entry(on=day)))
-    response = await post(registry, "/organizations", organization_application("33", 1))
+    response = await post(registry, "/organizations", filed_organization("33", 1))
     assert refusals(response) == [
         ("credit_code", "the organization has a " + serious("33-CR000001", day + timedelta(365)))
     ]
@@ -255,7 +255,7 @@ async def test_an_entry_under_a_filing_code_held_here_counts_against_the_organiz
 ) -> None:
     """An entry that names only the filing code (no credit code) counts when that organization applies again."""
     day = today(registry)
-    filed = await post(registry, "/organizations", organization_application("33", 1))
+    filed = await post(registry, "/organizations", filed_organization("33", 1))
     code = filed.json()["filing_code"]
     await registry.deliver(recorded(entry(on=day, credit=None, filing_code=code.lower())))
     again = await post(registry, "/applications", organization_application("33", 1))
@@ -265,9 +265,10 @@ async def test_an_entry_under_a_filing_code_held_here_counts_against_the_organiz
 
 
 async def in_publicity_ended(registry: ServiceBus, **changes: Any) -> int:
-    """An application (with `changes`) through review, its publicity (published 30 days ago) over: it may be
-    filed."""
-    city = registry.token("city_official")
+    """An application (with `changes`) through review, its publicity over (published today, then moved back 30
+    days as if the service's clock had gone on): it may be filed. The sample is a province-level body: the
+    province selects it and does every step [L5]."""
+    city = registry.token("province_official")
     submitted = await post(registry, "/applications", organization_application("33", 1, **changes))
     assert submitted.status_code == 201, submitted.text
     application_id = int(submitted.json()["id"])
@@ -279,9 +280,15 @@ async def in_publicity_ended(registry: ServiceBus, **changes: Any) -> int:
         assert passed.status_code == 200, passed.text
     await registry.deliver(samples.envelope(dispatched(application_id)))
     assert (await assess(registry, application_id, DRAWN)).status_code == 200
-    published_on = (today(registry) - timedelta(days=30)).isoformat()
+    published_on = today(registry).isoformat()
     response = await post(registry, f"/applications/{application_id}/publicity", {"published_on": published_on})
     assert response.json()["status"] == OrganizationStatus.IN_PUBLICITY.value, response.text
+    with registry.unit() as unit:
+        organization = unit.session.get(Organization, application_id)
+        assert organization is not None
+        organization.publicity_from = today(registry) - timedelta(days=30)
+        organization.publicity_until = today(registry) - timedelta(days=22)
+        unit.session.add(organization)
     return application_id
 
 
@@ -381,9 +388,9 @@ def test_organizations_before_the_credit_record_get_a_resident_id_type_and_no_nu
 
 
 async def test_the_latest_rating_is_shown_in_the_catalogue_and_an_older_year_is_ignored(registry: ServiceBus) -> None:
-    filed = await post(registry, "/organizations", organization_application("33", 1))
+    filed = await post(registry, "/organizations", filed_organization("33", 1))
     code = filed.json()["filing_code"]
-    other = (await post(registry, "/organizations", organization_application("33", 2))).json()["filing_code"]
+    other = (await post(registry, "/organizations", filed_organization("33", 2))).json()["filing_code"]
 
     async def shown() -> tuple[Any, Any, Any]:
         listed = {o["filing_code"]: o["rating"] for o in (await get(registry, "/organizations")).json()["data"]}

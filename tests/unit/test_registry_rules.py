@@ -9,11 +9,19 @@ from typing import Any
 import chinese_calendar
 import pytest
 from pydantic import ValidationError
+from stdnum.cn import uscc
 
 from infra.walkthrough import material, organization_application
 from services.registry.models import ApplicationCreate
 from services.registry.occupations import occupation_catalogue
-from services.registry.rules import PeerInstitution, check_application
+from services.registry.rules import (
+    PeerInstitution,
+    check_application,
+    check_override,
+    licence_warning,
+    official_refusal,
+    selecting_region,
+)
 from shared.kernel import workdays
 from shared.kernel.policy import POLICIES_DIR, OrgKind, load_policy, policy_for
 from shared.kernel.workdays import add_working_days, is_working_day, publicity_end
@@ -219,11 +227,38 @@ def test_training_institutions_per_occupation_per_city_and_county() -> None:
 # --- thresholds ----------------------------------------------------------------------------------------
 
 
-def test_liaoning_needs_2000_person_times() -> None:
-    few = [occupation("6-18-01-01", "车工", [5, 4], 1000), occupation("4-03-02-01", "中式烹调师", [5], 500)]
-    errors = errors_for("21", occupations=few)
-    assert fields(errors) == ["occupations"]
-    assert "2000" in errors[0][1]
+def licence_warning_for(province: str, **changes: Any) -> str | None:
+    application = ApplicationCreate.model_validate(organization_application(province, **changes))
+    return licence_warning(application, policy=policy_for(province))
+
+
+FEW = [occupation("6-18-01-01", "车工", [5, 4], 1000), occupation("4-03-02-01", "中式烹调师", [5], 500)]
+
+
+def test_liaoning_licence_short_of_2000_person_times_is_a_warning_never_a_refusal() -> None:
+    """L6(二): influence and experience, *or* a licence with 一般不少于2000人次: the figure warns the assessor."""
+    licence = {"basis": "licence", "licence_number": "辽鉴字2019-001"}
+    assert errors_for("21", occupations=FEW, **licence) == []
+    warning = licence_warning_for("21", occupations=FEW, **licence)
+    assert warning is not None and "1500" in warning and "2000" in warning and "L6(二)" in warning
+    assert licence_warning_for("21", **licence) is None  # 2400 person-times reach it
+    assert licence_warning_for("21", occupations=FEW) is None  # influence and experience: the experts judge
+    for province in ("31", "32", "33", "37"):  # their notices state no figure
+        assert errors_for(province, occupations=FEW, **licence) == []
+        assert licence_warning_for(province, occupations=FEW, **licence) is None
+
+
+def test_a_licence_basis_names_its_licence() -> None:
+    with pytest.raises(ValidationError, match="licence_number"):
+        ApplicationCreate.model_validate(organization_application("21", basis="licence"))
+
+
+def test_the_assessment_overrides_a_licence_warning_only_with_reasons() -> None:
+    policy = policy_for("21")
+    [error] = check_override("short", None, policy=policy)
+    assert error.field == "override_reasons" and "2000" in error.reason and "L6(二)" in error.reason
+    assert check_override("short", "该机构在行业内影响力大", policy=policy) == []
+    assert check_override(None, None, policy=policy) == []
 
 
 def test_guangxi_city_scope_thresholds_and_level_3_and_below() -> None:
@@ -260,6 +295,68 @@ def test_guangxi_national_scope_needs_50000() -> None:
 
 
 # --- materials -----------------------------------------------------------------------------------------
+
+
+def test_examiners_and_quality_supervisors_at_least_the_policys_all_at_once() -> None:
+    """L6(三): an expert team, examiners and quality supervisors: none is refused, with every other error."""
+    errors = errors_for("33", examiners=0, quality_supervisors=0, full_time_staff=1)
+    assert sorted(fields(errors)) == ["examiners", "full_time_staff", "quality_supervisors"]
+    assert any("at least 2 examiners, not 0" in reason for _, reason in errors)
+    assert fields(errors_for("33", examiners=1)) == ["examiners"]
+    assert errors_for("33", examiners=2, quality_supervisors=1) == []
+
+
+def test_a_credit_code_registered_outside_the_province_is_refused() -> None:
+    """L6(一): registered in the province: the credit code's division (positions 3-8)."""
+    zhejiang_code = organization_application("33")["credit_code"]
+    errors = errors_for("21", credit_code=zhejiang_code)
+    assert fields(errors) == ["credit_code"]
+    assert "330100" in errors[0][1] and "L6(一)" in errors[0][1]
+    assert fields(errors_for("21", region="330106")) == ["region"]
+    body = "91339900MA0000001"  # 339900 is no division of GB/T 2260
+    assert fields(errors_for("33", credit_code=body + uscc.calc_check_digit(body))) == ["region"]
+    assert errors_for("33", credit_code=body + uscc.calc_check_digit(body), region="330106") == []
+
+
+def test_guangxi_sends_national_scope_applications_to_the_national_platform() -> None:
+    errors = errors_for("45", evaluation_scope="national", years_of_evaluation=6)
+    [reason] = [r for f, r in errors if f == "evaluation_scope"]
+    assert "djsb.osta.org.cn" in reason
+
+
+def test_an_applicant_cannot_choose_the_ministry_code_of_a_provincial_filing() -> None:
+    """L附件6: positions 2-5 are 0000 for an organization the province files."""
+    with pytest.raises(ValidationError, match="always 0000"):
+        ApplicationCreate.model_validate(organization_application("33", national_code="0007"))
+    assert ApplicationCreate.model_validate(organization_application("33", national_code="0000")).national_code == (
+        "0000"
+    )
+
+
+def test_who_selects_and_who_acts() -> None:
+    """L5: the province selects province-level bodies; the city the rest, its officials doing the steps to the
+    report (Zhejiang's counties accept and pre-review), the province reviewing and filing."""
+    zhejiang = policy_for("33")
+    city_level = ApplicationCreate.model_validate(organization_application("33", admin_level="city"))
+    assert selecting_region(city_level, "330106", policy=zhejiang) == "330100"
+    province_level = ApplicationCreate.model_validate(organization_application("33"))
+    assert selecting_region(province_level, "330106", policy=zhejiang) == "330000"
+
+    def refusal(role: str, region: str, step: str, selected_by: str = "330100", policy: Any = zhejiang) -> str | None:
+        return official_refusal(role=role, region=region, selected_by=selected_by, step=step, policy=policy)
+
+    assert refusal("city_official", "330100", "technical_assessment") is None
+    assert "330200" in (refusal("city_official", "330200", "accept") or "")
+    assert "city's" in (refusal("province_official", "330000", "publicity") or "")
+    assert refusal("province_official", "330000", "report_review") is None
+    assert refusal("city_official", "330100", "report_review") is not None
+    assert refusal("county_official", "330102", "accept") is None
+    assert refusal("county_official", "330102", "technical_assessment") is not None
+    assert refusal("county_official", "330203", "accept") is not None
+    liaoning = policy_for("21")
+    assert "counties do not" in (refusal("county_official", "210102", "accept", "210100", liaoning) or "")
+    assert refusal("province_official", "330000", "accept", "330000") is None
+    assert refusal("city_official", "330100", "accept", "330000") is not None
 
 
 def test_required_materials_staff_and_lease() -> None:
