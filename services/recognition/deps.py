@@ -29,3 +29,8 @@ FollowUp = Annotated[Principal, require_role(Role.TESTING_DEPARTMENT, Role.PROVI
 Reader = Annotated[
     Principal, require_role(Role.ORG_OPERATOR, Role.TESTING_DEPARTMENT, Role.PROVINCE_OFFICIAL, Role.INSPECTOR)
 ]
+# Who is notified of the batches at new exam sites in their division [Z四(一), G四(二)].
+NewSiteReader = Annotated[
+    Principal,
+    require_role(Role.TESTING_DEPARTMENT, Role.PROVINCE_OFFICIAL, Role.CITY_OFFICIAL, Role.COUNTY_OFFICIAL),
+]

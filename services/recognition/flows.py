@@ -8,6 +8,7 @@ from shared.kernel.events import (
     CREDIT_ENTRY_RECORDED,
     EXPERTS_DISPATCHED,
     INSPECTION_RECORDED,
+    ORGANIZATION_DETAILS_CHANGED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -15,6 +16,8 @@ from shared.kernel.events import (
     Envelope,
     ExpertsDispatched,
     InspectionRecorded,
+    OrganizationDetailsChanged,
+    OrganizationFiled,
 )
 from shared.platform import replicas
 from shared.platform.bus import Consumer
@@ -26,7 +29,24 @@ from .settings import RecognitionSettings
 
 consumer: Consumer[Unit[RecognitionSettings]] = Consumer("recognition")
 
-on_organization_filed = consumer.on(ORGANIZATION_FILED)(replicas.on_organization_filed)
+
+@consumer.on(ORGANIZATION_FILED)
+def on_organization_filed(unit: Unit[RecognitionSettings], event: Envelope[OrganizationFiled]) -> None:
+    """The shared replica, and who approves the organization's batch plans: the division that selected it, the
+    province when the filing does not say [L20]."""
+    replicas.on_organization_filed(unit, event)
+    service.keep_filing(unit=unit, filed=event.payload)
+
+
+@consumer.on(ORGANIZATION_DETAILS_CHANGED)
+def on_organization_details_changed(
+    unit: Unit[RecognitionSettings], event: Envelope[OrganizationDetailsChanged]
+) -> None:
+    """The organization's name and filed sites, whole, as the approved change has them [L11]: the name new batches
+    carry, the sites against which a batch's site is new. An older change arriving later changes nothing."""
+    service.apply_details(unit=unit, changed=event.payload)
+
+
 on_organization_status_changed = consumer.on(ORGANIZATION_STATUS_CHANGED)(replicas.on_organization_status_changed)
 on_organization_scope_changed = consumer.on(ORGANIZATION_SCOPE_CHANGED)(replicas.on_organization_scope_changed)
 

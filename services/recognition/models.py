@@ -16,6 +16,7 @@ from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 
 from shared.kernel.clock import utcnow
 from shared.kernel.identity import RESIDENT_ID_CARD, IdNumber, IdType
+from shared.kernel.regions import Region
 from shared.kernel.workflow import ObjectionCreate
 from shared.platform.audit import AuditFields, ObjectionFields
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
@@ -86,6 +87,11 @@ class ExamSite(BaseModel):
     capacity: int | None = Field(
         default=None, ge=1, le=100_000, description="the seats the site declares: candidates it can seat at once"
     )
+    region: Region | None = Field(
+        default=None,
+        description="GB/T 2260 code of the site's county (or city), in the province: a new exam site is notified "
+        "to that division's department [Z四(一), G四(二)]; required for a new site, else the filed site's",
+    )
 
 
 class CandidateCreate(Person):
@@ -96,6 +102,9 @@ class CandidateCreate(Person):
     )
     competition_award: str | None = Field(default=None, max_length=200, description="竞赛选拔: the award won")
     completed_teaching_plan: bool = Field(default=False, description="技工院校学生: completed the plan of this level")
+    birth_date: date | None = Field(
+        default=None, description="for ID types without a birth date in the number; a resident card's is read from it"
+    )
 
 
 class Candidate(SQLModel, table=True):
@@ -112,6 +121,7 @@ class Candidate(SQLModel, table=True):
     prior_certificate_number: str | None = None
     competition_award: str | None = None
     completed_teaching_plan: bool = False
+    birth_date: date | None = None
     theory: float | None = None
     skill: float | None = None
     defence: float | None = None
@@ -153,8 +163,11 @@ class BatchStaff(SQLModel, table=True):
 class BatchBase(SQLModel):
     organization_code: str = Field(max_length=13)
     occupation_code: str = Field(max_length=10, schema_extra={"pattern": r"^\d-\d{2}-\d{2}-\d{2}$"})
-    occupation_name: str = Field(min_length=1, max_length=100)
-    work_type: str | None = Field(default=None, max_length=100)
+    work_type: str | None = Field(
+        default=None,
+        max_length=100,
+        description="工种/方向 as filed for the occupation and level; may be left out when one row is filed [L26]",
+    )
     level: int = Field(ge=1, le=5)
     method: Method = Method.ASSESSMENT
     exam_starts_on: date
@@ -163,6 +176,11 @@ class BatchBase(SQLModel):
 
 
 class BatchCreate(BatchBase):
+    occupation_name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="not stored: the batch takes the occupation's name from the filed scope [L26, L附件8]",
+    )
     site: ExamSite
     staff: list[StaffCreate] = Field(min_length=1)
     candidates: list[CandidateCreate] = Field(default_factory=list, description="or upload them as CSV / JSON lines")
@@ -177,12 +195,19 @@ class BatchCreate(BatchBase):
 class Batch(BatchBase, table=True):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True)
     organization_name: str
+    occupation_name: str = Field(description="the filed scope's name of the occupation [L26, L附件8]")
     site: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    site_region: str | None = Field(default=None, index=True, description="GB/T 2260 code of the site's division")
     new_site: bool = Field(default=False, description="not a filed site: dual supervision [G四(二)]")
     status: BatchStatus = BatchStatus.DRAFT
     created_by: str
     created_at: datetime = Field(default_factory=utcnow)
     plan_approved_on: date | None = None
+    plan_approved_by_region: str | None = Field(default=None, description="the approving department's division")
+    results_recorded_on: date | None = Field(default=None, description="when every result (or the correction) was in")
+    results_round: int = Field(
+        default=0, sa_column_kwargs={"server_default": "0"}, description="publicity rounds so far [G三(五)]"
+    )
     results_published_on: date | None = None
     results_publicity_until: date | None = None
     report_due_on: date | None = None
@@ -212,6 +237,21 @@ class ResultObjection(ObjectionFields, table=True):
     id: int | None = Field(default=None, primary_key=True)
     batch_id: str = Field(foreign_key="batch.id", index=True)
     candidate_id: str | None = None
+    round: int = Field(default=1, sa_column_kwargs={"server_default": "1"}, description="the publicity round")
+
+
+class OrganizationAuthority(SQLModel, table=True):
+    """What recognition keeps of a filed organization beyond the shared replica (`filed_organization`): whose
+    testing department approves its batch plans (the division that selected it [L5, L20]; the province when the
+    filing does not say), its registered division, and the last details change applied."""
+
+    __tablename__ = "recognition_organization_authority"
+
+    filing_code: str = Field(primary_key=True, max_length=13)
+    selected_by: str = Field(max_length=6)
+    region: str | None = Field(default=None, max_length=6)
+    details_change_id: int | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class ResultCorrection(SQLModel, table=True):
@@ -358,10 +398,14 @@ class InspectionPublic(BaseModel):
 class BatchPublic(BatchBase):
     id: str
     organization_name: str
+    occupation_name: str
     site: ExamSite
+    site_region: str | None = None
     new_site: bool
     status: BatchStatus
     plan_approved_on: date | None
+    plan_approved_by_region: str | None = None
+    results_round: int = 0
     results_published_on: date | None
     results_publicity_until: date | None
     report_due_on: date | None
@@ -444,6 +488,7 @@ class ResultObjectionPublic(BaseModel):
     id: int
     batch_id: str
     candidate_id: str | None
+    round: int
     raised_on: date
     raised_by: str
     content: str
@@ -528,6 +573,31 @@ class FollowUpPublic(BaseModel):
     candidates_csv: str = Field(description="all their candidates as CSV: GET this path")
 
 
+class NewSiteBatch(BaseModel):
+    """An approved batch at a new exam site, as notified to the site's division [Z四(一), G四(二)]."""
+
+    id: str
+    organization_code: str
+    organization_name: str
+    occupation_code: str
+    occupation_name: str
+    work_type: str | None
+    level: int
+    status: BatchStatus
+    exam_starts_on: date
+    exam_ends_on: date
+    site: ExamSite
+    site_region: str | None
+    plan_approved_on: date | None
+    plan_approved_by_region: str | None
+
+
+class NewSiteBatchesPublic(BaseModel):
+    region: str = Field(description="the division they are notified to (the caller's), and those in it")
+    data: list[NewSiteBatch]
+    count: int
+
+
 class UploadReport(BaseModel):
     rows: int
     stored: int
@@ -547,6 +617,7 @@ TABLES = (
     BatchPanel,
     BatchReviewer,
     PersonCreditEntry,
+    OrganizationAuthority,
     OutboxEvent,
     ProcessedEvent,
 )

@@ -13,14 +13,18 @@ technical-school students are recognised directly [L18(四), S一] and are judge
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from shared.kernel.errors import FieldError
+from shared.kernel.events import ScopeItem
 from shared.kernel.filing import FilingState
+from shared.kernel.identity import RESIDENT_ID_CARD
 from shared.kernel.policy import Policy
-from shared.kernel.workdays import add_working_days
+from shared.kernel.regions import province_of, region_name
+from shared.kernel.workdays import add_working_days, add_years
 
 from .models import (
     DIRECT_METHODS,
@@ -125,13 +129,95 @@ def scope_errors(
     return errors
 
 
-def staff_declared_errors(staff: Sequence[StaffCreate]) -> list[FieldError]:
-    """The plan names examiners, invigilators and internal quality supervisors [L20]; one role per person."""
+def scope_row(
+    items: Sequence[ScopeItem], *, filing_code: str, occupation_code: str, level: int, work_type: str | None
+) -> tuple[ScopeItem | None, FieldError | None]:
+    """The filed scope row (occupation + work type, one work type one row) the batch runs under, whose name and
+    work type it takes [L26, G四(二), L附件8]; or why the work type is not filed. (None, None) when no row has the
+    occupation and level: the filing's scope error says so."""
+    rows = [item for item in items if item.occupation_code == occupation_code and level in item.levels]
+    if not rows:
+        return None, None
+    filed = sorted({item.work_type for item in rows if item.work_type})
+    wanted = work_type.strip() if work_type else None
+    if not wanted:
+        plain = [item for item in rows if not item.work_type]
+        if plain or len(rows) == 1:
+            return (plain or rows)[0], None
+        return None, FieldError(
+            "work_type",
+            f"{filing_code} is filed for {occupation_code} {rows[0].occupation_name} level {level} in the work types "
+            f"{', '.join(filed)}: name the one this batch recognises [L26, G四(二)]",
+        )
+    for item in rows:
+        if (item.work_type or "").strip() == wanted:
+            return item, None
+    return None, FieldError(
+        "work_type",
+        f"work type {wanted} is not filed by {filing_code} for {occupation_code} {rows[0].occupation_name} level "
+        f"{level} (filed: {', '.join(filed) or 'the occupation without a work type'}) [L26, G四(二)]",
+    )
+
+
+def site_region_errors(
+    region: str | None, *, province: str, new_site: bool, field: str = "site.region"
+) -> list[FieldError]:
+    """A site names its GB/T 2260 division inside the province; a new exam site must, since it is notified to that
+    division's department [Z四(一), G四(二)]."""
+    if region is None:
+        if new_site:
+            return [
+                FieldError(
+                    field,
+                    "a new exam site (not one of the filed sites) names its GB/T 2260 county or city: the batch is "
+                    "notified to that division's department [Z四(一), G四(二)]",
+                )
+            ]
+        return []
+    if province_of(region) != province:
+        return [
+            FieldError(
+                field,
+                f"{region} ({region_name(region) or 'unknown'}) is not in province {province}: an organization "
+                "recognises inside its province only [G一(二), G四(二)]",
+            )
+        ]
+    return []
+
+
+def filing_lapse_error(batch_ends_on: date, valid_until: date, filing_code: str) -> FieldError | None:
+    """The filing is valid for the whole exam [L28, G四(二)]: it may not lapse before the batch's last day."""
+    if valid_until >= batch_ends_on:
+        return None
+    return FieldError(
+        "exam_ends_on",
+        f"the filing of {filing_code} lapses on {valid_until}, before the exam ends {batch_ends_on}: it must be "
+        "valid for the whole exam [L28, G四(二)]",
+    )
+
+
+def staff_declared_errors(staff: Sequence[StaffCreate], policy: Policy | None = None) -> list[FieldError]:
+    """The plan names examiners, invigilators and internal quality supervisors [L20], at least the policy's
+    numbers of examiners and quality supervisors (`materials.min_examiners`, `min_quality_supervisors`); one role
+    per person."""
     errors = []
-    roles = {person.role for person in staff}
+    roles = Counter(person.role for person in staff)
+    minimum = {StaffRole.EXAMINER: 1, StaffRole.INVIGILATOR: 1, StaffRole.QUALITY_SUPERVISOR: 1}
+    if policy is not None:
+        minimum[StaffRole.EXAMINER] = max(1, policy.materials.min_examiners)
+        minimum[StaffRole.QUALITY_SUPERVISOR] = max(1, policy.materials.min_quality_supervisors)
     for role in StaffRole:
-        if role not in roles:
+        if not roles[role]:
             errors.append(FieldError("staff", f"the plan names no {role.value} [L20]"))
+        elif roles[role] < minimum[role]:
+            assert policy is not None
+            errors.append(
+                FieldError(
+                    "staff",
+                    f"the plan names {roles[role]} {role.value}(s); {policy.name} requires at least {minimum[role]} "
+                    f"per batch [L20; {policy.materials.source}]",
+                )
+            )
     seen: dict[tuple[str, str], int] = {}
     for index, person in enumerate(staff):
         key = (person.id_type, person.id_number)
@@ -146,6 +232,45 @@ def staff_declared_errors(staff: Sequence[StaffCreate]) -> list[FieldError]:
             )
         seen[key] = index
     return errors
+
+
+def birth_date_of(id_type: str, id_number: str, birth_date: date | None) -> date | None:
+    """The birth date a resident identity card number carries (positions 7-14), else the one declared."""
+    if id_type == RESIDENT_ID_CARD and len(id_number) == 18 and id_number[6:14].isdigit():
+        try:
+            return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+        except ValueError:
+            return birth_date
+    return birth_date
+
+
+WORKING_AGE = 16  # 劳动法 第十五条: no employment under 16
+
+
+def years_of_work_error(
+    *, name: str, id_type: str, id_number: str, birth_date: date | None, years_of_work: int, today: date
+) -> str | None:
+    """Why the declared years in the occupation are impossible, or None: no more than the years since the
+    candidate turned 16 (born as the ID number or the declared birth date says)."""
+    born = birth_date_of(id_type, id_number, birth_date)
+    if born is None or not years_of_work:
+        return None
+    since = add_years(born, WORKING_AGE)
+    possible = 0 if since > today else today.year - since.year - ((today.month, today.day) < (since.month, since.day))
+    if years_of_work <= possible:
+        return None
+    return (
+        f"{name} declares {years_of_work} years of work but turned {WORKING_AGE} on {since}: at most {possible} "
+        "[申报条件; 劳动法 第十五条]"
+    )
+
+
+def staff_candidate_error(name: str, staff_roles: Mapping[tuple[str, str], str], key: tuple[str, str]) -> str | None:
+    """A batch's examiner, invigilator or quality supervisor is not one of its candidates (same ID) [G四(二)]."""
+    role = staff_roles.get(key)
+    if role is None:
+        return None
+    return f"{name} serves this batch as {role}: staff may not sit it (不相容岗位分离) [G四(二), Z五(五)]"
 
 
 CREDIT_ARTICLE = "Z五(五) 诚信不良档案"
@@ -172,12 +297,19 @@ def credit_errors(
     return errors
 
 
-def halted_reason(batch: Batch, organization_status: str | None) -> str | None:
-    """Why a batch takes no further step, or None: its organization is suspended or revoked and the batch is not
-    approved (an approved batch's corrections and certificates go on) nor withdrawn [L28]."""
+def halted_reason(batch: Batch, organization_status: str | None, valid_until: date | None = None) -> str | None:
+    """Why a batch takes no further step, or None: its organization is suspended or revoked, or its filing lapses
+    before the exam ends, and the batch is not approved (an approved batch's corrections and certificates go on)
+    nor withdrawn [L28]."""
     if batch.status is BatchStatus.APPROVED or batch.status in WITHDRAWN:
         return None
     if organization_status not in HALTED_STANDINGS:
+        if valid_until is not None and valid_until < batch.exam_ends_on:
+            return (
+                f"the filing of {batch.organization_code} lapses on {valid_until}, before batch {batch.id} ends "
+                f"{batch.exam_ends_on}: it takes no further step unless the filing is renewed; the testing "
+                "department cancels it or hands it over to another organization [L28, G四(二)]"
+            )
         return None
     return (
         f"organization {batch.organization_code} is {organization_status}: batch {batch.id} "
@@ -186,14 +318,18 @@ def halted_reason(batch: Batch, organization_status: str | None) -> str | None:
     )
 
 
-def withdrawal_refusal(batch: Batch, organization_status: str | None) -> str | None:
+def withdrawal_refusal(batch: Batch, organization_status: str | None, valid_until: date | None = None) -> str | None:
     """Why a batch may not be cancelled or handed over, or None: only a batch of a suspended or revoked
-    organization is [L28] (its own status is the transition table's)."""
+    organization, or one whose filing lapses before the exam ends, is [L28] (its own status is the transition
+    table's)."""
     if organization_status in HALTED_STANDINGS:
+        return None
+    if organization_status is not None and valid_until is not None and valid_until < batch.exam_ends_on:
         return None
     return (
         f"organization {batch.organization_code} is {organization_status or 'not known here'}: only a batch of a "
-        "suspended or revoked organization is cancelled or handed over [L28]"
+        "suspended or revoked organization, or of a filing lapsing before the exam ends, is cancelled or handed "
+        "over [L28]"
     )
 
 
@@ -225,6 +361,28 @@ def announcement_errors(batch: Batch, policy: Policy, today: date) -> list[Field
                     f"days [{policy.periods.source}]",
                 )
             )
+    return errors
+
+
+def publicity_errors(
+    published_on: date, *, today: date, exam_ends_on: date, results_recorded_on: date | None
+) -> list[FieldError]:
+    """A results publicity starts neither before the step it publishes (the exam's end, the results, or the
+    corrected results, as recorded) nor in the past [L22, G三(五)]."""
+    errors = []
+    if published_on < today:
+        errors.append(
+            FieldError("published_on", f"{published_on} has passed: a publicity is dated from today ({today}) on")
+        )
+    if published_on < exam_ends_on:
+        errors.append(FieldError("published_on", f"results cannot be published before the batch ends {exam_ends_on}"))
+    if results_recorded_on is not None and published_on < results_recorded_on:
+        errors.append(
+            FieldError(
+                "published_on",
+                f"the results it publishes were recorded on {results_recorded_on}: not published before [L22]",
+            )
+        )
     return errors
 
 

@@ -8,7 +8,6 @@ allowed and writes the audit row in the same transaction as the change.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import uuid
@@ -22,7 +21,8 @@ from sqlalchemy import func, insert, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from shared.kernel.errors import Conflict, FieldError, FieldErrors, NotFound
+from shared.kernel.clock import utcnow
+from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
 from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     BATCH_RESULT_CORRECTED,
@@ -42,14 +42,19 @@ from shared.kernel.events import (
     CreditEntryRecorded,
     ExpertsDispatched,
     InspectionRecorded,
+    OrganizationDetailsChanged,
+    OrganizationFiled,
     PassedCandidate,
     RepeatedScores,
+    ScopeItem,
     ScoreComponent,
 )
 from shared.kernel.identity import RESIDENT_ID_CARD, valid_id_number
+from shared.kernel.regions import RegionLevel, province_region, region_level, region_name
 from shared.kernel.workdays import add_working_days, publicity_end
 from shared.kernel.workflow import ObjectionResolution, check_cleared, check_within_publicity, next_status, resolve
 from shared.platform.auth import Actor
+from shared.platform.bus import EventTooEarly
 from shared.platform.db import locked
 from shared.platform.replicas import FiledOrganization
 from shared.platform.unit import Unit
@@ -76,6 +81,9 @@ from .models import (
     FollowUpPublic,
     HandOverCreate,
     InspectionPublic,
+    NewSiteBatch,
+    NewSiteBatchesPublic,
+    OrganizationAuthority,
     PanelPurpose,
     PersonCreditEntry,
     ResultCorrection,
@@ -85,6 +93,7 @@ from .models import (
     ScoreCreate,
     StaffCreate,
     StaffPublic,
+    StaffRole,
     TransitionPublic,
 )
 from .prior_certificates import Claim
@@ -99,6 +108,8 @@ ALLOWED: dict[str, tuple[tuple[BatchStatus, ...], BatchStatus]] = {
     "approve_plan": ((S.SUBMITTED,), S.PLAN_APPROVED),
     "record_results": ((S.PLAN_APPROVED,), S.RESULTS_RECORDED),
     "publish_results": ((S.RESULTS_RECORDED,), S.RESULTS_IN_PUBLICITY),
+    # Corrected results after an upheld objection, to be published again in a new round [G三(五)].
+    "correct_results": ((S.RESULTS_IN_PUBLICITY,), S.RESULTS_RECORDED),
     "report": ((S.RESULTS_IN_PUBLICITY,), S.REPORTED),
     "pass_review": ((S.REPORTED,), S.REVIEWED),
     "return_results": ((S.REPORTED, S.REVIEWED), S.RESULTS_RECORDED),
@@ -153,36 +164,72 @@ def _transition(
 
 
 def create_batch(*, unit: Unit[RecognitionSettings], batch_in: BatchCreate, actor: Actor) -> Batch:
-    """A draft plan, for a filed organization within its scope; candidates may come with it or be uploaded."""
+    """A draft plan, for a filed organization within its scope; candidates may come with it or be uploaded. The
+    occupation's name and work type are the filed scope row's [L26, L附件8]. Every problem at once (422)."""
     organization = _organization(unit, batch_in.organization_code)
+    scope_errors, row = _scope_errors(
+        unit,
+        organization,
+        batch_in.occupation_code,
+        batch_in.level,
+        batch_in.site.city,
+        work_type=batch_in.work_type,
+        ends_on=batch_in.exam_ends_on,
+    )
+    new_site = _new_site(organization, batch_in.site)
+    site = _site_with_region(organization, batch_in.site)
     errors = [
-        *_scope_errors(unit, organization, batch_in.occupation_code, batch_in.level, batch_in.site.city),
-        *rules.staff_declared_errors(batch_in.staff),
+        *scope_errors,
+        *rules.site_region_errors(site.region, province=organization.province, new_site=new_site),
+        *rules.staff_declared_errors(batch_in.staff, unit.policy),
         *_credit_errors(unit, [person.id_number for person in batch_in.staff]),
     ]
-    if errors:
-        raise FieldErrors(errors)
     batch = Batch.model_validate(
         batch_in,
         update={
             "organization_name": organization.name,
+            "occupation_name": row.occupation_name if row else (batch_in.occupation_name or ""),
+            "work_type": row.work_type if row else batch_in.work_type,
             "created_by": actor.subject,
-            "site": batch_in.site.model_dump(),
-            "new_site": _new_site(organization, batch_in.site),
+            "site": site.model_dump(),
+            "site_region": site.region,
+            "new_site": new_site,
         },
     )
     _start_draft(unit, batch, batch_in.staff, actor)
     seen: set[tuple[str, str]] = set()
-    errors, _ = _add_candidates(
-        unit, batch, enumerate(batch_in.candidates), seen, position=0, field=lambda i: f"candidates.{i}"
+    candidate_errors, _ = _add_candidates(
+        unit,
+        batch,
+        enumerate(batch_in.candidates),
+        seen,
+        position=0,
+        field=lambda i: f"candidates.{i}",
+        staff_roles=_staff_roles(batch_in.staff),
+        store=not errors,
     )
+    errors += candidate_errors
     if errors:
         raise FieldErrors(errors)
     return batch
 
 
+def _staff_roles(staff: Iterable[StaffCreate | BatchStaff]) -> dict[tuple[str, str], str]:
+    return {(person.id_type, person.id_number): StaffRole(person.role).value for person in staff}
+
+
 def _new_site(organization: FiledOrganization, site: ExamSite) -> bool:
     return not any(s.get("address") == site.address for s in organization.sites)
+
+
+def _site_with_region(organization: FiledOrganization, site: ExamSite) -> ExamSite:
+    """The site, its division taken from the filed site of the same address when the plan does not name it."""
+    if site.region is not None:
+        return site
+    for filed in organization.sites:
+        if filed.get("address") == site.address and filed.get("region"):
+            return site.model_copy(update={"region": str(filed["region"])})
+    return site
 
 
 def _start_draft(
@@ -218,9 +265,18 @@ def _organization(unit: Unit[RecognitionSettings], code: str) -> FiledOrganizati
 
 
 def _scope_errors(
-    unit: Unit[RecognitionSettings], organization: FiledOrganization, occupation_code: str, level: int, city: str
-) -> list[FieldError]:
-    return rules.scope_errors(
+    unit: Unit[RecognitionSettings],
+    organization: FiledOrganization,
+    occupation_code: str,
+    level: int,
+    city: str,
+    *,
+    work_type: str | None,
+    ends_on: date,
+) -> tuple[list[FieldError], ScopeItem | None]:
+    """The filing rules (standing, validity today and for the whole exam, occupation and level, region) and the
+    filed scope row of the occupation and work type, or why the work type is not filed [L26, G四(二)]."""
+    errors = rules.scope_errors(
         organization.filing(),
         evaluation_scope=organization.evaluation_scope,
         city_filed=organization.city,
@@ -229,12 +285,28 @@ def _scope_errors(
         city=city,
         on=unit.today,
     )
+    row, work_type_error = rules.scope_row(
+        organization.scope_items(),
+        filing_code=organization.filing_code,
+        occupation_code=occupation_code,
+        level=level,
+        work_type=work_type,
+    )
+    if work_type_error is not None:
+        errors.append(work_type_error)
+    lapse = rules.filing_lapse_error(ends_on, organization.valid_until, organization.filing_code)
+    if lapse is not None and not any(e.field == "organization_code" for e in errors):
+        errors.append(lapse)
+    return errors, row
 
 
 def ensure_not_halted(*, unit: Unit[RecognitionSettings], batch: Batch) -> None:
-    """409 when the batch's organization is suspended or revoked and the batch is not approved [L28]."""
+    """409 when the batch is not approved and its organization is suspended or revoked, or its filing lapses
+    before the exam ends [L28]."""
     organization = unit.session.get(FiledOrganization, batch.organization_code)
-    reason = rules.halted_reason(batch, organization.status if organization else None)
+    reason = rules.halted_reason(
+        batch, organization.status if organization else None, organization.valid_until if organization else None
+    )
     if reason:
         raise Conflict(reason)
 
@@ -297,9 +369,12 @@ def _add_candidates(
     *,
     position: int,
     field: Any,
+    staff_roles: dict[tuple[str, str], str],
+    store: bool = True,
 ) -> tuple[list[FieldError], int]:
-    """Inserts valid rows in chunks; returns every error (the caller rolls back if there is any) and the
-    number of rows read."""
+    """Inserts valid rows in chunks (unless `store` is false: only validating); returns every error (the caller
+    rolls back if there is any) and the number of rows read. A candidate is none of the batch's staff, and
+    declares no more years of work than since turning 16."""
     errors: list[FieldError] = []
     chunk: list[dict[str, Any]] = []
     read = 0
@@ -313,14 +388,27 @@ def _add_candidates(
             errors.append(FieldError(f"{field(index)}.id_number", f"{row.name} appears twice in the batch"))
             continue
         seen.add(key)
-        if errors:
+        serves = rules.staff_candidate_error(row.name, staff_roles, key)
+        if serves:
+            errors.append(FieldError(f"{field(index)}.id_number", serves))
+        too_many = rules.years_of_work_error(
+            name=row.name,
+            id_type=row.id_type,
+            id_number=row.id_number,
+            birth_date=row.birth_date,
+            years_of_work=row.years_of_work,
+            today=unit.today,
+        )
+        if too_many:
+            errors.append(FieldError(f"{field(index)}.years_of_work", too_many))
+        if errors or not store:
             continue  # nothing will be stored: only keep validating
         chunk.append({**row.model_dump(), "id": str(uuid.uuid4()), "batch_id": batch.id, "position": position})
         position += 1
         if len(chunk) >= INSERT_CHUNK:
             unit.session.execute(insert(Candidate), chunk)
             chunk = []
-    if chunk and not errors:
+    if chunk and not errors and store:
         unit.session.execute(insert(Candidate), chunk)
     if position > MAX_CANDIDATES:
         errors.append(FieldError("candidates", f"at most {MAX_CANDIDATES} candidates per batch"))
@@ -343,7 +431,13 @@ def upload_candidates(
     seen = {(id_type, id_number) for id_type, id_number in existing}
     start = len(seen)
     errors, read = _add_candidates(
-        unit, batch, _parsed_rows(upload, content_type), seen, position=start, field=lambda line: f"line {line}"
+        unit,
+        batch,
+        _parsed_rows(upload, content_type),
+        seen,
+        position=start,
+        field=lambda line: f"line {line}",
+        staff_roles=_staff_roles(staff_of(unit, batch.id)),
     )
     if errors:
         raise FieldErrors(errors)
@@ -359,22 +453,64 @@ CSV_COLUMNS = (
     "prior_certificate_number",
     "competition_award",
     "completed_teaching_plan",
+    "birth_date",
 )
 
 
+class _NotUtf8(Exception):
+    def __init__(self, line: int, error: UnicodeDecodeError):
+        super().__init__(f"line {line}")
+        self.line = line
+        self.error = error
+
+
+def _decoded_lines(upload: IO[bytes]) -> Iterator[str]:
+    """The upload's lines decoded one at a time (a BOM dropped), so a byte that is not UTF-8 names its line."""
+    for number, raw in enumerate(upload, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _NotUtf8(number, error) from error
+        yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _unreadable(line: int, error: Exception) -> FieldError:
+    if isinstance(error, _NotUtf8):
+        bad = error.error.object[error.error.start : error.error.start + 1].hex()
+        return FieldError(
+            f"line {error.line}", f"not UTF-8: byte 0x{bad} at position {error.error.start + 1}; save the file as UTF-8"
+        )
+    limit = csv.field_size_limit()
+    return FieldError(f"line {line}", f"unreadable CSV ({error}); no field may exceed {limit} characters")
+
+
 def _parsed_rows(upload: IO[bytes], content_type: str) -> Iterator[tuple[int, CandidateCreate | FieldError]]:
-    """(line number, candidate or the first error of that line), one line at a time."""
-    text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
+    """(line number, candidate or the first error of that line), one line at a time. A file that cannot be read on
+    (a byte that is not UTF-8, a CSV field over the csv module's limit) ends with the error of its line."""
+    try:
+        yield from _records(upload, content_type)
+    except (_NotUtf8, csv.Error) as error:
+        line = error.line if isinstance(error, _NotUtf8) else getattr(error, "line_num", 0)
+        yield line, _unreadable(line, error)
+
+
+def _records(upload: IO[bytes], content_type: str) -> Iterator[tuple[int, CandidateCreate | FieldError]]:
+    text = _decoded_lines(upload)
     if content_type.startswith("text/csv"):
         reader = csv.DictReader(text)
-        unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
-        if not reader.fieldnames or "name" not in reader.fieldnames or unknown:
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as error:
+            error.line_num = reader.line_num  # type: ignore[attr-defined]
+            raise
+        unknown = set(fieldnames or ()) - set(CSV_COLUMNS)
+        if not fieldnames or "name" not in fieldnames or unknown:
             raise FieldError(
                 "line 1",
                 f"the header must name columns among {', '.join(CSV_COLUMNS)}; unknown: "
                 f"{', '.join(sorted(unknown)) or 'none'}",
             )
-        records: Iterator[tuple[int, Any]] = ((reader.line_num, row) for row in reader)
+        records: Iterator[tuple[int, Any]] = _csv_rows(reader)
         records = ((line, {k: v for k, v in row.items() if v not in ("", None)}) for line, row in records)
     elif content_type.startswith(("application/x-ndjson", "application/jsonl", "application/json-lines")):
         records = ((line, _json_line(raw)) for line, raw in enumerate(text, start=1) if raw.strip())
@@ -390,6 +526,15 @@ def _parsed_rows(upload: IO[bytes], content_type: str) -> Iterator[tuple[int, Ca
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             yield line, FieldError(f"line {line}" + (f".{where}" if where else ""), first["msg"])
+
+
+def _csv_rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, Any]]:
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as error:
+        error.line_num = reader.line_num + 1  # type: ignore[attr-defined]  # the line it failed on
+        raise
 
 
 def _json_line(raw: str) -> Any:
@@ -416,8 +561,17 @@ def submit(
     candidates = unit.session.exec(
         select(Candidate).where(Candidate.batch_id == batch.id).order_by(col(Candidate.position))
     )
+    scope_errors, _ = _scope_errors(
+        unit,
+        organization,
+        batch.occupation_code,
+        batch.level,
+        batch.site["city"],
+        work_type=batch.work_type,
+        ends_on=batch.exam_ends_on,
+    )
     errors = [
-        *_scope_errors(unit, organization, batch.occupation_code, batch.level, batch.site["city"]),
+        *scope_errors,
         *rules.announcement_errors(batch, unit.policy, unit.today),
         *_integrity_errors(unit, batch),
         *_credit_errors(unit, [person.id_number for person in staff_of(unit, batch.id)]),
@@ -439,8 +593,18 @@ def decide_plan(
     approve: bool,
     reason: str | None,
     actor: Actor,
+    region: str,
 ) -> Batch:
-    """The testing department approves the plan (it may then run) or returns it with the reason [L20]."""
+    """The testing department of the organization's authority (the division that selected it, else the
+    province) approves the plan (it may then run) or returns it with the reason [L20]; another division's
+    department is refused (403). `region`: the deciding department's GB/T 2260 code."""
+    authority = authority_of(unit, batch.organization_code)
+    if region != authority:
+        raise Forbidden(
+            f"batch {batch.id} of {batch.organization_code} is decided by the testing department of {authority} "
+            f"({region_name(authority) or authority}), the division that selected the organization, not of "
+            f"{region} [L20]"
+        )
     ensure_not_halted(unit=unit, batch=batch)
     if not approve:
         _transition(unit, batch, "return_plan", actor, reason)
@@ -451,6 +615,7 @@ def decide_plan(
             "for new dates [L20]"
         )
     batch.plan_approved_on = unit.today
+    batch.plan_approved_by_region = region
     _transition(unit, batch, "approve_plan", actor, reason)
     site = ExamSite.model_validate(batch.site)
     staff = [
@@ -469,6 +634,8 @@ def decide_plan(
         site_address=site.address,
         site_county=site.county,
         site_capacity=site.capacity,
+        site_region=batch.site_region,
+        approved_by_region=region,
         staff=staff,
     )
     unit.emit(BATCH_PLAN_APPROVED, subject=batch.id, payload=payload)
@@ -490,10 +657,13 @@ def record_results(
     name their reviewers, experts of the panel supervision drew [L18(三)] (or, in the policy's transition,
     typed in and marked as such)."""
     ensure_not_halted(unit=unit, batch=batch)
-    if batch.status not in (S.PLAN_APPROVED, S.RESULTS_RECORDED):
+    upheld = _upheld_objections(unit, batch)
+    if batch.status is S.RESULTS_IN_PUBLICITY and upheld:
+        _check_round_resolved(unit, batch)
+    elif batch.status not in (S.PLAN_APPROVED, S.RESULTS_RECORDED):
         raise Conflict(
             f"batch {batch.id} is {batch.status.value}; results are recorded for an approved plan "
-            "(or again after results were returned)"
+            "(or again after results were returned, or corrected after an upheld objection)"
         )
     if unit.today < batch.exam_starts_on:
         raise Conflict(f"batch {batch.id} starts {batch.exam_starts_on}; no results before it runs")
@@ -508,11 +678,21 @@ def record_results(
                 )
             )
         )
+    concerned = None if not upheld or None in upheld else set(upheld)  # None: any candidate may be corrected
     errors = []
     for index, score in enumerate(results):
         candidate = candidates.get(score.candidate_id)
         if candidate is None:
             errors.append(FieldError(f"results.{index}.candidate_id", f"{score.candidate_id} is not in this batch"))
+            continue
+        if concerned is not None and candidate.id not in concerned:
+            errors.append(
+                FieldError(
+                    f"results.{index}.candidate_id",
+                    f"{candidate.name}'s result was not objected to: after an upheld objection only the results "
+                    "of the candidates concerned are corrected [G三(五)]",
+                )
+            )
             continue
         passed, missing = rules.judge(score, method=batch.method, level=batch.level, policy=unit.policy)
         errors += [FieldError(f"results.{index}.{name}", reason) for name, reason in missing]
@@ -539,8 +719,48 @@ def record_results(
         .where(Candidate.batch_id == batch.id, col(Candidate.passed).is_(None))
     ).one()
     if open_ == 0 and batch.status is S.PLAN_APPROVED:
+        batch.results_recorded_on = unit.today
         _transition(unit, batch, "record_results", actor)
+    elif batch.status is S.RESULTS_IN_PUBLICITY:
+        batch.results_recorded_on = unit.today
+        upheld_ids = ", ".join(str(i) for i in _upheld_ids(unit, batch))
+        why = f"corrected after upheld objection(s) {upheld_ids} of round {batch.results_round}: to be published again"
+        _transition(unit, batch, "correct_results", actor, f"{why} [G三(五)]")
+    elif batch.status is S.RESULTS_RECORDED:
+        batch.results_recorded_on = unit.today
+        unit.session.add(batch)
     return batch
+
+
+def _round_objections(unit: Unit[RecognitionSettings], batch: Batch) -> list[ResultObjection]:
+    """The objections to the current publicity round's results [G三(五)]."""
+    return list(
+        unit.session.exec(
+            select(ResultObjection)
+            .where(ResultObjection.batch_id == batch.id, ResultObjection.round == batch.results_round)
+            .order_by(col(ResultObjection.id))
+        )
+    )
+
+
+def _upheld_objections(unit: Unit[RecognitionSettings], batch: Batch) -> list[str | None]:
+    """The candidates of the current round's upheld objections (None: one objecting to the batch as a whole)."""
+    if batch.results_round == 0:
+        return []
+    return [o.candidate_id for o in _round_objections(unit, batch) if o.upheld]
+
+
+def _upheld_ids(unit: Unit[RecognitionSettings], batch: Batch) -> list[int]:
+    return [o.id for o in _round_objections(unit, batch) if o.upheld and o.id is not None]
+
+
+def _check_round_resolved(unit: Unit[RecognitionSettings], batch: Batch) -> None:
+    open_ones = [o.id for o in _round_objections(unit, batch) if o.upheld is None]
+    if open_ones:
+        raise Conflict(
+            f"objections {open_ones} of round {batch.results_round} are not resolved: resolve them before the "
+            "results are corrected [G三(五)]"
+        )
 
 
 def _record_reviewers(
@@ -570,16 +790,25 @@ def publish_results(*, unit: Unit[RecognitionSettings], batch: Batch, published_
     monitoring gets the counts and score distributions, never a candidate (`batch results published`)."""
     ensure_not_halted(unit=unit, batch=batch)
     policy = unit.policy
-    if published_on > unit.today:
-        raise FieldError("published_on", "the publication date cannot be in the future")
-    if published_on < batch.exam_ends_on:
-        raise FieldError("published_on", f"results cannot be published before the batch ends {batch.exam_ends_on}")
+    next_status(ALLOWED, "publish_results", batch.status, f"batch {batch.id}")  # a wrong state is 409 first
+    errors = rules.publicity_errors(
+        published_on, today=unit.today, exam_ends_on=batch.exam_ends_on, results_recorded_on=batch.results_recorded_on
+    )
+    if errors:
+        raise FieldErrors(errors)
+    batch.results_round += 1
     batch.results_published_on = published_on
     batch.results_publicity_until = publicity_end(published_on, policy.periods.publicity_min_working_days)
     batch.report_due_on = add_working_days(
         batch.results_publicity_until, policy.periods.report_after_publicity_working_days
     )
-    _transition(unit, batch, "publish_results", actor, f"publicity {published_on} to {batch.results_publicity_until}")
+    _transition(
+        unit,
+        batch,
+        "publish_results",
+        actor,
+        f"publicity round {batch.results_round}: {published_on} to {batch.results_publicity_until}",
+    )
     unit.emit(BATCH_RESULTS_PUBLISHED, subject=batch.id, payload=results_published(unit, batch, published_on))
     return batch
 
@@ -630,6 +859,7 @@ def results_published(unit: Unit[RecognitionSettings], batch: Batch, published_o
         **_heading(batch),
         site_city=batch.site["city"],
         published_on=published_on,
+        round=max(1, batch.results_round),
         candidates=candidates,
         sat=sat,
         passed=passed,
@@ -654,9 +884,10 @@ def raise_objection(
         raise Conflict(f"batch {batch.id} is {batch.status.value}; objections are taken during the publicity")
     assert batch.results_published_on and batch.results_publicity_until
     check_within_publicity(objection_in.raised_on, batch.results_published_on, batch.results_publicity_until)
-    if objection_in.candidate_id and unit.session.get(Candidate, objection_in.candidate_id) is None:
+    candidate = unit.session.get(Candidate, objection_in.candidate_id) if objection_in.candidate_id else None
+    if objection_in.candidate_id and (candidate is None or candidate.batch_id != batch.id):
         raise FieldError("candidate_id", f"{objection_in.candidate_id} is not a candidate of this batch")
-    objection = ResultObjection(batch_id=batch.id, **objection_in.model_dump())
+    objection = ResultObjection(batch_id=batch.id, round=max(1, batch.results_round), **objection_in.model_dump())
     unit.session.add(objection)
     unit.session.flush()
     return objection
@@ -691,7 +922,12 @@ def report(*, unit: Unit[RecognitionSettings], batch: Batch, actor: Actor) -> Ba
     objections = unit.session.exec(
         select(ResultObjection.id, ResultObjection.upheld).where(ResultObjection.batch_id == batch.id)
     ).all()
-    check_cleared(list(objections), if_upheld="correct the results and publish them again", article="L22")
+    current = [(o.id, o.upheld) for o in _round_objections(unit, batch)]
+    check_cleared(
+        current,
+        if_upheld="record the corrected results of the candidates concerned and publish them again (a new round)",
+        article="L22, G三(五)",
+    )
     batch.reported_on = today
     batch.reported_late = today > batch.report_due_on
     reason = f"late: due {batch.report_due_on}" if batch.reported_late else None
@@ -828,7 +1064,9 @@ def _withdrawable(unit: Unit[RecognitionSettings], batch: Batch, action: str) ->
     """409 unless the batch is not approved nor withdrawn and its organization is suspended or revoked [L28]."""
     next_status(ALLOWED, action, batch.status, f"batch {batch.id}")
     organization = unit.session.get(FiledOrganization, batch.organization_code)
-    reason = rules.withdrawal_refusal(batch, organization.status if organization else None)
+    reason = rules.withdrawal_refusal(
+        batch, organization.status if organization else None, organization.valid_until if organization else None
+    )
     if reason or organization is None:
         raise Conflict(reason or f"organization {batch.organization_code} is not known here")
     return organization
@@ -878,12 +1116,19 @@ def hand_over(*, unit: Unit[RecognitionSettings], batch: Batch, hand_over_in: Ha
     elif receiving is None:
         errors.append(FieldError("to_organization_code", f"no filed organization {code} is known here"))
     else:
-        for error in _scope_errors(unit, receiving, batch.occupation_code, batch.level, site.city):
+        scope_errors, row = _scope_errors(
+            unit, receiving, batch.occupation_code, batch.level, site.city, work_type=batch.work_type, ends_on=ends_on
+        )
+        for error in scope_errors:
             field = "to_organization_code" if error.field == "organization_code" else error.field
             errors.append(FieldError(field, error.reason))
+        site = _site_with_region(receiving, site)
+        errors += rules.site_region_errors(
+            site.region, province=receiving.province, new_site=_new_site(receiving, site)
+        )
     if ends_on < starts_on:
         errors.append(FieldError("exam_ends_on", f"{ends_on} is before exam_starts_on {starts_on}"))
-    errors += rules.staff_declared_errors(hand_over_in.staff)
+    errors += rules.staff_declared_errors(hand_over_in.staff, unit.policy)
     errors += _credit_errors(unit, [person.id_number for person in hand_over_in.staff])
     if errors or receiving is None:
         raise FieldErrors(errors)
@@ -891,7 +1136,7 @@ def hand_over(*, unit: Unit[RecognitionSettings], batch: Batch, hand_over_in: Ha
         organization_code=receiving.filing_code,
         organization_name=receiving.name,
         occupation_code=batch.occupation_code,
-        occupation_name=batch.occupation_name,
+        occupation_name=row.occupation_name if row else batch.occupation_name,
         work_type=batch.work_type,
         level=batch.level,
         method=batch.method,
@@ -899,6 +1144,7 @@ def hand_over(*, unit: Unit[RecognitionSettings], batch: Batch, hand_over_in: Ha
         exam_ends_on=ends_on,
         announced_on=hand_over_in.announced_on,
         site=site.model_dump(),
+        site_region=site.region,
         new_site=_new_site(receiving, site),
         created_by=actor.subject,
         handed_over_from=batch.id,
@@ -924,6 +1170,7 @@ CANDIDATE_FACTS = (
     "prior_certificate_number",
     "competition_award",
     "completed_teaching_plan",
+    "birth_date",
 )
 
 
@@ -1025,6 +1272,93 @@ def write_follow_up_candidates(*, unit: Unit[RecognitionSettings], organization_
         writer.writerow((name, id_type, id_number, batch_id, BatchStatus(batch_status).value))
         written += 1
     return written
+
+
+# --- the organization's authority and details (registry's events) ------------------------------------------
+
+
+def authority_of(unit: Unit[RecognitionSettings], organization_code: str) -> str:
+    """The GB/T 2260 code of the division whose testing department approves the organization's batch plans: the
+    one that selected it [L5, L20], the province when the filing did not say."""
+    kept = unit.session.get(OrganizationAuthority, organization_code)
+    if kept is not None:
+        return kept.selected_by
+    organization = unit.session.get(FiledOrganization, organization_code)
+    return province_region(organization.province if organization else unit.settings.province)
+
+
+def keep_filing(*, unit: Unit[RecognitionSettings], filed: OrganizationFiled) -> OrganizationAuthority:
+    """Keeps who selected the organization (else the province) and its registered division; the same filing
+    delivered again writes the same row."""
+    row = unit.session.get(OrganizationAuthority, filed.filing_code) or OrganizationAuthority(
+        filing_code=filed.filing_code, selected_by=province_region(filed.province)
+    )
+    row.selected_by = filed.selected_by or province_region(filed.province)
+    row.region = filed.region or row.region
+    unit.session.add(row)
+    unit.session.flush()
+    return row
+
+
+def apply_details(*, unit: Unit[RecognitionSettings], changed: OrganizationDetailsChanged) -> bool:
+    """The organization's name and filed sites as an approved details change has them, whole [L11]; a change
+    older than (or the same as) the one applied changes nothing. False when nothing was applied. Raises
+    EventTooEarly before the filing."""
+    organization = unit.session.get(FiledOrganization, changed.filing_code)
+    if organization is None:
+        raise EventTooEarly(f"{changed.filing_code} details change {changed.change_id} arrived before its filing")
+    row = unit.session.get(OrganizationAuthority, changed.filing_code) or OrganizationAuthority(
+        filing_code=changed.filing_code, selected_by=province_region(organization.province)
+    )
+    if row.details_change_id is not None and row.details_change_id >= changed.change_id:
+        return False
+    organization.name = changed.name
+    organization.sites = [site.model_dump() for site in changed.sites]
+    organization.updated_at = utcnow()
+    row.region = changed.region or row.region
+    row.details_change_id = changed.change_id
+    unit.session.add(organization)
+    unit.session.add(row)
+    unit.session.flush()
+    return True
+
+
+# --- new exam sites, notified to the site's division [Z四(一), G四(二)] --------------------------------------------
+
+NOTIFIED = tuple(s for s in BatchStatus if s not in (S.DRAFT, S.SUBMITTED, S.RETURNED))
+
+
+def new_site_batches(
+    *, unit: Unit[RecognitionSettings], region: str, skip: int = 0, limit: int = 100
+) -> NewSiteBatchesPublic:
+    """The approved batches at a new exam site whose division lies in `region` (the caller's: a county's own, a
+    city's and its counties', the province's every one), by start date."""
+    level = region_level(region)
+    prefix = {RegionLevel.PROVINCE: region[:2], RegionLevel.CITY: region[:4]}.get(level)
+    where = [
+        col(Batch.new_site).is_(True),
+        col(Batch.status).in_(NOTIFIED),
+        col(Batch.plan_approved_on).is_not(None),
+        col(Batch.site_region).startswith(prefix) if prefix else col(Batch.site_region) == region,
+    ]
+    total = unit.session.exec(select(func.count()).select_from(Batch).where(*where)).one()
+    batches = unit.session.exec(
+        select(Batch)
+        .where(*where)
+        .order_by(col(Batch.exam_starts_on), col(Batch.created_at), col(Batch.id))
+        .offset(skip)
+        .limit(limit)
+    ).all()
+    data = [
+        NewSiteBatch.model_validate(
+            {
+                **batch.model_dump(include=set(NewSiteBatch.model_fields) - {"site"}),
+                "site": ExamSite.model_validate(batch.site),
+            }
+        )
+        for batch in batches
+    ]
+    return NewSiteBatchesPublic(region=region, data=data, count=total)
 
 
 # --- supervision's records -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from shared.platform.deps import RowId, Skip, UnitDep
 from shared.platform.unit import Unit
 
 from . import service
-from .deps import Department, FollowUp, Official, Operator, PriorCertificatesDep, Reader, SettingsDep
+from .deps import Department, FollowUp, NewSiteReader, Official, Operator, PriorCertificatesDep, Reader, SettingsDep
 from .models import (
     ApprovalDecision,
     Batch,
@@ -34,6 +34,7 @@ from .models import (
     FollowUpPublic,
     HandOverCreate,
     HandOverPublic,
+    NewSiteBatchesPublic,
     PublicityCreate,
     ResultCorrectionPublic,
     ResultObjectionCreate,
@@ -116,12 +117,30 @@ async def submit_batch(
 
 @router.post("/batches/{batch_id}/plan-decision", response_model=BatchPublic)
 def decide_plan(batch_id: str, decision: ApprovalDecision, unit: UnitDep, principal: Department) -> BatchPublic:
-    """The testing department approves the plan or returns it with the reason [L20]."""
+    """The testing department of the organization's authority (the division that selected it: the province or a
+    city) approves the plan or returns it with the reason [L20]; another division's department gets 403."""
     batch = service.get_batch(unit=unit, batch_id=batch_id)
     batch = service.decide_plan(
-        unit=unit, batch=batch, approve=decision.approve, reason=decision.reason, actor=Actor.of(principal)
+        unit=unit,
+        batch=batch,
+        approve=decision.approve,
+        reason=decision.reason,
+        actor=Actor.of(principal),
+        region=principal.region,
     )
     return service.to_public(unit, batch)
+
+
+@router.get("/new-site-batches", response_model=NewSiteBatchesPublic)
+def new_site_batches(
+    unit: UnitDep,
+    principal: NewSiteReader,
+    skip: Skip = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> NewSiteBatchesPublic:
+    """The approved batches at new exam sites (not filed sites) notified to the caller's division: a county's
+    own, a city's and its counties', the province's all [Z四(一), G四(二)]."""
+    return service.new_site_batches(unit=unit, region=principal.region, skip=skip, limit=limit)
 
 
 @router.get("/batches/{batch_id}", response_model=BatchPublic)

@@ -41,6 +41,7 @@ from tests.units import as_unit, at_edge
 TODAY = date(2026, 11, 23)  # a Monday
 OPERATOR = Actor("operator", "org_operator")
 DEPARTMENT = Actor("department", "testing_department")
+PROVINCE_DEPARTMENT = "330000"  # the province's testing department, which approves plans of organizations it selected
 OFFICIAL = Actor("official", "province_official")
 ZHEJIANG, GUANGXI = policy_for("33"), policy_for("45")
 
@@ -103,7 +104,12 @@ def refusals(error: pytest.ExceptionInfo[Any]) -> list[tuple[str, str]]:
 def approved_plan(session: Session, **changes: Any) -> Batch:
     batch = submit(session, create(session, **changes))
     return service.decide_plan(
-        unit=as_unit(session, today=TODAY), batch=batch, approve=True, reason=None, actor=DEPARTMENT
+        unit=as_unit(session, today=TODAY),
+        batch=batch,
+        approve=True,
+        reason=None,
+        actor=DEPARTMENT,
+        region=PROVINCE_DEPARTMENT,
     )
 
 
@@ -132,7 +138,9 @@ def test_plan_within_the_replica_scope_only(session: Session) -> None:
 
 
 def test_city_scope_organization_recognises_in_its_city_only(session: Session) -> None:
-    elsewhere = plan("S000045000001", level=3, site={"address": "柳州市城中区1号", "city": "柳州市"})
+    elsewhere = plan(
+        "S000045000001", level=3, site={"address": "柳州市城中区1号", "city": "柳州市", "region": "450202"}
+    )
     with pytest.raises(FieldErrors, match="南宁市 only") as error:
         create(session, elsewhere)
     assert [e.field for e in error.value.errors] == ["site.city"]
@@ -146,7 +154,7 @@ def test_a_new_exam_site_is_flagged_for_dual_supervision(session: Session) -> No
         session,
         create(
             session,
-            site={"address": "杭州市文三路9号", "city": "杭州市"},
+            site={"address": "杭州市文三路9号", "city": "杭州市", "region": "330106"},
             candidates=[candidate("33", 5)],
             staff=[
                 {**p, "id_number": resident_id("33", 700 + i)}
@@ -212,17 +220,17 @@ def test_examiners_do_not_examine_their_trainees_or_relatives(session: Session) 
     assert refusals(error)[0][0] == "staff.0"
     related = {**staff[1], "related": [trainee]}
     with pytest.raises(FieldErrors, match="回避"):
-        submit(session, create(session, staff=[staff[0], related, staff[2]]))
+        submit(session, create(session, staff=[staff[0], related, *staff[2:]]))
 
 
 def test_nobody_serves_two_sites_at_once(session: Session) -> None:
     submit(session, create(session))
-    elsewhere = create(session, site={"address": "杭州市文三路9号", "city": "杭州市"})
+    elsewhere = create(session, site={"address": "杭州市文三路9号", "city": "杭州市", "region": "330106"})
     with pytest.raises(FieldErrors, match="not two sites at once"):
         submit(session, elsewhere)
     later = create(
         session,
-        site={"address": "杭州市文三路9号", "city": "杭州市"},
+        site={"address": "杭州市文三路9号", "city": "杭州市", "region": "330106"},
         exam_starts_on=(TODAY + timedelta(days=60)).isoformat(),
         exam_ends_on=(TODAY + timedelta(days=61)).isoformat(),
     )
@@ -252,7 +260,7 @@ def test_eligibility_by_level_years_and_prior_certificate(session: Session) -> N
     assert refusal_for(3, 5, level_4) == []
     assert "5+ years" in refusal_for(3, 4, level_4)[0][1]
     assert refusal_for(3, 9)[0][0] == "candidates.0.years_of_work"  # 10 years without a certificate
-    assert "level 2 needs a level 3 certificate" in refusal_for(2, 30)[0][1]
+    assert "level 2 needs a level 3 certificate" in refusal_for(2, 20)[0][1]
     assert "needs level 3" in refusal_for(2, 10, level_4)[0][1]
     assert "not held by this candidate" in refusal_for(3, 5, PriorCertificate(number, found=True))[0][1]
     assert "not on record" in refusal_for(3, 5, PriorCertificate(number, found=False))[0][1]
@@ -289,9 +297,15 @@ def test_nothing_runs_unapproved(session: Session) -> None:
             approve=True,
             reason=None,
             actor=DEPARTMENT,
+            region=PROVINCE_DEPARTMENT,
         )
     returned = service.decide_plan(
-        unit=as_unit(session, today=TODAY), batch=batch, approve=False, reason="考评员不足", actor=DEPARTMENT
+        unit=as_unit(session, today=TODAY),
+        batch=batch,
+        approve=False,
+        reason="考评员不足",
+        actor=DEPARTMENT,
+        region=PROVINCE_DEPARTMENT,
     )
     assert returned.status is BatchStatus.RETURNED
     assert submit(session, returned).status is BatchStatus.SUBMITTED  # corrected and submitted again

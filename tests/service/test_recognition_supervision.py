@@ -27,6 +27,7 @@ from shared.kernel.events import (
     BATCH_RESULTS_PUBLISHED,
     EXPERTS_DISPATCHED,
     INSPECTION_RECORDED,
+    ORGANIZATION_DETAILS_CHANGED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -43,9 +44,10 @@ from tests.service.conftest import ServiceBus, running
 
 TESTED = {EXPERTS_DISPATCHED.type, INSPECTION_RECORDED.type}
 CREDIT = {"supervision.credit-entry-recorded"}  # tested in test_recognition_followup.py
+DETAILS = {ORGANIZATION_DETAILS_CHANGED.type}  # tested in test_recognition_rules_17.py
 REPLICA = {ORGANIZATION_FILED.type, ORGANIZATION_STATUS_CHANGED.type, ORGANIZATION_SCOPE_CHANGED.type}
 CODE = samples.ORGANIZATION
-SITE = {"address": "杭州市西湖区文三路1号", "city": "杭州市", "county": "西湖区", "capacity": 40}
+SITE = {"address": "杭州市西湖区文三路1号", "city": "杭州市", "county": "西湖区", "capacity": 40, "region": "330106"}
 PANEL = [
     DispatchedExpert(expert_id="33-E000001", name="王评审", province="33"),
     DispatchedExpert(expert_id="32-E000007", name="钱评审", province="32"),
@@ -54,8 +56,9 @@ PANEL = [
 
 def test_every_recognition_handler_is_tested() -> None:
     """The replica's handlers are tested in test_replica_handlers.py, the credit record's in
-    test_recognition_followup.py, those of supervision's other events here."""
-    assert {contract.type for contract in flows.consumer.contracts} == REPLICA | TESTED | CREDIT
+    test_recognition_followup.py, the organization's details and authority in test_recognition_rules_17.py, those
+    of supervision's other events here."""
+    assert {contract.type for contract in flows.consumer.contracts} == REPLICA | TESTED | CREDIT | DETAILS
 
 
 # --- set-up ---------------------------------------------------------------------------------------------
