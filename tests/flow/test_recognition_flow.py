@@ -11,7 +11,7 @@ from infra.walkthrough import (
     batch_plan,
     eventually,
     expect,
-    organization_application,
+    filed_organization,
     run_batch,
     service_today,
     walk_province,
@@ -40,7 +40,11 @@ async def test_zhejiang_level_3_on_a_jiangsu_level_4_certificate(env: Environmen
         # A Zhejiang organization plans a level 3 batch and uploads its candidates as CSV.
         official = token("33", "province_official")
         code = expect(
-            await zhejiang.registry.post("/organizations", json=organization_application("33", 3), headers=official),
+            await zhejiang.registry.post(
+                "/organizations",
+                json=filed_organization("33", 3, today=await service_today(zhejiang.registry)),
+                headers=official,
+            ),
             201,
         )["filing_code"]
         operator = token("33", "org_operator", code)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.walkthrough import expect, organization_application
+from infra.walkthrough import expect, filed_organization, organization_application
 from services.registry.app import create as create_registry
 from services.registry.settings import RegistrySettings
 from shared.kernel.events import ORGANIZATION_FILED
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.kafka
 async def test_registry_write_needs_a_province_official(env: Environment, token: Any) -> None:
     settings = RegistrySettings(**env.common("33"), database_url=env.database_url("registry"))
     async with serve(create_registry(settings)) as registry:
-        application = organization_application("33")
+        application = filed_organization("33")
         assert (await registry.post("/organizations", json=application)).status_code == 401
         operator = token("33", "org_operator", "S000033000001")
         forbidden = await registry.post("/organizations", json=application, headers=operator)
@@ -36,24 +36,22 @@ async def test_bad_application_is_422_with_field_and_stores_nothing(env: Environ
     settings = RegistrySettings(**env.common("33"), database_url=env.database_url("registry"))
     async with serve(create_registry(settings)) as registry:
         official = token("33", "province_official")
-        application = {**organization_application("33"), "credit_code": "91330100MA00000010"}
+        application = {**filed_organization("33"), "credit_code": "91330100MA00000010"}
         response = await registry.post("/organizations", json=application, headers=official)
         assert response.status_code == 422
         assert response.json()["detail"][0]["field"] == "credit_code"
         occupations = organization_application("33")["occupations"]
-        scope_bad = organization_application("33", occupations=[{**occupations[0], "occupation_code": "6-18-01"}])
+        scope_bad = filed_organization("33", occupations=[{**occupations[0], "occupation_code": "6-18-01"}])
         response = await registry.post("/organizations", json=scope_bad, headers=official)
         assert response.status_code == 422
         assert response.json()["detail"][0]["field"] == "occupations.0.occupation_code"
-        misspelt = {**organization_application("33"), "scope": occupations}
+        misspelt = {**filed_organization("33"), "scope": occupations}
         response = await registry.post("/organizations", json=misspelt, headers=official)
         assert response.status_code == 422
         assert response.json()["detail"][0]["field"] == "scope"
         assert expect(await registry.get("/organizations"), 200)["count"] == 0
-        filed = expect(
-            await registry.post("/organizations", json=organization_application("33"), headers=official), 201
-        )
-        # Refusals did not consume filing sequence numbers.
+        filed = expect(await registry.post("/organizations", json=filed_organization("33"), headers=official), 201)
+        # The organization keeps the code it was filed under [L9].
         assert filed["filing_code"] == "S000033000001"
 
 

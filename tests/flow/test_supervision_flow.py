@@ -24,8 +24,8 @@ from infra.walkthrough import (
     credit_code,
     eventually,
     expect,
+    filed_organization,
     move_clock,
-    organization_application,
     resident_id,
     service_today,
 )
@@ -65,7 +65,7 @@ async def test_a_random_inspection_from_plan_to_the_public_page(env: Environment
         province_services(env, PROVINCE, query=query) as zhejiang,
     ):
         relay.target = zhejiang.supervision
-        application = organization_application(PROVINCE, 5)
+        application = filed_organization(PROVINCE, 5, today=await service_today(zhejiang.registry))
         code = expect(await zhejiang.registry.post("/organizations", json=application, headers=official), 201)[
             "filing_code"
         ]
@@ -99,7 +99,7 @@ async def test_a_random_inspection_from_plan_to_the_public_page(env: Environment
             return response.json() if response.status_code == 200 else None
 
         planned = await eventually(in_population, what="the approved batch reaches supervision")
-        assert [s["role"] for s in planned["staff"]] == ["examiner", "invigilator", "quality_supervisor"]
+        assert [s["role"] for s in planned["staff"]] == ["examiner", "invigilator", "quality_supervisor", "examiner"]
 
         async def alerted() -> list[dict[str, Any]] | None:
             found = expect(
