@@ -14,6 +14,7 @@ from shared.kernel.events import (
     DRAW_MADE,
     INSPECTION_PLAN_PUBLISHED,
     INSPECTION_RECORDED,
+    ORGANIZATION_DETAILS_CHANGED,
     ORGANIZATION_FILED,
     ORGANIZATION_RATED,
     ORGANIZATION_SCOPE_CHANGED,
@@ -27,6 +28,7 @@ from shared.kernel.events import (
     EventContract,
     InspectionPlanPublished,
     InspectionRecorded,
+    OrganizationDetailsChanged,
     OrganizationFiled,
     OrganizationRated,
     OrganizationScopeChanged,
@@ -63,6 +65,11 @@ async def on_organization_filed(store: CertificateStore, event: Envelope[Organiz
 @consumer.on(ORGANIZATION_STATUS_CHANGED, all_provinces=True)
 async def on_organization_status_changed(store: CertificateStore, event: Envelope[OrganizationStatusChanged]) -> None:
     await store.apply_status_changed(event)
+
+
+@consumer.on(ORGANIZATION_DETAILS_CHANGED, all_provinces=True)
+async def on_organization_details_changed(store: CertificateStore, event: Envelope[OrganizationDetailsChanged]) -> None:
+    await store.apply_details_changed(event)
 
 
 @consumer.on(ORGANIZATION_SCOPE_CHANGED, all_provinces=True)

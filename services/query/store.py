@@ -59,6 +59,7 @@ from shared.kernel.events import (
     Envelope,
     InspectionPlanPublished,
     InspectionRecorded,
+    OrganizationDetailsChanged,
     OrganizationFiled,
     OrganizationRated,
     OrganizationScopeChanged,
@@ -371,6 +372,9 @@ class CertificateStore:
         await self.redis.hsetnx(self.key("filing", code), event_id, json.dumps(step, ensure_ascii=False))
         raw_entry = await self.redis.hget(self.key("organizations"), code)
         entry = {**(json.loads(raw_entry) if raw_entry else {}), **(catalogue_entry or {})}
+        raw_details = await self.redis.hget(self.key("details"), code)
+        if entry and raw_details:  # an approved change of details outlives a filing delivered again
+            entry.update(json.loads(raw_details))
         state = filing.replay_filing(await self._filing_history(code), code)
         if entry and state is not None:
             entry.update(status=state.status, scope=state.scope, valid_until=state.valid_until.isoformat())
@@ -390,7 +394,8 @@ class CertificateStore:
 
     async def apply_filed(self, envelope: Envelope[OrganizationFiled]) -> None:
         filed = envelope.payload
-        entry = filed.model_dump(mode="json", exclude={"credit_code", "address"})
+        # The catalogue shows name, address, contact and phone [L10 附件4]; the credit code stays out.
+        entry = filed.model_dump(mode="json", exclude={"credit_code"})
         await self.apply_filing_step(
             envelope,
             filed.filing_code,
@@ -419,6 +424,31 @@ class CertificateStore:
                 "valid_until": changed.valid_until and changed.valid_until.isoformat(),
             },
         )
+
+    async def apply_details_changed(self, envelope: Envelope[OrganizationDetailsChanged]) -> None:
+        """An approved change of an organization's information or sites [L11]: kept by the organization (a later
+        change wins, an older one delivered late changes nothing) and shown in its catalogue entry, now or when
+        its filing arrives."""
+        changed = envelope.payload
+        details = changed.model_dump(mode="json", exclude={"filing_code", "effective_on"})
+        code, kept_key = changed.filing_code, self.key("details")
+
+        async def write(pipe: Pipeline) -> None:
+            raw = await pipe.hget(kept_key, code)
+            if raw and json.loads(raw)["change_id"] >= changed.change_id:
+                return
+            raw_entry = await pipe.hget(self.key("organizations"), code)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(kept_key, code, json.dumps(details, ensure_ascii=False))
+            if raw_entry:
+                pipe.hset(
+                    self.key("organizations"),
+                    code,
+                    json.dumps({**json.loads(raw_entry), **details}, ensure_ascii=False),
+                )
+                pipe.incr(self.key("organizations", "version"))
+
+        await self.redis.transaction(write, kept_key, self.key("organizations"))
 
     async def apply_scope_changed(self, envelope: Envelope[OrganizationScopeChanged]) -> None:
         changed = envelope.payload

@@ -21,7 +21,6 @@ from sqlalchemy import func, insert, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from shared.kernel.clock import utcnow
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
 from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
@@ -53,6 +52,7 @@ from shared.kernel.identity import RESIDENT_ID_CARD, valid_id_number
 from shared.kernel.regions import RegionLevel, province_region, region_level, region_name
 from shared.kernel.workdays import add_working_days, publicity_end
 from shared.kernel.workflow import ObjectionResolution, check_cleared, check_within_publicity, next_status, resolve
+from shared.platform import replicas
 from shared.platform.auth import Actor
 from shared.platform.bus import EventTooEarly
 from shared.platform.db import locked
@@ -1312,9 +1312,7 @@ def apply_details(*, unit: Unit[RecognitionSettings], changed: OrganizationDetai
     )
     if row.details_change_id is not None and row.details_change_id >= changed.change_id:
         return False
-    organization.name = changed.name
-    organization.sites = [site.model_dump() for site in changed.sites]
-    organization.updated_at = utcnow()
+    replicas.apply_details(organization, changed)
     row.region = changed.region or row.region
     row.details_change_id = changed.change_id
     unit.session.add(organization)

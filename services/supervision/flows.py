@@ -12,6 +12,7 @@ from shared.kernel.events import (
     BATCH_RESULTS_REPORTED,
     BATCH_WITHDRAWN,
     EXPERT_SHARED,
+    ORGANIZATION_DETAILS_CHANGED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -43,6 +44,7 @@ def on_organization_filed(unit: Unit[SupervisionSettings], event: Envelope[Organ
 
 on_organization_status_changed = consumer.on(ORGANIZATION_STATUS_CHANGED)(replicas.on_organization_status_changed)
 on_organization_scope_changed = consumer.on(ORGANIZATION_SCOPE_CHANGED)(replicas.on_organization_scope_changed)
+on_organization_details_changed = consumer.on(ORGANIZATION_DETAILS_CHANGED)(replicas.on_organization_details_changed)
 
 
 @consumer.on(BATCH_PLAN_APPROVED)

@@ -240,6 +240,8 @@ class PlannedBatch(SQLModel, table=True):
     site_address: str | None = None
     site_county: str | None = None
     site_capacity: int | None = None
+    site_region: str | None = Field(default=None, max_length=6, description="GB/T 2260 code of the site")
+    approved_by_region: str | None = Field(default=None, max_length=6, description="the approving department's")
     new_site: bool
     candidates: int
     staff: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -258,6 +260,7 @@ class PublishedResults(SQLModel, table=True):
     sat: int
     passed: int
     published_on: date
+    round: int = Field(default=1, description="the publicity round kept: a later round replaces an earlier one")
 
 
 class StaffMemberPublic(BaseModel):
@@ -281,6 +284,7 @@ class PlannedBatchPublic(BaseModel):
     site_address: str | None
     site_county: str | None
     site_capacity: int | None
+    site_region: str | None = None
     new_site: bool
     candidates: int
     approved_on: date

@@ -354,7 +354,12 @@ def keep_batch(*, unit: U, plan: BatchPlanApproved, approved_on: date) -> Planne
 
 
 def keep_results(*, unit: U, results: BatchResultsPublished) -> None:
-    """Published results: kept for the norms, and checked against them [L27 在线督导]."""
+    """Published results: kept for the norms, and checked against them [L27 在线督导]. A batch counts once: the
+    corrected results of a later publicity round [G三(五)] replace the earlier round's, an earlier round
+    delivered late changes nothing."""
+    kept = unit.session.get(PublishedResults, results.batch_id)
+    if kept is not None and kept.round > results.round:
+        return
     history = unit.session.exec(
         select(PublishedResults.sat, PublishedResults.passed).where(
             PublishedResults.occupation_code == results.occupation_code,
@@ -626,10 +631,16 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
         statement = statement.where(
             PlannedBatch.exam_ends_on >= terms.period_from, PlannedBatch.exam_starts_on <= terms.period_to
         )
+    # A batch at a new exam site is under both divisions [G四(二); Z四(一)]: the site's and the organization's.
+    home = {o.filing_code: o.city for o in unit.session.exec(select(FiledOrganization))}
     return [
         _batch_target(b, credit.get(b.organization_code), weights.get(b.organization_code, unrated))
         for b in unit.session.exec(statement)
-        if (not population.cities or b.site_city in population.cities)
+        if (
+            not population.cities
+            or b.site_city in population.cities
+            or (b.new_site and home.get(b.organization_code) in population.cities)
+        )
         and (not population.occupation_codes or b.occupation_code in population.occupation_codes)
         and (not population.organization_codes or b.organization_code in population.organization_codes)
         and (not population.new_site_only or b.new_site)

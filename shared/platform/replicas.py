@@ -1,7 +1,7 @@
 """A service's own replica of filed organizations, kept from the registry's events.
 
 Recognition checks batch plans against it and supervision draws inspection targets from it, with no
-synchronous call to the registry. These are the three handlers; each keeping service's flows.py declares them
+synchronous call to the registry. These are the four handlers; each keeping service's flows.py declares them
 on its consumer.
 """
 
@@ -16,6 +16,7 @@ from shared.kernel.clock import utcnow
 from shared.kernel.errors import FieldError
 from shared.kernel.events import (
     Envelope,
+    OrganizationDetailsChanged,
     OrganizationFiled,
     OrganizationScopeChanged,
     OrganizationStatusChanged,
@@ -105,4 +106,20 @@ def on_organization_scope_changed(unit: Unit[Any], event: Envelope[OrganizationS
         raise EventTooEarly(f"{payload.filing_code} scope change arrived before its filing")
     replica.scope = [item.model_dump() for item in payload.scope]
     replica.updated_at = utcnow()
+    session.add(replica)
+
+
+def apply_details(replica: FiledOrganization, payload: OrganizationDetailsChanged) -> None:
+    """The name and the filed exam sites an approved details change gives, whole [L11; S附件3]."""
+    replica.name = payload.name
+    replica.sites = [site.model_dump() for site in payload.sites]
+    replica.updated_at = utcnow()
+
+
+def on_organization_details_changed(unit: Unit[Any], event: Envelope[OrganizationDetailsChanged]) -> None:
+    session, payload = unit.session, event.payload
+    replica = session.get(FiledOrganization, payload.filing_code)
+    if replica is None:
+        raise EventTooEarly(f"{payload.filing_code} details change arrived before its filing")
+    apply_details(replica, payload)
     session.add(replica)

@@ -214,6 +214,7 @@ async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path
             await page.get_by_role("button", name="查询评价机构").click()
             await expect(page.locator("#organization-results")).to_contain_text(walk.organization_code)
             await expect(page.locator("#organization-results")).to_contain_text("已备案")
+            await expect(page.locator("#organization-results")).to_contain_text("0571-88886666")  # L10 附件4
             await shot(page, "6-organizations")
 
             await page.get_by_role("tab", name="年度认定计划").click()

@@ -101,6 +101,10 @@ def organization_filed(code: str = ORGANIZATION, *, levels: list[int] | None = N
         scope=scope(levels),
         filed_on=FILED_ON,
         valid_until=date(2029, 1, 4),
+        region="330106",
+        selected_by="330000",
+        contact="李明",
+        phone="0571-88886666",
     )
 
 

@@ -11,6 +11,7 @@ from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
+    ORGANIZATION_DETAILS_CHANGED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -27,6 +28,7 @@ TESTED = {
     ORGANIZATION_FILED.type,
     ORGANIZATION_STATUS_CHANGED.type,
     ORGANIZATION_SCOPE_CHANGED.type,
+    ORGANIZATION_DETAILS_CHANGED.type,
     BATCH_PLAN_APPROVED.type,
 }
 OTHER = "32"
@@ -105,7 +107,13 @@ async def test_a_filing_enters_the_catalogue_once(query: ServiceBus) -> None:
     await query.deliver(event)
     entry = await organization_entry(query)
     assert (entry["status"], entry["province"], entry["valid_until"]) == ("filed", OTHER, "2029-01-04")
-    assert "credit_code" not in entry and "address" not in entry
+    assert "credit_code" not in entry
+    # The catalogue shows 地址、联系人、联系方式 [L10 附件4].
+    assert (entry["address"], entry["contact"], entry["phone"]) == (
+        event.payload.address,
+        event.payload.contact,
+        event.payload.phone,
+    )
     assert await store.redis.hlen(store.key("filing", OTHER_ORGANIZATION)) == 1  # one step of its history
 
 
@@ -126,6 +134,27 @@ async def test_a_status_change_updates_the_catalogue_once(query: ServiceBus) -> 
 async def test_an_applications_step_before_filing_is_not_public(query: ServiceBus) -> None:
     await query.deliver(samples.envelope(samples.status_changed(None, to_status="accepted"), province=OTHER))
     assert await store_of(query).catalogue("organizations") == []
+
+
+async def test_an_approved_details_change_replaces_the_catalogues_contact_details(query: ServiceBus) -> None:
+    """A change of information [L11; S附件3]: the new phone shows; the filing delivered again, or an older change
+    delivered late, does not bring the old one back; a change before its filing shows once the filing is here."""
+    filed = samples.envelope(samples.organization_filed(OTHER_ORGANIZATION), province=OTHER)
+    await query.deliver(filed)
+    change = samples.details_changed(OTHER_ORGANIZATION, phone="0571-86660000")
+    await query.deliver(samples.envelope(change, province=OTHER))
+    older = change.model_copy(update={"change_id": 1, "phone": "0571-80000001"})
+    await query.deliver(samples.envelope(older, province=OTHER))
+    await query.deliver(filed)
+    entry = await organization_entry(query)
+    assert (entry["phone"], entry["address"], entry["name"]) == ("0571-86660000", change.address, change.name)
+    assert entry["sites"][0]["region"] == "330106"
+
+    early = samples.details_changed("S000032000009", phone="025-80000000")
+    await query.deliver(samples.envelope(early, province=OTHER))
+    await query.deliver(samples.envelope(samples.organization_filed("S000032000009"), province=OTHER))
+    [later] = [e for e in await store_of(query).catalogue("organizations") if e["filing_code"] == "S000032000009"]
+    assert later["phone"] == "025-80000000"
 
 
 async def test_a_scope_change_updates_the_catalogue_once(query: ServiceBus) -> None:

@@ -1,5 +1,5 @@
 """Recognition's and supervision's consumers (services/{recognition,supervision}/flows.py): both keep a replica
-of this province's filed organizations (shared.platform.replicas) from the registry's three events. Every test
+of this province's filed organizations (shared.platform.replicas) from the registry's four events. Every test
 runs against each of the two services (the `replica` fixture)."""
 
 from __future__ import annotations
@@ -8,13 +8,23 @@ import pytest
 
 from services.recognition import flows as recognition_flows
 from services.supervision import flows as supervision_flows
-from shared.kernel.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED, ORGANIZATION_STATUS_CHANGED
+from shared.kernel.events import (
+    ORGANIZATION_DETAILS_CHANGED,
+    ORGANIZATION_FILED,
+    ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_STATUS_CHANGED,
+)
 from shared.platform.bus import EventTooEarly
 from shared.platform.replicas import FiledOrganization
 from tests.service import samples
 from tests.service.conftest import ServiceBus
 
-TESTED = {ORGANIZATION_FILED.type, ORGANIZATION_STATUS_CHANGED.type, ORGANIZATION_SCOPE_CHANGED.type}
+TESTED = {
+    ORGANIZATION_FILED.type,
+    ORGANIZATION_STATUS_CHANGED.type,
+    ORGANIZATION_SCOPE_CHANGED.type,
+    ORGANIZATION_DETAILS_CHANGED.type,
+}
 CODE = samples.ORGANIZATION
 
 
@@ -90,6 +100,25 @@ async def test_a_scope_change_replaces_the_scope_once(replica: ServiceBus) -> No
     await replica.deliver(change)  # delivered again: the later change stands
     assert replica_of(replica).scope[0]["levels"] == [5]
     assert replica.processed() == 3
+
+
+async def test_a_details_change_replaces_the_name_and_the_sites_once(replica: ServiceBus) -> None:
+    """An approved change of information or sites [L11; S附件3]: the new name, and the whole new list of sites
+    (a batch at a site no longer filed is a new site under dual supervision)."""
+    await replica.deliver(samples.envelope(samples.organization_filed()))
+    change = samples.envelope(samples.details_changed())
+    await replica.deliver(change)
+    await replica.deliver(change)  # delivered again: applied once
+    row = replica_of(replica)
+    assert row.name == change.payload.name
+    assert row.sites == [site.model_dump() for site in change.payload.sites]
+    assert replica.processed() == 2
+
+
+async def test_a_details_change_before_its_filing_is_retried(replica: ServiceBus) -> None:
+    with pytest.raises(EventTooEarly):
+        await replica.deliver(samples.envelope(samples.details_changed()))
+    assert replica.processed() == 0
 
 
 async def test_a_scope_change_before_its_filing_is_retried(replica: ServiceBus) -> None:

@@ -24,7 +24,16 @@ from sqlmodel import Session
 from infra.walkthrough import candidate, credit_code
 from services.supervision import draw as draw_module
 from services.supervision import flows
-from services.supervision.models import Alert, Expert, Finding, Inspection, InspectionPlan, PartnerExpert, PlannedBatch
+from services.supervision.models import (
+    Alert,
+    Expert,
+    Finding,
+    Inspection,
+    InspectionPlan,
+    PartnerExpert,
+    PlannedBatch,
+    PublishedResults,
+)
 from services.supervision.record import record_problems
 from shared.kernel.events import (
     BATCH_PLAN_APPROVED,
@@ -37,6 +46,7 @@ from shared.kernel.events import (
     EXPERTS_DISPATCHED,
     INSPECTION_PLAN_PUBLISHED,
     INSPECTION_RECORDED,
+    ORGANIZATION_DETAILS_CHANGED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
@@ -56,6 +66,7 @@ TESTED = {
     ORGANIZATION_FILED.type,
     ORGANIZATION_STATUS_CHANGED.type,
     ORGANIZATION_SCOPE_CHANGED.type,
+    ORGANIZATION_DETAILS_CHANGED.type,
     BATCH_PLAN_APPROVED.type,
     BATCH_RESULTS_PUBLISHED.type,
     EXPERT_SHARED.type,
@@ -278,6 +289,35 @@ async def test_an_approved_batch_joins_the_population_with_its_staff_masked(supe
         assert "*" in staff[0]["id_number"] and staff[0]["id_number"] != samples.batch_plan().staff[0].id_number
         assert (await client.get("/batches/none", headers=inspector)).status_code == 404
         assert (await client.get("/batches")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("city", "population"), [("杭州市", sorted([samples.BATCH, "batch-ningbo"])), ("宁波市", ["batch-ningbo"])]
+)
+async def test_a_batch_at_a_new_site_is_in_both_divisions_populations(
+    supervision: ServiceBus, city: str, population: list[str]
+) -> None:
+    """A 杭州 organization's batch at a new site in 宁波 is under both cities [G四(二); Z四(一)]: a plan of either
+    draws from it; a batch of the organization at its filed site is 杭州's only."""
+    async with pool_and_batch(supervision) as (client, _):
+        await approve_batch(supervision, "batch-ningbo", new_site=True, site_city="宁波市", site_region="330203")
+        body = plan_body(supervision, population={"cities": [city]})
+        published = await client.post("/plans", json=body, headers=official(supervision))
+        assert published.status_code == 201, published.text
+        documents = await client.get(f"/plans/{published.json()['id']}/documents", headers=official(supervision))
+    assert sorted(t["target_id"] for t in documents.json()["plan"]["targets"]) == population
+    [kept] = supervision.rows(PlannedBatch, PlannedBatch.batch_id == "batch-ningbo")
+    assert kept.site_region == "330203"
+
+
+async def test_a_later_publicity_round_replaces_the_earlier_in_the_norms(supervision: ServiceBus) -> None:
+    """Corrected results published again (round 2, G三(五)) count once, as corrected; round 1 delivered late
+    changes nothing."""
+    await supervision.deliver(samples.envelope(results("b1", passed=20, components=[spread(40)])))
+    await supervision.deliver(samples.envelope(results("b1", passed=24, round=2, components=[spread(40)])))
+    await supervision.deliver(samples.envelope(results("b1", passed=10, components=[spread(40)])))
+    [kept] = supervision.rows(PublishedResults)
+    assert (kept.round, kept.passed) == (2, 24)
 
 
 # --- the draw -----------------------------------------------------------------------------------------------
