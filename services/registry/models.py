@@ -554,6 +554,53 @@ class ApplicationsPublic(BaseModel):
     count: int
 
 
+# --- the occupation catalogue [L12] ---------------------------------------------------------------------
+
+
+class OccupationCreate(BaseModel):
+    """An occupation (or work type) the ministry published or filed after the 大典 (2022) [L12 后续经人力资源社会
+    保障部发布或备案的技能类职业(工种)]."""
+
+    code: str = PydanticField(pattern=r"^\d-\d{2}-\d{2}-\d{2}$", description="6-18-01-01 form")
+    name: str = PydanticField(min_length=2, max_length=60)
+    levels: list[Annotated[int, PydanticField(ge=1, le=5)]] = PydanticField(default=[5, 4, 3, 2, 1], min_length=1)
+    work_types: list[Annotated[str, PydanticField(min_length=2, max_length=60)]] = PydanticField(default_factory=list)
+    source: str = PydanticField(min_length=4, max_length=200, description="the ministry's notice that published it")
+
+
+class AddedOccupation(SQLModel, table=True):
+    """An occupation a province official added to the catalogue, with who and when."""
+
+    __tablename__ = "registry_occupation"
+
+    code: str = Field(primary_key=True, max_length=10)
+    name: str
+    levels: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    work_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    source: str
+    added_by: str
+    added_on: date
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class OccupationPublic(BaseModel):
+    code: str
+    name: str
+    kind: Literal["skill", "access", "listed"] = PydanticField(
+        description="skill (技能类), access (准入类: never recognised) or listed (in the 大典 without a mark)"
+    )
+    category: str = PydanticField(description="the 大类 digit")
+    recognisable: bool = PydanticField(description="whether this province recognises it (policy skill_categories)")
+    levels: list[int]
+    work_types: list[str]
+    source: str
+
+
+class OccupationsPublic(BaseModel):
+    data: list[OccupationPublic]
+    count: int
+
+
 ApplicationPublic.model_rebuild()
 
 # What this service's database holds (its alembic migrations create exactly these).
@@ -566,6 +613,7 @@ TABLES = (
     CatalogueRating,
     Objection,
     ScopeChange,
+    AddedOccupation,
     OutboxEvent,
     ProcessedEvent,
     SequenceCounter,

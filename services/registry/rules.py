@@ -151,6 +151,16 @@ def check_occupations(
                 )
             )
             continue
+        if not recognisable(occupation, policy):
+            errors.append(
+                FieldError(
+                    f"{at}.occupation_code",
+                    f"{item.occupation_code} {occupation.name} is not a skill-type occupation here: its category "
+                    f"{occupation.category} is not among {', '.join(policy.occupations.skill_categories)} "
+                    f"[{policy.occupations.source}]",
+                )
+            )
+            continue
         if item.work_type and occupation.work_types and item.work_type not in occupation.work_types:
             errors.append(FieldError(f"{at}.work_type", f"{item.work_type} is not a work type of {occupation.name}"))
         for rank in item.levels:
@@ -320,6 +330,13 @@ def check_jurisdiction(application: ApplicationCreate, *, policy: Policy) -> lis
             )
         )
     return errors
+
+
+def recognisable(occupation: Occupation, policy: Policy) -> bool:
+    """Skill-type here: marked so, or in the 大典 under a category the policy counts [L12]; never access-type."""
+    if occupation.kind == "access":
+        return False
+    return occupation.kind == "skill" or occupation.category in policy.occupations.skill_categories
 
 
 def check_thresholds(application: ApplicationCreate, *, policy: Policy) -> list[FieldError]:

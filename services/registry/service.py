@@ -48,6 +48,7 @@ from shared.platform.unit import Unit
 from . import rules
 from .models import (
     IN_CATALOGUE,
+    AddedOccupation,
     ApplicationCreate,
     ApplicationPublic,
     AssessmentCreate,
@@ -61,6 +62,8 @@ from .models import (
     Objection,
     ObjectionPublic,
     OccupationApplied,
+    OccupationCreate,
+    OccupationPublic,
     OpinionPublic,
     Organization,
     OrganizationPublic,
@@ -73,7 +76,7 @@ from .models import (
     Transition,
     TransitionPublic,
 )
-from .occupations import occupation_catalogue
+from .occupations import Occupation, occupation_catalogue
 from .settings import RegistrySettings
 
 S = OrganizationStatus
@@ -264,7 +267,7 @@ def submit_application(*, unit: Unit[RegistrySettings], application: Application
     """Checks every rule of the province's policy; stores nothing if any fails (422 with all of them)."""
     policy = unit.policy
     errors = rules.check_application(
-        application, policy=policy, catalogue=occupation_catalogue(), peers=peer_institutions(unit=unit)
+        application, policy=policy, catalogue=catalogue(unit=unit), peers=peer_institutions(unit=unit)
     )
     errors += credit_errors(
         unit=unit,
@@ -899,7 +902,7 @@ def request_scope_change(
         new_scope,
         applicant,
         policy=unit.policy,
-        catalogue=occupation_catalogue(),
+        catalogue=catalogue(unit=unit),
         peers=peer_institutions(unit=unit, exclude_id=organization.id),
         field="scope",
     )
@@ -1108,3 +1111,59 @@ def to_application(*, unit: Unit[RegistrySettings], organization: Organization) 
             for o in opinions_of(unit=unit, organization_id=organization.id)
         ],
     )
+
+
+# --- the occupation catalogue [L12] ---------------------------------------------------------------------
+
+
+def catalogue(*, unit: Unit[RegistrySettings]) -> dict[str, Occupation]:
+    """The bundled catalogue (the whole 大典 with the registry's marks) and the occupations officials added."""
+    added = {
+        row.code: Occupation(
+            code=row.code,
+            name=row.name,
+            kind="skill",
+            levels=row.levels,
+            work_types=row.work_types,
+            source=row.source,
+        )
+        for row in unit.session.exec(select(AddedOccupation))
+    }
+    return {**occupation_catalogue(), **added}
+
+
+def add_occupation(*, unit: Unit[RegistrySettings], occupation_in: OccupationCreate, actor: Actor) -> Occupation:
+    """An occupation published after the 大典 [L12]; a code the catalogue has already is 409, nothing changes."""
+    known = catalogue(unit=unit).get(occupation_in.code)
+    if known is not None:
+        raise Conflict(f"{occupation_in.code} is in the catalogue already: {known.name} ({known.source})")
+    unit.session.add(AddedOccupation(**occupation_in.model_dump(), added_by=actor.subject, added_on=unit.today))
+    unit.session.flush()
+    return catalogue(unit=unit)[occupation_in.code]
+
+
+def occupation_public(*, unit: Unit[RegistrySettings], occupation: Occupation) -> OccupationPublic:
+    return OccupationPublic(
+        **occupation.model_dump(),
+        category=occupation.category,
+        recognisable=rules.recognisable(occupation, unit.policy),
+    )
+
+
+def get_occupation(*, unit: Unit[RegistrySettings], code: str) -> Occupation:
+    occupation = catalogue(unit=unit).get(code)
+    if occupation is None:
+        raise NotFound(f"no occupation {code} in the catalogue (职业分类大典 2022 and later additions)")
+    return occupation
+
+
+def browse_occupations(
+    *, unit: Unit[RegistrySettings], q: str | None, category: str | None, skip: int, limit: int
+) -> tuple[list[Occupation], int]:
+    """By name (a part of it) or code (its start), and 大类; in code order."""
+    matches = [
+        occupation
+        for code, occupation in sorted(catalogue(unit=unit).items())
+        if (not q or q in occupation.name or code.startswith(q)) and (not category or occupation.category == category)
+    ]
+    return matches[skip : skip + limit], len(matches)

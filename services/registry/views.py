@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from shared.kernel.workflow import ObjectionCreate, ObjectionResolution
 from shared.platform.auth import Actor, Principal, Role
@@ -20,6 +20,9 @@ from .models import (
     AssessmentCreate,
     FiledOrganizationCreate,
     ObjectionPublic,
+    OccupationCreate,
+    OccupationPublic,
+    OccupationsPublic,
     Organization,
     OrganizationPublic,
     OrganizationsPublic,
@@ -311,3 +314,31 @@ def read_organization(filing_code: str, unit: UnitDep) -> OrganizationPublic:
             status.HTTP_404_NOT_FOUND, f"{filing_code} is {organization.status.value} and no longer in the catalogue"
         )
     return service.catalogue_entry(unit=unit, organization=organization)
+
+
+# --- the occupation catalogue ---------------------------------------------------------------------------
+
+
+@router.get("/occupations", response_model=OccupationsPublic, tags=["occupations"])
+def browse_occupations(
+    unit: UnitDep,
+    q: Annotated[str | None, Query(max_length=60, description="part of the name, or the start of the code")] = None,
+    category: Annotated[str | None, Query(pattern=r"^\d$", description="大类: 1-8")] = None,
+    skip: Skip = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> OccupationsPublic:
+    """The occupations of the 职业分类大典 (2022) and those added since, each with whether it is recognised here."""
+    rows, total = service.browse_occupations(unit=unit, q=q, category=category, skip=skip, limit=limit)
+    return OccupationsPublic(data=[service.occupation_public(unit=unit, occupation=o) for o in rows], count=total)
+
+
+@router.get("/occupations/{code}", response_model=OccupationPublic, tags=["occupations"])
+def read_occupation(code: Annotated[str, Path(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")], unit: UnitDep) -> OccupationPublic:
+    return service.occupation_public(unit=unit, occupation=service.get_occupation(unit=unit, code=code))
+
+
+@router.post("/occupations", status_code=201, response_model=OccupationPublic, tags=["occupations"])
+def add_occupation(occupation_in: OccupationCreate, unit: UnitDep, principal: Official) -> OccupationPublic:
+    """A province official adds an occupation the ministry published after the 大典 [L12]; it may be applied for."""
+    occupation = service.add_occupation(unit=unit, occupation_in=occupation_in, actor=Actor.of(principal))
+    return service.occupation_public(unit=unit, occupation=occupation)
