@@ -137,6 +137,12 @@ def candidate(province: str, index: int, **facts: Any) -> dict[str, Any]:
     }
 
 
+def filed_site(application: dict[str, Any]) -> dict[str, str]:
+    """The application's first site as a batch plan names it: a batch there is at a filed site, not a new one."""
+    site = application["sites"][0]
+    return {"address": site["address"], "city": site["city"]}
+
+
 def batch_plan(
     organization_code: str,
     province: str,

@@ -29,11 +29,11 @@ async def test_invalid_message_goes_to_dead_letter_and_consumption_goes_on(env: 
             subject="S000033000009",
             payload=ORGANIZATION_FILED.payload.model_validate(
                 {
-                    **organization_application("33"),
+                    **organization_application("33", 9),
                     "filing_code": "S000033000009",
                     "province": "33",
                     "org_type": "S",
-                    "scope": organization_application("33")["occupations"],
+                    "scope": organization_application("33", 9)["occupations"],
                     "filed_on": "2026-01-01",
                     "valid_until": "2099-01-01",
                 }

@@ -14,6 +14,7 @@ from infra.walkthrough import (
     eventually,
     expect,
     filed_organization,
+    filed_site,
     move_clock,
     organization_application,
     service_today,
@@ -322,8 +323,11 @@ async def test_guangxi_city_scope_is_refused_level_2_and_zhejiang_employer_files
         assert "特级技师" in entry["occupations"][0]["levels"]
 
         # Each province's recognition learns of its own filing only, and applies that policy's scope.
+        sites = {"S000045000001": filed_site(city_scope), "Y000033000001": filed_site(special)}
+
         async def plan(recognition: httpx.AsyncClient, code: str, province: str, level: int) -> int:
-            plan = batch_plan(code, province, level=level, today=await service_today(recognition))
+            today = await service_today(recognition)
+            plan = batch_plan(code, province, level=level, today=today, site=sites[code])
             response = await recognition.post("/batches", json=plan, headers=token(province, "org_operator", code))
             return response.status_code
 

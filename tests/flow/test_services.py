@@ -59,7 +59,7 @@ async def test_readiness_reports_database_and_broker(env: Environment) -> None:
     settings = RegistrySettings(**env.common("33"), database_url=env.database_url("registry"))
     async with serve(create_registry(settings)) as registry:
         ready = expect(await registry.get("/readyz"), 200)
-        assert ready == {"ready": True, "checks": {"database": True, "kafka": True, "outbox relay": True}}
+        assert (ready["ready"], ready["checks"]) == (True, {"database": True, "kafka": True, "outbox relay": True})
         asyncapi = expect(await registry.get("/asyncapi.json"), 200)
         addresses = [channel["address"] for channel in asyncapi["channels"].values()]
         assert ORGANIZATION_FILED.topic("33", env.topic_root) in addresses
