@@ -7,7 +7,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.kernel.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED, ORGANIZATION_STATUS_CHANGED
+from shared.kernel.events import (
+    ORGANIZATION_DETAILS_CHANGED,
+    ORGANIZATION_FILED,
+    ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_STATUS_CHANGED,
+)
 from shared.platform.app import create_app
 from shared.platform.runtime import build_runtime
 
@@ -16,7 +21,12 @@ from .settings import RegistrySettings
 from .views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PRODUCES = (ORGANIZATION_FILED, ORGANIZATION_STATUS_CHANGED, ORGANIZATION_SCOPE_CHANGED)
+PRODUCES = (
+    ORGANIZATION_FILED,
+    ORGANIZATION_STATUS_CHANGED,
+    ORGANIZATION_SCOPE_CHANGED,
+    ORGANIZATION_DETAILS_CHANGED,
+)
 
 
 def create(settings: RegistrySettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:

@@ -19,7 +19,7 @@ from sqlmodel._compat import SQLModelConfig
 from shared.kernel.clock import utcnow
 from shared.kernel.events import ScopeItem
 from shared.kernel.identity import RESIDENT_ID_CARD, IdType, id_number_checked_by, valid_credit_code
-from shared.kernel.policy import AdminLevel, Affiliation, EvaluationScope, OrgKind
+from shared.kernel.policy import AdminLevel, Affiliation, ChangeKind, EvaluationScope, OrgKind
 from shared.kernel.regions import Region
 from shared.platform.audit import AuditFields, ObjectionFields
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
@@ -341,11 +341,21 @@ class Objection(ObjectionFields, table=True):
 
 
 class ScopeChange(SQLModel, table=True):
-    """A request to add, modify or delete occupations and levels; re-reviewed before it applies [L11, S附件3]."""
+    """A requested change of a filed organization [L11, S附件3]: its scope (occupations, work types, levels), its
+    exam sites or its details (name, contact ...), through the steps the policy's `changes` give its kind."""
 
     id: int | None = Field(default=None, primary_key=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
-    status: str = "submitted"  # submitted, approved, rejected
+    kind: ChangeKind = Field(default=ChangeKind.SCOPE)
+    status: str = "submitted"  # submitted, then approved or rejected
+    proposed: dict[str, object] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False), description="the new sites or details"
+    )
+    accepted_on: date | None = None
+    assessed_on: date | None = None
+    assessment: str | None = None
+    published_on: date | None = None
+    publicity_until: date | None = None
     add: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     modify: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     delete: list[dict[str, object]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -540,9 +550,48 @@ class ObjectionPublic(BaseModel):
     resolution: str | None
 
 
+class DetailsProposed(BaseModel):
+    """The institution's information as it is to be [S附件3]; what is left out stays as filed."""
+
+    name: str | None = PydanticField(default=None, min_length=2, max_length=200)
+    short_name: str | None = PydanticField(default=None, max_length=60)
+    contact_name: str | None = PydanticField(default=None, min_length=1, max_length=60)
+    contact_phone: str | None = PydanticField(default=None, pattern=r"^[0-9+\- ]{7,20}$")
+    email: str | None = PydanticField(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    website: str | None = PydanticField(default=None, max_length=200)
+    address: str | None = PydanticField(default=None, min_length=2, max_length=300)
+
+
+class ChangeCreate(BaseModel):
+    """A change of exam sites (the whole new list) or of the institution's information [L11; S附件3]."""
+
+    kind: Literal[ChangeKind.SITES, ChangeKind.DETAILS]
+    sites: list[Site] | None = PydanticField(default=None, min_length=1, description="for sites: the new list")
+    details: DetailsProposed | None = None
+
+    @model_validator(mode="after")
+    def _what_changes(self) -> ChangeCreate:
+        if self.kind is ChangeKind.SITES and not self.sites:
+            raise ValueError("a change of sites gives the whole new list of sites")
+        if self.kind is ChangeKind.DETAILS and (self.details is None or not self.details.model_dump(exclude_none=True)):
+            raise ValueError("a change of details names at least one new value")
+        return self
+
+
+class ChangeAssessment(BaseModel):
+    passed: bool
+    reason: str = PydanticField(min_length=2, max_length=2000, description="the experts' opinion")
+
+
 class ScopeChangePublic(BaseModel):
     id: int
+    kind: ChangeKind = ChangeKind.SCOPE
     status: str
+    proposed: dict[str, object] = PydanticField(default_factory=dict)
+    accepted_on: date | None = None
+    assessed_on: date | None = None
+    published_on: date | None = None
+    publicity_until: date | None = None
     add: list[OccupationApplied]
     modify: list[OccupationApplied]
     delete: list[ScopeRowKey]

@@ -15,12 +15,14 @@ from sqlmodel import col, delete, select
 
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
 from shared.kernel.events import (
+    ORGANIZATION_DETAILS_CHANGED,
     ORGANIZATION_FILED,
     ORGANIZATION_SCOPE_CHANGED,
     ORGANIZATION_STATUS_CHANGED,
     CreditEntryRecorded,
     ExpertsDispatched,
     FiledSite,
+    OrganizationDetailsChanged,
     OrganizationFiled,
     OrganizationRated,
     OrganizationScopeChanged,
@@ -30,7 +32,7 @@ from shared.kernel.events import (
 )
 from shared.kernel.identity import RESIDENT_ID_CARD, valid_credit_code, valid_id_number
 from shared.kernel.numbering import MAX_SEQUENCE, FilingCode, NumberError
-from shared.kernel.policy import OrgKind, Policy
+from shared.kernel.policy import ChangeKind, OrgKind, Policy
 from shared.kernel.regions import province_region, region_name
 from shared.kernel.workdays import add_working_days, add_years, publicity_end
 from shared.kernel.workflow import (
@@ -42,6 +44,7 @@ from shared.kernel.workflow import (
     resolve,
 )
 from shared.platform.auth import Actor, Principal
+from shared.platform.db import locked
 from shared.platform.sequences import SequenceCounter, next_value
 from shared.platform.unit import Unit
 
@@ -55,6 +58,8 @@ from .models import (
     AssessmentPanelMember,
     CatalogueOccupation,
     CatalogueRating,
+    ChangeAssessment,
+    ChangeCreate,
     CreditRecordEntry,
     ExpertOpinion,
     FiledOrganizationCreate,
@@ -959,16 +964,16 @@ def decide_scope_change(
     reason: str | None,
     actor: Actor,
 ) -> ScopeChange:
-    scope_change = unit.session.get(ScopeChange, change_id)
-    if scope_change is None or scope_change.organization_id != organization.id:
-        raise NotFound(f"no scope change {change_id} for {organization.filing_code}")
-    if scope_change.status != "submitted":
-        raise Conflict(f"scope change {change_id} was already {scope_change.status}")
+    scope_change = _open_change(unit, organization, change_id)
+    if approve:
+        _ensure_steps_done(unit, scope_change, before="approval")
     scope_change.status = "approved" if approve else "rejected"
     scope_change.decided_by = actor.subject
     scope_change.reason = reason
     unit.session.add(scope_change)
-    if approve:
+    if approve and scope_change.kind is not ChangeKind.SCOPE:
+        _apply_details(unit, organization, scope_change)
+    elif approve:
         change = ScopeChangeCreate(
             add=scope_change.add,
             modify=scope_change.modify,
@@ -1167,3 +1172,149 @@ def browse_occupations(
         if (not q or q in occupation.name or code.startswith(q)) and (not category or occupation.category == category)
     ]
     return matches[skip : skip + limit], len(matches)
+
+
+# --- changes of sites and details, and the steps of every change [L11; S附件3] -----------------------------
+
+
+def request_change(
+    *, unit: Unit[RegistrySettings], organization: Organization, change: ChangeCreate, actor: Actor
+) -> ScopeChange:
+    """A filed organization asks to change its exam sites or its information; checked now, applied on approval."""
+    if organization.status is not S.FILED:
+        raise Conflict(
+            f"organization {organization.filing_code} is {organization.status.value}; only a filed one changes"
+        )
+    if change.sites is not None:
+        errors = rules.check_sites(change.sites, policy=unit.policy)
+        if errors:
+            raise FieldErrors(errors)
+    assert organization.id is not None
+    proposed: dict[str, object] = (
+        {"sites": [site.model_dump(mode="json") for site in change.sites]}
+        if change.kind is ChangeKind.SITES and change.sites
+        else (change.details.model_dump(exclude_none=True) if change.details else {})
+    )
+    stored = ScopeChange(
+        organization_id=organization.id, kind=change.kind, proposed=proposed, submitted_by=actor.subject
+    )
+    unit.session.add(stored)
+    unit.session.flush()
+    return stored
+
+
+def _open_change(unit: Unit[RegistrySettings], organization: Organization, change_id: int) -> ScopeChange:
+    """The change, locked (two officials pressing the same button queue here), if it is still open."""
+    change = locked(unit.session, ScopeChange, change_id)
+    if change is None or change.organization_id != organization.id:
+        raise NotFound(f"no change {change_id} for {organization.filing_code}")
+    if change.status != "submitted":
+        raise Conflict(f"change {change_id} was already {change.status}")
+    return change
+
+
+def _ensure_steps_done(unit: Unit[RegistrySettings], change: ScopeChange, *, before: str) -> None:
+    """409 naming the first step of the policy's procedure for this kind of change that is not done yet."""
+    procedure = unit.policy.change_procedure(change.kind)
+    steps = [
+        ("acceptance", procedure.acceptance, change.accepted_on is not None),
+        ("expert assessment", procedure.expert_assessment, change.assessed_on is not None),
+        ("publicity", procedure.publicity, change.published_on is not None),
+    ]
+    for name, required, done in steps:
+        if name == before:
+            return
+        if required and not done:
+            raise Conflict(f"a {change.kind.value} change needs its {name} before its {before} [{procedure.source}]")
+    if procedure.publicity and change.publicity_until is not None and unit.today <= change.publicity_until:
+        raise Conflict(f"the publicity of change {change.id} runs until {change.publicity_until}")
+
+
+def _ensure_procedure_has(unit: Unit[RegistrySettings], change: ScopeChange, step: str, required: bool) -> None:
+    if not required:
+        procedure = unit.policy.change_procedure(change.kind)
+        raise Conflict(
+            f"a {change.kind.value} change has no {step} in {unit.policy.name}'s procedure [{procedure.source}]"
+        )
+
+
+def accept_change(*, unit: Unit[RegistrySettings], organization: Organization, change_id: int) -> ScopeChange:
+    change = _open_change(unit, organization, change_id)
+    _ensure_procedure_has(unit, change, "acceptance", unit.policy.change_procedure(change.kind).acceptance)
+    if change.accepted_on is not None:
+        raise Conflict(f"change {change_id} was accepted on {change.accepted_on}")
+    change.accepted_on = unit.today
+    unit.session.add(change)
+    unit.session.flush()
+    return change
+
+
+def assess_change(
+    *, unit: Unit[RegistrySettings], organization: Organization, change_id: int, assessment: ChangeAssessment
+) -> ScopeChange:
+    """The experts' assessment of the change (a new site on site, a new occupation on its conditions); failed, it
+    ends the change."""
+    change = _open_change(unit, organization, change_id)
+    _ensure_procedure_has(
+        unit, change, "expert assessment", unit.policy.change_procedure(change.kind).expert_assessment
+    )
+    _ensure_steps_done(unit, change, before="expert assessment")
+    if change.assessed_on is not None:
+        raise Conflict(f"change {change_id} was assessed on {change.assessed_on}")
+    change.assessed_on, change.assessment = unit.today, assessment.reason
+    if not assessment.passed:
+        change.status, change.reason = "rejected", assessment.reason
+    unit.session.add(change)
+    unit.session.flush()
+    return change
+
+
+def publish_change(
+    *, unit: Unit[RegistrySettings], organization: Organization, change_id: int, published_on: date
+) -> ScopeChange:
+    change = _open_change(unit, organization, change_id)
+    _ensure_procedure_has(unit, change, "publicity", unit.policy.change_procedure(change.kind).publicity)
+    _ensure_steps_done(unit, change, before="publicity")
+    if change.published_on is not None:
+        raise Conflict(f"change {change_id} went into publicity on {change.published_on}")
+    earliest = max(unit.today, change.assessed_on or unit.today)
+    if published_on < earliest:
+        raise FieldErrors(
+            [
+                FieldError(
+                    "published_on",
+                    f"a publicity starts on {earliest} or later: not in the past nor before its assessment",
+                )
+            ]
+        )
+    change.published_on = published_on
+    change.publicity_until = publicity_end(published_on, unit.policy.periods.publicity_min_working_days)
+    unit.session.add(change)
+    unit.session.flush()
+    return change
+
+
+def _apply_details(unit: Unit[RegistrySettings], organization: Organization, change: ScopeChange) -> None:
+    """The approved sites or details, and the organization as it now is to every reader [L10 附件4]."""
+    if change.kind is ChangeKind.SITES:
+        organization.sites = list(change.proposed["sites"])  # type: ignore[call-overload]
+    else:
+        for name, value in change.proposed.items():
+            setattr(organization, name, value)
+    unit.session.add(organization)
+    assert organization.filing_code is not None and change.id is not None
+    payload = OrganizationDetailsChanged(
+        filing_code=organization.filing_code,
+        change_id=change.id,
+        name=organization.name,
+        short_name=organization.short_name,
+        address=organization.address,
+        region=organization.region,
+        contact=organization.contact_name,
+        phone=organization.contact_phone,
+        email=organization.email,
+        website=organization.website,
+        sites=_filed_sites(organization),
+        effective_on=unit.today,
+    )
+    unit.emit(ORGANIZATION_DETAILS_CHANGED, subject=organization.filing_code, payload=payload)

@@ -18,6 +18,8 @@ from .models import (
     ApplicationPublic,
     ApplicationsPublic,
     AssessmentCreate,
+    ChangeAssessment,
+    ChangeCreate,
     FiledOrganizationCreate,
     ObjectionPublic,
     OccupationCreate,
@@ -276,6 +278,74 @@ def decide_scope_change(
         actor=Actor.of(principal),
     )
     return ScopeChangePublic.model_validate(stored, from_attributes=True)
+
+
+@router.post(
+    "/organizations/{filing_code}/changes", status_code=201, response_model=ScopeChangePublic, tags=["changes"]
+)
+def request_change(filing_code: str, change: ChangeCreate, unit: UnitDep, principal: Applicant) -> ScopeChangePublic:
+    """A change of exam sites or of the institution's information [L11; S附件3]; its steps are the policy's
+    (`changes`): acceptance, expert assessment and publicity where it says so, then the province's approval."""
+    organization = _filed(unit, filing_code)
+    ensure_own(principal, organization)
+    stored = service.request_change(unit=unit, organization=organization, change=change, actor=Actor.of(principal))
+    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+
+
+def _changing(unit: Unit[RegistrySettings], filing_code: str, principal: Principal, step: str) -> Organization:
+    """The organization, if the principal is an official of the division that selected it (else 403)."""
+    organization = _filed(unit, filing_code)
+    service.ensure_acts(unit=unit, organization=organization, principal=principal, step=step)
+    return organization
+
+
+@router.post(
+    "/organizations/{filing_code}/changes/{change_id}/acceptance", response_model=ScopeChangePublic, tags=["changes"]
+)
+def accept_change(filing_code: str, change_id: RowId, unit: UnitDep, principal: Reviewer) -> ScopeChangePublic:
+    organization = _changing(unit, filing_code, principal, "accept")
+    stored = service.accept_change(unit=unit, organization=organization, change_id=change_id)
+    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+
+
+@router.post(
+    "/organizations/{filing_code}/changes/{change_id}/assessment", response_model=ScopeChangePublic, tags=["changes"]
+)
+def assess_change(
+    filing_code: str, change_id: RowId, assessment: ChangeAssessment, unit: UnitDep, principal: Reviewer
+) -> ScopeChangePublic:
+    organization = _changing(unit, filing_code, principal, "technical_assessment")
+    stored = service.assess_change(unit=unit, organization=organization, change_id=change_id, assessment=assessment)
+    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+
+
+@router.post(
+    "/organizations/{filing_code}/changes/{change_id}/publicity", response_model=ScopeChangePublic, tags=["changes"]
+)
+def publish_change(
+    filing_code: str, change_id: RowId, publicity: PublicityCreate, unit: UnitDep, principal: Reviewer
+) -> ScopeChangePublic:
+    organization = _changing(unit, filing_code, principal, "publicity")
+    stored = service.publish_change(
+        unit=unit, organization=organization, change_id=change_id, published_on=publicity.published_on
+    )
+    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+
+
+@router.post(
+    "/organizations/{filing_code}/changes/{change_id}/{decision}", response_model=ScopeChangePublic, tags=["changes"]
+)
+def decide_change(
+    filing_code: str,
+    change_id: RowId,
+    decision: Literal["approve", "reject"],
+    unit: UnitDep,
+    principal: Official,
+    reason: Reason | None = None,
+) -> ScopeChangePublic:
+    """The province approves (or refuses) any change, of scope too, once the policy's steps are done (409 names the
+    missing one); approval publishes the organization as it now is."""
+    return decide_scope_change(filing_code, change_id, decision, unit, principal, reason)
 
 
 # --- the public catalogue -----------------------------------------------------------------------------

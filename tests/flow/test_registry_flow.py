@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from infra.walkthrough import (
+    approve_change,
     batch_plan,
     eventually,
     expect,
@@ -397,9 +398,10 @@ async def test_sanctions_and_scope_changes_reach_recognition(env: Environment, t
             ),
             201,
         )
-        expect(
-            await registry.post(f"/organizations/{code}/scope-changes/{change['id']}/approve", headers=official), 200
-        )
+        # A scope change is accepted, assessed and published before the province approves it [L11].
+        premature = await registry.post(f"/organizations/{code}/changes/{change['id']}/approve", headers=official)
+        assert premature.status_code == 409 and "acceptance" in premature.json()["detail"]
+        await approve_change(registry, code, change["id"], selector=official, official=official)
         level_2 = {**batch_plan(code, province), "level": 2}
 
         async def level_2_accepted() -> bool:

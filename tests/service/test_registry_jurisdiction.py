@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlmodel import col
 
-from infra.walkthrough import credit_code, filed_organization, organization_application
+from infra.walkthrough import approve_change, credit_code, filed_organization, organization_application
 from services.registry.models import Organization
 from shared.kernel.events import ORGANIZATION_FILED, ORGANIZATION_SCOPE_CHANGED
 from shared.kernel.workdays import add_working_days, publicity_end
@@ -307,7 +307,7 @@ async def test_an_approved_scope_change_keeps_every_work_type(registry: ServiceB
         change_id = ok(await client.post(f"/organizations/{code}/scope-changes", json=change, headers=operator), 201)[
             "id"
         ]
-        ok(await client.post(f"/organizations/{code}/scope-changes/{change_id}/approve", headers=province))
+        await approve_change(client, code, change_id, selector=province, official=province)
         entry = ok(await client.get(f"/organizations/{code}"))
     rows = [(o["occupation_code"], o["work_type"], len(o["levels"])) for o in entry["occupations"]]
     assert sorted(rows, key=str) == sorted(
