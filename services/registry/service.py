@@ -9,6 +9,7 @@ audit row and emits `organization status changed` in the same transaction.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import col, delete, select
@@ -583,21 +584,28 @@ def _emit_filed(unit: Unit[RegistrySettings], organization: Organization) -> Non
         org_type=organization.org_type,
         province=unit.province,
         city=organization.city,
-        address=organization.address,
         scope=scope_of(organization),
         filed_on=organization.filed_on,
         valid_until=organization.valid_until,
         evaluation_scope=organization.evaluation_scope.value,
-        sites=_filed_sites(organization),
-        region=organization.region,
         selected_by=organization.selected_by,
-        short_name=organization.short_name,
-        contact=organization.contact_name,
-        phone=organization.contact_phone,
-        email=organization.email,
-        website=organization.website,
+        **_public_details(organization),
     )
     unit.emit(ORGANIZATION_FILED, subject=organization.filing_code, payload=payload)
+
+
+def _public_details(organization: Organization) -> dict[str, Any]:
+    """What the catalogue shows of an organization besides its name and scope [L10 附件4], as events carry it."""
+    return {
+        "short_name": organization.short_name,
+        "address": organization.address,
+        "region": organization.region,
+        "contact": organization.contact_name,
+        "phone": organization.contact_phone,
+        "email": organization.email,
+        "website": organization.website,
+        "sites": _filed_sites(organization),
+    }
 
 
 def _filing_code_errors(unit: Unit[RegistrySettings], filed: FiledOrganizationCreate) -> list[FieldError]:
@@ -1307,14 +1315,7 @@ def _apply_details(unit: Unit[RegistrySettings], organization: Organization, cha
         filing_code=organization.filing_code,
         change_id=change.id,
         name=organization.name,
-        short_name=organization.short_name,
-        address=organization.address,
-        region=organization.region,
-        contact=organization.contact_name,
-        phone=organization.contact_phone,
-        email=organization.email,
-        website=organization.website,
-        sites=_filed_sites(organization),
         effective_on=unit.today,
+        **_public_details(organization),
     )
     unit.emit(ORGANIZATION_DETAILS_CHANGED, subject=organization.filing_code, payload=payload)
