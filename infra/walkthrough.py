@@ -39,8 +39,8 @@ def credit_code(province: str, number: int) -> str:
 def resident_id(province: str, number: int) -> str:
     """A resident identity card number with a correct check digit (GB 11643)."""
     region = PROVINCE_CITIES.get(province, ("", f"{province}0102"))[1]
-    # Month, day and sequence repeat every 21,000 numbers; the birth year moves on past that.
-    body = f"{region}{1990 + number // 21000}{(number % 12) + 1:02d}{(number % 28) + 1:02d}{number % 1000:03d}"
+    # Month, day and sequence repeat every 21,000 numbers; the birth year moves on past that (1990-2019).
+    body = f"{region}{1990 + (number // 21000) % 30}{(number % 12) + 1:02d}{(number % 28) + 1:02d}{number % 1000:03d}"
     return body + ric.calc_check_digit(body + "0")  # python-stdnum's function expects a placeholder digit
 
 
@@ -101,11 +101,12 @@ def filed_organization(
     province: str, number: int = 1, *, today: date | None = None, code: str | None = None, **changes: Any
 ) -> dict[str, Any]:
     """An organization the province filed before the system ran (`POST /organizations`), taken in with its code
-    (by default `S0000<province><number>`), filed `today` (the service's date) and valid three years."""
+    (by default `S0000<province>` and `number`'s last six digits), filed `today` (the service's date) and valid
+    three years."""
     filed_on = today or Clock().today()
     return {
         **organization_application(province, number, **changes),
-        "filing_code": code or f"S0000{province}{number:06d}",
+        "filing_code": code or f"S0000{province}{number % 1_000_000:06d}",
         "filed_on": filed_on.isoformat(),
         "valid_until": add_years(filed_on, 3).isoformat(),
     }
@@ -298,21 +299,16 @@ async def walk_province(
     """Files an organization, plans a batch, records results, approves it, and waits for its certificates."""
     province = clients.province
     official = token(province, "province_official")
-    organization = expect(
-        await clients.registry.post(
-            "/organizations",
-            json=filed_organization(province, number, today=await service_today(clients.registry)),
-            headers=official,
-        ),
-        201,
-    )
+    filed = filed_organization(province, number, today=await service_today(clients.registry))
+    organization = expect(await clients.registry.post("/organizations", json=filed, headers=official), 201)
     code = organization["filing_code"]
     operator = token(province, "org_operator", code)
 
     async def batch_accepted() -> dict[str, Any] | None:
         # Recognition learns of the organization from its event, not from a call to the registry: until the
         # event arrives the plan is refused for an unknown organization, and any other refusal is an error.
-        plan = batch_plan(code, province, candidates, today=await service_today(clients.recognition))
+        today = await service_today(clients.recognition)
+        plan = batch_plan(code, province, candidates, today=today, site=filed_site(filed))
         response = await clients.recognition.post("/batches", json=plan, headers=operator)
         if response.status_code == 422 and response.json()["detail"][0]["field"] == "organization_code":
             return None
