@@ -336,8 +336,11 @@ class CatalogueRating(SQLModel, table=True):
 
 
 class Objection(ObjectionFields, table=True):
+    """An objection raised during a publicity: of the application (`change_id` None) or of a change [L9, L11]."""
+
     id: int | None = Field(default=None, primary_key=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
+    change_id: int | None = Field(default=None, foreign_key="scopechange.id", index=True)
 
 
 class ScopeChange(SQLModel, table=True):
@@ -596,6 +599,9 @@ class ScopeChangePublic(BaseModel):
     modify: list[OccupationApplied]
     delete: list[ScopeRowKey]
     reason: str | None
+    objections: list[ObjectionPublic] = PydanticField(
+        default_factory=list, description="objections raised during the change's publicity"
+    )
 
 
 class ApplicationsPublic(BaseModel):
@@ -643,6 +649,9 @@ class OccupationPublic(BaseModel):
     levels: list[int]
     work_types: list[str]
     source: str
+    definition: str | None = PydanticField(description="the 大典's definition; null for an occupation added later")
+    green: bool = PydanticField(description="marked L in the 大典: 绿色职业")
+    digital: bool = PydanticField(description="marked S in the 大典: 数字职业")
 
 
 class OccupationsPublic(BaseModel):

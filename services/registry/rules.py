@@ -408,16 +408,21 @@ def check_materials(
                 f"at least {rules.min_full_time_staff} full-time staff, not {full_time_staff} [{rules.source}]",
             )
         )
-    for index, site in enumerate(sites):
-        if site.ownership == "leased" and (site.lease_years or 0) < rules.min_lease_years:
-            errors.append(
-                FieldError(
-                    f"sites.{index}.lease_years",
-                    f"a leased site needs a lease of "
-                    f"{rules.min_lease_years}+ years, not {site.lease_years or 0} [{rules.source}]",
-                )
-            )
-    return errors
+    return errors + check_site_leases(sites, policy=policy)
+
+
+def check_site_leases(sites: Sequence[Site], *, policy: Policy, field: str = "sites") -> list[FieldError]:
+    """A leased site needs a lease of the policy's years, whether applied for or changed to [L7(五); S附件3]."""
+    rules = policy.materials
+    return [
+        FieldError(
+            f"{field}.{index}.lease_years",
+            f"a leased site needs a lease of {rules.min_lease_years}+ years, not {site.lease_years or 0} "
+            f"[{rules.source}]",
+        )
+        for index, site in enumerate(sites)
+        if site.ownership == "leased" and (site.lease_years or 0) < rules.min_lease_years
+    ]
 
 
 # --- the technical assessment [L8] ----------------------------------------------------------------------

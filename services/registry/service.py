@@ -78,6 +78,7 @@ from .models import (
     RatingPublic,
     ScopeChange,
     ScopeChangeCreate,
+    ScopeChangePublic,
     ScopeRowKey,
     Transition,
     TransitionPublic,
@@ -492,10 +493,19 @@ def resolve_objection(
 
 
 def objections_of(*, unit: Unit[RegistrySettings], organization_id: int) -> list[Objection]:
+    """The objections to the application's publicity (not those to a later change's)."""
     return list(
         unit.session.exec(
-            select(Objection).where(Objection.organization_id == organization_id).order_by(col(Objection.id))
+            select(Objection)
+            .where(Objection.organization_id == organization_id, col(Objection.change_id).is_(None))
+            .order_by(col(Objection.id))
         )
+    )
+
+
+def change_objections_of(*, unit: Unit[RegistrySettings], change_id: int) -> list[Objection]:
+    return list(
+        unit.session.exec(select(Objection).where(Objection.change_id == change_id).order_by(col(Objection.id)))
     )
 
 
@@ -1195,6 +1205,7 @@ def request_change(
         )
     if change.sites is not None:
         errors = rules.check_sites(change.sites, policy=unit.policy)
+        errors += rules.check_site_leases(change.sites, policy=unit.policy)
         if errors:
             raise FieldErrors(errors)
     assert organization.id is not None
@@ -1209,6 +1220,13 @@ def request_change(
     unit.session.add(stored)
     unit.session.flush()
     return stored
+
+
+def get_change(*, unit: Unit[RegistrySettings], organization: Organization, change_id: int) -> ScopeChange:
+    change = unit.session.get(ScopeChange, change_id)
+    if change is None or change.organization_id != organization.id:
+        raise NotFound(f"no change {change_id} for {organization.filing_code}")
+    return change
 
 
 def _open_change(unit: Unit[RegistrySettings], organization: Organization, change_id: int) -> ScopeChange:
@@ -1234,8 +1252,15 @@ def _ensure_steps_done(unit: Unit[RegistrySettings], change: ScopeChange, *, bef
             return
         if required and not done:
             raise Conflict(f"a {change.kind.value} change needs its {name} before its {before} [{procedure.source}]")
-    if procedure.publicity and change.publicity_until is not None and unit.today <= change.publicity_until:
-        raise Conflict(f"the publicity of change {change.id} runs until {change.publicity_until}")
+    if procedure.publicity and change.publicity_until is not None:
+        if unit.today <= change.publicity_until:
+            raise Conflict(f"the publicity of change {change.id} runs until {change.publicity_until}")
+        assert change.id is not None
+        check_cleared(
+            [(o.id, o.upheld) for o in change_objections_of(unit=unit, change_id=change.id)],
+            if_upheld="reject the change instead",
+            article=procedure.source,
+        )
 
 
 def _ensure_procedure_has(unit: Unit[RegistrySettings], change: ScopeChange, step: str, required: bool) -> None:
@@ -1300,6 +1325,52 @@ def publish_change(
     unit.session.add(change)
     unit.session.flush()
     return change
+
+
+def raise_change_objection(
+    *, unit: Unit[RegistrySettings], organization: Organization, change_id: int, objection_in: ObjectionCreate
+) -> Objection:
+    """An objection to a change in publicity, raised within it [L9, L11]; approval waits until every one is
+    resolved, and an upheld one stops it."""
+    change = _open_change(unit, organization, change_id)
+    _ensure_procedure_has(unit, change, "publicity", unit.policy.change_procedure(change.kind).publicity)
+    if change.published_on is None or change.publicity_until is None:
+        raise Conflict(f"change {change_id} is not in publicity: objections are taken during it")
+    check_within_publicity(objection_in.raised_on, change.published_on, change.publicity_until)
+    assert organization.id is not None
+    objection = Objection(organization_id=organization.id, change_id=change_id, **objection_in.model_dump())
+    unit.session.add(objection)
+    unit.session.flush()
+    return objection
+
+
+def resolve_change_objection(
+    *,
+    unit: Unit[RegistrySettings],
+    organization: Organization,
+    change_id: int,
+    objection_id: int,
+    resolution: ObjectionResolution,
+) -> Objection:
+    _open_change(unit, organization, change_id)
+    objection = unit.session.get(Objection, objection_id)
+    if objection is None or objection.change_id != change_id:
+        raise NotFound(f"no objection {objection_id} to change {change_id}")
+    resolve(objection, objection_id, resolution, unit.today)
+    unit.session.add(objection)
+    unit.session.flush()
+    return objection
+
+
+def change_public(*, unit: Unit[RegistrySettings], change: ScopeChange) -> ScopeChangePublic:
+    """A change as its requester and the officials see it, with the objections to its publicity."""
+    assert change.id is not None
+    public = ScopeChangePublic.model_validate(change, from_attributes=True)
+    public.objections = [
+        ObjectionPublic.model_validate(o, from_attributes=True)
+        for o in change_objections_of(unit=unit, change_id=change.id)
+    ]
+    return public
 
 
 def _apply_details(unit: Unit[RegistrySettings], organization: Organization, change: ScopeChange) -> None:

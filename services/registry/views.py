@@ -238,6 +238,16 @@ def expire_due(unit: UnitDep, principal: Official) -> dict[str, list[str]]:
     return {"expired": service.expire_due(unit=unit)}
 
 
+def _requested_of(unit: Unit[RegistrySettings], filing_code: str, principal: Principal) -> Organization:
+    """The filed organization a change is asked for: by its own operator, or an official who sees it (the province,
+    or the city that selected it) [L3, L11]; else 403."""
+    organization = _filed(unit, filing_code)
+    ensure_own(principal, organization)
+    if principal.role is not Role.ORG_OPERATOR:
+        service.ensure_sees(unit=unit, organization=organization, principal=principal)
+    return organization
+
+
 @router.post(
     "/organizations/{filing_code}/scope-changes",
     status_code=201,
@@ -247,12 +257,11 @@ def expire_due(unit: UnitDep, principal: Official) -> dict[str, list[str]]:
 def request_scope_change(
     filing_code: str, change: ScopeChangeCreate, unit: UnitDep, principal: Applicant
 ) -> ScopeChangePublic:
-    organization = _filed(unit, filing_code)
-    ensure_own(principal, organization)
+    organization = _requested_of(unit, filing_code, principal)
     stored = service.request_scope_change(
         unit=unit, organization=organization, change=change, actor=Actor.of(principal)
     )
-    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+    return service.change_public(unit=unit, change=stored)
 
 
 @router.post(
@@ -277,7 +286,7 @@ def decide_scope_change(
         reason=reason.reason if reason else None,
         actor=Actor.of(principal),
     )
-    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+    return service.change_public(unit=unit, change=stored)
 
 
 @router.post(
@@ -286,10 +295,9 @@ def decide_scope_change(
 def request_change(filing_code: str, change: ChangeCreate, unit: UnitDep, principal: Applicant) -> ScopeChangePublic:
     """A change of exam sites or of the institution's information [L11; S附件3]; its steps are the policy's
     (`changes`): acceptance, expert assessment and publicity where it says so, then the province's approval."""
-    organization = _filed(unit, filing_code)
-    ensure_own(principal, organization)
+    organization = _requested_of(unit, filing_code, principal)
     stored = service.request_change(unit=unit, organization=organization, change=change, actor=Actor.of(principal))
-    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+    return service.change_public(unit=unit, change=stored)
 
 
 def _changing(unit: Unit[RegistrySettings], filing_code: str, principal: Principal, step: str) -> Organization:
@@ -305,7 +313,7 @@ def _changing(unit: Unit[RegistrySettings], filing_code: str, principal: Princip
 def accept_change(filing_code: str, change_id: RowId, unit: UnitDep, principal: Reviewer) -> ScopeChangePublic:
     organization = _changing(unit, filing_code, principal, "accept")
     stored = service.accept_change(unit=unit, organization=organization, change_id=change_id)
-    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+    return service.change_public(unit=unit, change=stored)
 
 
 @router.post(
@@ -316,7 +324,7 @@ def assess_change(
 ) -> ScopeChangePublic:
     organization = _changing(unit, filing_code, principal, "technical_assessment")
     stored = service.assess_change(unit=unit, organization=organization, change_id=change_id, assessment=assessment)
-    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+    return service.change_public(unit=unit, change=stored)
 
 
 @router.post(
@@ -329,7 +337,56 @@ def publish_change(
     stored = service.publish_change(
         unit=unit, organization=organization, change_id=change_id, published_on=publicity.published_on
     )
-    return ScopeChangePublic.model_validate(stored, from_attributes=True)
+    return service.change_public(unit=unit, change=stored)
+
+
+@router.get("/organizations/{filing_code}/changes/{change_id}", response_model=ScopeChangePublic, tags=["changes"])
+def read_change(filing_code: str, change_id: RowId, unit: UnitDep, principal: Staff) -> ScopeChangePublic:
+    """A change, its steps and the objections to its publicity: for the organization and the officials who see it."""
+    organization = _filed(unit, filing_code)
+    ensure_own(principal, organization)
+    if principal.role in (Role.CITY_OFFICIAL, Role.COUNTY_OFFICIAL):
+        service.ensure_sees(unit=unit, organization=organization, principal=principal)
+    return service.change_public(
+        unit=unit, change=service.get_change(unit=unit, organization=organization, change_id=change_id)
+    )
+
+
+@router.post(
+    "/organizations/{filing_code}/changes/{change_id}/objections",
+    status_code=201,
+    response_model=ObjectionPublic,
+    tags=["changes"],
+)
+def raise_change_objection(
+    filing_code: str, change_id: RowId, objection: ObjectionCreate, unit: UnitDep, principal: Reviewer
+) -> ObjectionPublic:
+    """An objection raised during a change's publicity, taken by the selecting division [L9, L11]."""
+    organization = _changing(unit, filing_code, principal, "objection")
+    stored = service.raise_change_objection(
+        unit=unit, organization=organization, change_id=change_id, objection_in=objection
+    )
+    return ObjectionPublic.model_validate(stored, from_attributes=True)
+
+
+@router.post(
+    "/organizations/{filing_code}/changes/{change_id}/objections/{objection_id}/resolve",
+    response_model=ObjectionPublic,
+    tags=["changes"],
+)
+def resolve_change_objection(
+    filing_code: str,
+    change_id: RowId,
+    objection_id: RowId,
+    resolution: ObjectionResolution,
+    unit: UnitDep,
+    principal: Reviewer,
+) -> ObjectionPublic:
+    organization = _changing(unit, filing_code, principal, "objection")
+    stored = service.resolve_change_objection(
+        unit=unit, organization=organization, change_id=change_id, objection_id=objection_id, resolution=resolution
+    )
+    return ObjectionPublic.model_validate(stored, from_attributes=True)
 
 
 @router.post(
