@@ -21,6 +21,9 @@ while the old release goes on serving and writing its own:
 - `plan-documents`, `draw-documents`: `<province>:<plan id>` -> the `InspectionPlanPublished` and latest
   `DrawMade` JSON as published, for the offline verifier; a draw replaces the stored one unless that one was
   sent later (a re-sent draw, after a refusal, holds the whole record);
+- `details`: filing code -> the latest approved change of the organization's details (organization-details-changed
+  payload, with its place in effective order), merged into its catalogue entry, kept apart so the filing arriving
+  later (or again) does not undo it and an earlier change delivered late is ignored;
 - `ratings`: filing code -> the organization's latest star rating (`models.RatingRecord`), a catalogue of the
   same kind, joined to the organization's entry when served; a rating of an older year than the one kept, or of
   the same year sent earlier, is ignored;
@@ -42,7 +45,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -91,6 +94,20 @@ NOT_PUBLIC: dict[str, tuple[str, ...]] = {"batch-plans": ("staff",)}
 # What the keys hold. A new format gets keys of its own, hence a new read model rebuilt from the log, instead
 # of serving documents of the old shape or sharing keys with a release that writes them.
 READ_MODEL_FORMAT = "3"
+
+
+def details_order(envelope: Envelope[OrganizationDetailsChanged]) -> str:
+    """Where a change of details stands among the organization's changes, as a string that sorts so: the
+    registry's date of the change, when it was sent, its id."""
+    sent = envelope.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return f"{envelope.effective_on.isoformat()} {sent} {envelope.payload.change_id:012d}"
+
+
+def _shown_details(raw: bytes | str) -> dict[str, Any]:
+    """A kept change of details as the catalogue entry shows it (without its place in the order)."""
+    kept: dict[str, Any] = json.loads(raw)
+    kept.pop("order", None)
+    return kept
 
 
 def normalize_name(name: str) -> str:
@@ -370,15 +387,24 @@ class CertificateStore:
         step["order"] = f"{0 if step['kind'] == 'filed' else 1}{envelope.occurred_at.isoformat()}"
         event_id = str(envelope.id)
         await self.redis.hsetnx(self.key("filing", code), event_id, json.dumps(step, ensure_ascii=False))
-        raw_entry = await self.redis.hget(self.key("organizations"), code)
-        entry = {**(json.loads(raw_entry) if raw_entry else {}), **(catalogue_entry or {})}
-        raw_details = await self.redis.hget(self.key("details"), code)
-        if entry and raw_details:  # an approved change of details outlives a filing delivered again
-            entry.update(json.loads(raw_details))
         state = filing.replay_filing(await self._filing_history(code), code)
-        if entry and state is not None:
+        catalogue_key, details_key = self.key("organizations"), self.key("details")
+
+        async def write(pipe: Pipeline) -> None:
+            # Watching the kept details: a change applied meanwhile is not overwritten by what was read before it.
+            raw_entry = await pipe.hget(catalogue_key, code)
+            entry = {**(json.loads(raw_entry) if raw_entry else {}), **(catalogue_entry or {})}
+            raw_details = await pipe.hget(details_key, code)
+            if not entry or state is None:
+                return
+            if raw_details:  # an approved change of details outlives a filing delivered again (a filing comes once)
+                entry.update(_shown_details(raw_details))
             entry.update(status=state.status, scope=state.scope, valid_until=state.valid_until.isoformat())
-            await self._put_catalogue("organizations", code, entry)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(catalogue_key, code, json.dumps(entry, ensure_ascii=False))
+            pipe.incr(self.key("organizations", "version"))
+
+        await self.redis.transaction(write, catalogue_key, details_key)
         await self._reverify(f"org:{code}")
 
     async def _known_filing_history(self, code: str) -> list[FilingStepRecord]:
@@ -426,20 +452,22 @@ class CertificateStore:
         )
 
     async def apply_details_changed(self, envelope: Envelope[OrganizationDetailsChanged]) -> None:
-        """An approved change of an organization's information or sites [L11]: kept by the organization (a later
-        change wins, an older one delivered late changes nothing) and shown in its catalogue entry, now or when
-        its filing arrives."""
+        """An approved change of an organization's information or sites [L11]: kept by the organization and shown
+        in its catalogue entry, now or when its filing arrives. The latest in effective order wins (the registry's
+        date of the change, then when it was sent: changes are approved in any order of their request ids); an
+        earlier one delivered late, or the same one again, changes nothing."""
         changed = envelope.payload
         details = changed.model_dump(mode="json", exclude={"filing_code", "effective_on"})
+        order = details_order(envelope)
         code, kept_key = changed.filing_code, self.key("details")
 
         async def write(pipe: Pipeline) -> None:
             raw = await pipe.hget(kept_key, code)
-            if raw and json.loads(raw)["change_id"] >= changed.change_id:
+            if raw and json.loads(raw).get("order", "") >= order:
                 return
             raw_entry = await pipe.hget(self.key("organizations"), code)
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.hset(kept_key, code, json.dumps(details, ensure_ascii=False))
+            pipe.hset(kept_key, code, json.dumps({**details, "order": order}, ensure_ascii=False))
             if raw_entry:
                 pipe.hset(
                     self.key("organizations"),

@@ -23,6 +23,7 @@ from shared.kernel.events import (
     BatchWithdrawn,
     Envelope,
     ExpertShared,
+    OrganizationDetailsChanged,
     OrganizationFiled,
 )
 from shared.platform import replicas
@@ -40,11 +41,21 @@ def on_organization_filed(unit: Unit[SupervisionSettings], event: Envelope[Organ
     """The replica, and the credit code that matches an expert's employer to the organization."""
     replicas.on_organization_filed(unit, event)
     service.keep_credit_code(unit=unit, filing_code=event.payload.filing_code, credit_code=event.payload.credit_code)
+    service.keep_division(unit=unit, filed=event.payload)
 
 
 on_organization_status_changed = consumer.on(ORGANIZATION_STATUS_CHANGED)(replicas.on_organization_status_changed)
 on_organization_scope_changed = consumer.on(ORGANIZATION_SCOPE_CHANGED)(replicas.on_organization_scope_changed)
-on_organization_details_changed = consumer.on(ORGANIZATION_DETAILS_CHANGED)(replicas.on_organization_details_changed)
+
+
+@consumer.on(ORGANIZATION_DETAILS_CHANGED)
+def on_organization_details_changed(
+    unit: Unit[SupervisionSettings], event: Envelope[OrganizationDetailsChanged]
+) -> None:
+    """The replica's name and sites, and the registered division, as the latest approved change gives them."""
+    service.apply_details_change(
+        unit=unit, changed=event.payload, effective_on=event.effective_on, occurred_at=event.occurred_at
+    )
 
 
 @consumer.on(BATCH_PLAN_APPROVED)

@@ -221,6 +221,25 @@ class OrganizationCredit(SQLModel, table=True):
     credit_code: str = Field(max_length=18, index=True)
 
 
+class OrganizationDivision(SQLModel, table=True):
+    """Whose a filed organization is, beyond the shared replica: the division that selected it [L5] and that of its
+    registered address (a plan of a city or county draws from its own organizations), and the approved change of
+    details last applied (organization-details-changed), so that neither an older change nor its filing delivered
+    again undoes it."""
+
+    __tablename__ = "organization_division"
+
+    filing_code: str = Field(primary_key=True, max_length=13)
+    region: str | None = Field(default=None, max_length=6, description="GB/T 2260 code of the registered address")
+    selected_by: str | None = Field(default=None, max_length=6, description="GB/T 2260 code of the selecting division")
+    details: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="the last applied details change, whole"
+    )
+    details_order: str | None = Field(
+        default=None, max_length=80, description="its place in effective order: effective_on, then when it was sent"
+    )
+
+
 class PlannedBatch(SQLModel, table=True):
     """An approved batch plan (batch-plan-approved): a target of inspections, with its staff."""
 
@@ -1101,6 +1120,7 @@ class ComplaintsPublic(BaseModel):
 TABLES = (
     FiledOrganization,
     OrganizationCredit,
+    OrganizationDivision,
     Expert,
     ExpertEntry,
     PartnerExpert,

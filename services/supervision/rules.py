@@ -7,22 +7,43 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from shared.kernel.errors import FieldError
 from shared.kernel.events import BatchResultsPublished, RatedIndicator
 from shared.kernel.policy import Cases, Monitoring, Rating, StarBand, Supervision
 from shared.kernel.privacy import mask_id_number
+from shared.kernel.regions import (
+    REGION_PATTERN,
+    RegionLevel,
+    city_of,
+    province_of,
+    region_exists,
+    region_level,
+    region_name,
+    within,
+)
 
 from .models import AlertRule, PlanCreate, PlannedBatch
 
 PANEL_PURPOSES = ("technical_assessment", "performance_review", "quality_supervision")
 
 
-def plan_errors(plan: PlanCreate, *, today: date) -> list[FieldError]:
-    """A plan an official may publish: a real period, a value nobody can know yet, a panel with its subject."""
-    errors = []
+def plan_errors(plan: PlanCreate, *, today: date, province: str) -> list[FieldError]:
+    """A plan an official may publish: a real period, a value nobody can know yet, a panel with its subject, and
+    divisions of the province to draw in."""
+    errors = [
+        FieldError(
+            f"population.cities.{i}",
+            f"{area} is not a GB/T 2260 city or county of province {province} (a city may also be named, as 杭州市)",
+        )
+        for i, area in enumerate(plan.population.cities)
+        if is_region_code(area)
+        and (not region_exists(area) or province_of(area) != province or region_level(area) is RegionLevel.PROVINCE)
+    ]
     if plan.period_to < plan.period_from:
         errors.append(FieldError("period_to", f"ends {plan.period_to}, before the period starts {plan.period_from}"))
     if plan.period_from < today:
@@ -194,6 +215,57 @@ def double_bookings(batch: PlannedBatch, others: list[PlannedBatch]) -> list[Ano
                 )
             )
     return anomalies
+
+
+# --- the population's divisions [L5, G四(二), Z四(一)] ------------------------------------------------------------
+
+
+def is_region_code(area: str) -> bool:
+    return re.fullmatch(REGION_PATTERN, area) is not None
+
+
+def in_areas(
+    areas: list[str], *, regions: Iterable[str | None], city: str | None = None, county: str | None = None
+) -> bool:
+    """Whether a place lies in one of a plan's `areas`: each a GB/T 2260 city or county code (330100, 330106), or a
+    city's name (杭州市). The place is given by its divisions' codes and, for what was kept without one, by its city
+    and county names: a code then matches the names GB/T 2260 gives it."""
+    codes = [region for region in regions if region]
+    for area in areas:
+        if not is_region_code(area):
+            if city is not None and area == city:
+                return True
+        elif codes:
+            if any(within(code, area) for code in codes):
+                return True
+        elif region_level(area) is RegionLevel.CITY:
+            if city is not None and city == region_name(area):
+                return True
+        elif county is not None and county == region_name(area) and city == region_name(city_of(area)):
+            return True
+    return False
+
+
+def effective_order(*, effective_on: date, occurred_at: datetime, change_id: int) -> str:
+    """Where an approved change of details stands among an organization's changes, as a string that sorts so: the
+    registry's date of the change, then when it was sent (two on one day), then its id. Not its id first: changes
+    are approved in any order of their requests."""
+    sent = occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return f"{effective_on.isoformat()} {sent} {change_id:012d}"
+
+
+def batch_in_areas(
+    areas: list[str],
+    batch: PlannedBatch,
+    *,
+    home_regions: Iterable[str | None],
+    home_city: str | None,
+) -> bool:
+    """A batch is in the population of the division its site lies in (its GB/T 2260 code, else its city and county
+    as named) and of the organization's own: the division that selected it and that of its registered address,
+    else its city as named. So a batch at a new exam site is under both [G四(二); Z四(一)]."""
+    site = in_areas(areas, regions=[batch.site_region], city=batch.site_city, county=batch.site_county)
+    return site or in_areas(areas, regions=home_regions, city=home_city)
 
 
 # --- cases and measures [L28, G四(一), Z五(五)] ----------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import and_, or_
@@ -43,6 +43,8 @@ from shared.kernel.events import (
     InspectionPlanPublished,
     InspectionRecorded,
     InspectionSignature,
+    OrganizationDetailsChanged,
+    OrganizationFiled,
     OrganizationRated,
     PastInspection,
     PlanTerms,
@@ -52,7 +54,9 @@ from shared.kernel.events import (
 )
 from shared.kernel.privacy import mask_id_number
 from shared.kernel.workdays import add_working_days, add_years
+from shared.platform import replicas
 from shared.platform.auth import Actor, Principal, Role
+from shared.platform.bus import EventTooEarly
 from shared.platform.db import locked
 from shared.platform.replicas import FiledOrganization
 from shared.platform.sequences import next_value
@@ -107,6 +111,7 @@ from .models import (
     InspectionStatus,
     MeasureDecision,
     OrganizationCredit,
+    OrganizationDivision,
     OrganizationRating,
     PartnerExpert,
     PlanCreate,
@@ -334,6 +339,49 @@ def keep_credit_code(*, unit: U, filing_code: str, credit_code: str) -> None:
     _keep(unit, OrganizationCredit, {"filing_code": filing_code, "credit_code": credit_code})
 
 
+def keep_division(*, unit: U, filed: OrganizationFiled) -> OrganizationDivision:
+    """Whose a filed organization is (selecting division, registered address) [L5]. A filing delivered again after
+    an approved change of details (filings come once: the change is always the later) keeps the change: the
+    replica gets its name and sites back."""
+    division = unit.session.get(OrganizationDivision, filed.filing_code) or OrganizationDivision(
+        filing_code=filed.filing_code
+    )
+    division.selected_by = filed.selected_by
+    if division.details is None:
+        division.region = filed.region
+    else:
+        unit.session.flush()  # the replica the filing has just written
+        replica = unit.session.get(FiledOrganization, filed.filing_code)
+        if replica is not None:
+            replicas.apply_details(replica, OrganizationDetailsChanged.model_validate(division.details))
+            unit.session.add(replica)
+    unit.session.add(division)
+    return division
+
+
+def apply_details_change(
+    *, unit: U, changed: OrganizationDetailsChanged, effective_on: date, occurred_at: datetime
+) -> bool:
+    """An approved change of information or sites [L11; S附件3] replaces the replica's name and sites and the
+    organization's registered division: the latest by effective order wins (changes are approved in any order of
+    their ids), an older one or the same one delivered again changes nothing. False when it changed nothing."""
+    order = rules.effective_order(effective_on=effective_on, occurred_at=occurred_at, change_id=changed.change_id)
+    division = unit.session.get(OrganizationDivision, changed.filing_code)
+    if division is not None and division.details_order is not None and division.details_order >= order:
+        return False
+    replica = unit.session.get(FiledOrganization, changed.filing_code)
+    if replica is None:
+        raise EventTooEarly(f"{changed.filing_code} details change arrived before its filing")
+    replicas.apply_details(replica, changed)
+    unit.session.add(replica)
+    division = division or OrganizationDivision(filing_code=changed.filing_code)
+    division.region = changed.region or division.region
+    division.details = changed.model_dump(mode="json")
+    division.details_order = order
+    unit.session.add(division)
+    return True
+
+
 def keep_batch(*, unit: U, plan: BatchPlanApproved, approved_on: date) -> PlannedBatch:
     """An approved batch plan enters the population; its staff and site are checked at once."""
     batch = _keep(unit, PlannedBatch, {**plan.model_dump(), "approved_on": approved_on})
@@ -476,7 +524,7 @@ def inspectable_organizations(
 def publish_plan(*, unit: U, plan_in: PlanCreate, actor: Actor) -> InspectionPlan:
     """Freezes the population and the inspector pool, hashes them and publishes the plan."""
     policy = unit.policy.supervision
-    errors = rules.plan_errors(plan_in, today=unit.today)
+    errors = rules.plan_errors(plan_in, today=unit.today, province=unit.province)
     if errors:
         raise FieldErrors(errors)
     # The id first: its counter row queues two officials publishing at once, so the check below sees both.
@@ -600,6 +648,8 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
     credit = {row.filing_code: row.credit_code for row in unit.session.exec(select(OrganizationCredit))}
     weights = _draw_weights(unit)
     unrated = unit.policy.supervision.rating.unrated_draw_weight
+    # Whose each organization is: the division that selected it and that of its registered address.
+    homes = {d.filing_code: (d.selected_by, d.region) for d in unit.session.exec(select(OrganizationDivision))}
     if population.target_kind == "organization":
         organizations = unit.session.exec(
             select(FiledOrganization)
@@ -617,7 +667,10 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
                 weight=weights.get(o.filing_code, unrated),
             )
             for o in organizations
-            if (not population.cities or o.city in population.cities)
+            if (
+                not population.cities
+                or rules.in_areas(population.cities, regions=homes.get(o.filing_code, ()), city=o.city)
+            )
             and (not population.organization_codes or o.filing_code in population.organization_codes)
             and (
                 not population.occupation_codes
@@ -632,14 +685,18 @@ def _targets(unit: U, terms: PlanTerms, plan_in: PlanCreate) -> list[DrawTarget]
             PlannedBatch.exam_ends_on >= terms.period_from, PlannedBatch.exam_starts_on <= terms.period_to
         )
     # A batch at a new exam site is under both divisions [G四(二); Z四(一)]: the site's and the organization's.
-    home = {o.filing_code: o.city for o in unit.session.exec(select(FiledOrganization))}
+    home_city = {o.filing_code: o.city for o in unit.session.exec(select(FiledOrganization))}
     return [
         _batch_target(b, credit.get(b.organization_code), weights.get(b.organization_code, unrated))
         for b in unit.session.exec(statement)
         if (
             not population.cities
-            or b.site_city in population.cities
-            or (b.new_site and home.get(b.organization_code) in population.cities)
+            or rules.batch_in_areas(
+                population.cities,
+                b,
+                home_regions=homes.get(b.organization_code, ()),
+                home_city=home_city.get(b.organization_code),
+            )
         )
         and (not population.occupation_codes or b.occupation_code in population.occupation_codes)
         and (not population.organization_codes or b.organization_code in population.organization_codes)

@@ -1,8 +1,8 @@
 """A service's own replica of filed organizations, kept from the registry's events.
 
 Recognition checks batch plans against it and supervision draws inspection targets from it, with no
-synchronous call to the registry. These are the four handlers; each keeping service's flows.py declares them
-on its consumer.
+synchronous call to the registry. These are the three handlers; each keeping service's flows.py declares them
+on its consumer. A details change each service applies itself (`apply_details`), in the order it keeps.
 """
 
 from __future__ import annotations
@@ -114,12 +114,3 @@ def apply_details(replica: FiledOrganization, payload: OrganizationDetailsChange
     replica.name = payload.name
     replica.sites = [site.model_dump() for site in payload.sites]
     replica.updated_at = utcnow()
-
-
-def on_organization_details_changed(unit: Unit[Any], event: Envelope[OrganizationDetailsChanged]) -> None:
-    session, payload = unit.session, event.payload
-    replica = session.get(FiledOrganization, payload.filing_code)
-    if replica is None:
-        raise EventTooEarly(f"{payload.filing_code} details change arrived before its filing")
-    apply_details(replica, payload)
-    session.add(replica)

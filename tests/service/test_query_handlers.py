@@ -3,6 +3,7 @@ It keeps no apply-once record: each write is idempotent, so an event delivered a
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from services.query import flows
@@ -20,6 +21,7 @@ from shared.kernel.events import (
 from tests.service import samples
 from tests.service.conftest import ServiceBus
 from tests.service.test_query_inspections import TESTED as TESTED_IN_INSPECTIONS
+from tests.service.test_query_inspections import get, public, sent_at
 
 TESTED = {
     CERTIFICATE_ISSUED.type,
@@ -137,24 +139,67 @@ async def test_an_applications_step_before_filing_is_not_public(query: ServiceBu
 
 
 async def test_an_approved_details_change_replaces_the_catalogues_contact_details(query: ServiceBus) -> None:
-    """A change of information [L11; S附件3]: the new phone shows; the filing delivered again, or an older change
+    """A change of information [L11; S附件3]: the new phone shows; the filing delivered again, or an earlier change
     delivered late, does not bring the old one back; a change before its filing shows once the filing is here."""
     filed = samples.envelope(samples.organization_filed(OTHER_ORGANIZATION), province=OTHER)
     await query.deliver(filed)
-    change = samples.details_changed(OTHER_ORGANIZATION, phone="0571-86660000")
-    await query.deliver(samples.envelope(change, province=OTHER))
-    older = change.model_copy(update={"change_id": 1, "phone": "0571-80000001"})
-    await query.deliver(samples.envelope(older, province=OTHER))
+    change = samples.envelope(samples.details_changed(OTHER_ORGANIZATION, phone="0571-86660000"), province=OTHER)
+    await query.deliver(change)
+    older = samples.details_changed(OTHER_ORGANIZATION, phone="0571-80000001").model_copy(update={"change_id": 9})
+    await query.deliver(sent_at(samples.envelope(older, province=OTHER), change.occurred_at - timedelta(minutes=5)))
+    await query.deliver(change)
     await query.deliver(filed)
     entry = await organization_entry(query)
-    assert (entry["phone"], entry["address"], entry["name"]) == ("0571-86660000", change.address, change.name)
-    assert entry["sites"][0]["region"] == "330106"
+    assert (entry["phone"], entry["address"], entry["name"]) == (
+        "0571-86660000",
+        change.payload.address,
+        change.payload.name,
+    )
+    assert entry["sites"][0]["region"] == "330106" and "order" not in entry
 
     early = samples.details_changed("S000032000009", phone="025-80000000")
     await query.deliver(samples.envelope(early, province=OTHER))
     await query.deliver(samples.envelope(samples.organization_filed("S000032000009"), province=OTHER))
     [later] = [e for e in await store_of(query).catalogue("organizations") if e["filing_code"] == "S000032000009"]
     assert later["phone"] == "025-80000000"
+
+
+async def test_changes_of_details_count_in_the_order_they_were_approved(query: ServiceBus) -> None:
+    """Changes are approved in any order of their requests: the one approved last wins, whatever its id, by the
+    registry's date of the change (a training deployment's moved date, not when the event happened to be sent)."""
+    await query.deliver(samples.envelope(samples.organization_filed(OTHER_ORGANIZATION), province=OTHER))
+    requested_first = samples.details_changed(OTHER_ORGANIZATION, phone="0571-81111111").model_copy(
+        update={"change_id": 3, "effective_on": date(2026, 5, 8)}
+    )
+    requested_later = samples.details_changed(OTHER_ORGANIZATION, phone="0571-82222222").model_copy(
+        update={"change_id": 4, "effective_on": date(2026, 5, 6)}
+    )
+    await query.deliver(samples.envelope(requested_later, province=OTHER))
+    await query.deliver(samples.envelope(requested_first, province=OTHER))
+    assert (await organization_entry(query))["phone"] == "0571-81111111"
+    # Sent again, late: it was approved before the other.
+    await query.deliver(samples.envelope(requested_later, province=OTHER))
+    assert (await organization_entry(query))["phone"] == "0571-81111111"
+
+
+async def test_the_catalogue_api_shows_address_contact_and_phone(query: ServiceBus) -> None:
+    """GET /organizations [L10 附件4]: 地址、联系人、联系方式 as filed, then as the approved change gives them; the
+    credit code and the change's place in the order are not shown."""
+    filed = samples.organization_filed(OTHER_ORGANIZATION)
+    await query.deliver(samples.envelope(filed, province=OTHER))
+    async with public(query) as client:
+        [entry] = (await get(client, "/organizations"))["data"]
+        assert (entry["address"], entry["contact"], entry["phone"]) == (filed.address, "李明", "0571-88886666")
+        change = samples.details_changed(OTHER_ORGANIZATION, phone="0571-86660000")
+        await query.deliver(samples.envelope(change, province=OTHER))
+        [entry] = (await get(client, "/organizations", q="技能培训"))["data"]
+    assert (entry["name"], entry["address"], entry["contact"], entry["phone"]) == (
+        change.name,
+        change.address,
+        "王老师",
+        "0571-86660000",
+    )
+    assert "credit_code" not in entry and "order" not in entry and entry["status"] == "filed"
 
 
 async def test_a_scope_change_updates_the_catalogue_once(query: ServiceBus) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from services.supervision.models import (
     Finding,
     Inspection,
     InspectionPlan,
+    OrganizationDivision,
     PartnerExpert,
     PlannedBatch,
     PublishedResults,
@@ -53,12 +55,14 @@ from shared.kernel.events import (
     BatchStaffMember,
     ComponentDistribution,
     DrawMade,
+    FiledSite,
     InspectionPlanPublished,
     InspectionRecorded,
     RepeatedScores,
 )
 from shared.platform.auth import Role
 from shared.platform.outbox import OutboxEvent
+from shared.platform.replicas import FiledOrganization
 from tests.service import samples
 from tests.service.conftest import ServiceBus, running
 
@@ -308,6 +312,104 @@ async def test_a_batch_at_a_new_site_is_in_both_divisions_populations(
     assert sorted(t["target_id"] for t in documents.json()["plan"]["targets"]) == population
     [kept] = supervision.rows(PlannedBatch, PlannedBatch.batch_id == "batch-ningbo")
     assert kept.site_region == "330203"
+
+
+@pytest.mark.parametrize(
+    ("area", "population"),
+    [
+        ("330100", sorted([samples.BATCH, "batch-ningbo"])),  # 杭州市: the site of one, the organization's city
+        ("330106", sorted([samples.BATCH, "batch-ningbo"])),  # 西湖区: the organization's registered address
+        ("330200", ["batch-ningbo"]),  # 宁波市: the new site's city
+        ("330203", ["batch-ningbo"]),  # 海曙区: the new site's county
+        ("330110", []),  # 余杭区: neither
+    ],
+)
+async def test_a_plan_of_a_city_or_county_draws_the_batches_there_and_of_its_organizations(
+    supervision: ServiceBus, area: str, population: list[str]
+) -> None:
+    """A plan names divisions by GB/T 2260 code [G四(二); Z四(一)]: a batch at a new site is in the population of the
+    site's division (its code, else its city as named) and of the organization's own (its registered address,
+    西湖区, and the division that selected it), in a city's plan and a county's."""
+    async with pool_and_batch(supervision) as (client, _):
+        await approve_batch(supervision, "batch-ningbo", new_site=True, site_city="宁波市", site_region="330203")
+        body = plan_body(supervision, population={"cities": [area]})
+        published = await client.post("/plans", json=body, headers=official(supervision))
+        if not population:
+            assert published.status_code == 422 and published.json()["detail"][0]["field"] == "population"
+            return
+        assert published.status_code == 201, published.text
+        documents = await client.get(f"/plans/{published.json()['id']}/documents", headers=official(supervision))
+    assert sorted(t["target_id"] for t in documents.json()["plan"]["targets"]) == population
+
+
+async def test_a_city_selected_organization_is_in_its_citys_plans_wherever_it_sits(supervision: ServiceBus) -> None:
+    """An organization 宁波市 selected [L5] (registered in 杭州) is 宁波's own: its batch at its filed site in 杭州
+    is in 宁波's plan of organizations and of batches, and in 杭州's of batches (the site is there)."""
+    filed = samples.organization_filed().model_copy(update={"credit_code": ORG_CREDIT, "selected_by": "330200"})
+    await supervision.deliver(samples.envelope(filed))
+    await approve_batch(supervision)
+    async with supervision.http() as client:
+        for i in range(3):
+            await register(client, supervision, expert_in(101 + i))
+        for area, kind in (("330200", "organization"), ("330200", "batch"), ("330100", "batch")):
+            body = plan_body(supervision, population={"cities": [area], "target_kind": kind})
+            published = await client.post("/plans", json=body, headers=official(supervision))
+            assert published.status_code == 201, published.text
+            plan_id = published.json()["id"]
+            documents = await client.get(f"/plans/{plan_id}/documents", headers=official(supervision))
+            [target] = documents.json()["plan"]["targets"]
+            assert target["organization_code"] == samples.ORGANIZATION
+            supervision.runtime.clock.move_on(2)  # its value comes: the next plan of the period may be published
+            drawn = await client.post(
+                f"/plans/{plan_id}/draw", json={"public_value": "03 07 12 19 25 31 + 09"}, headers=official(supervision)
+            )
+            assert drawn.status_code == 200, drawn.text
+
+
+@pytest.mark.parametrize("area", ["320100", "123456", "330000"])
+async def test_a_plan_draws_in_cities_and_counties_of_its_province(supervision: ServiceBus, area: str) -> None:
+    async with pool_and_batch(supervision) as (client, _):
+        body = plan_body(supervision, population={"cities": ["杭州市", area]})
+        response = await client.post("/plans", json=body, headers=official(supervision))
+    assert response.status_code == 422 and [e["field"] for e in response.json()["detail"]] == ["population.cities.1"]
+
+
+async def test_details_changes_apply_in_the_order_they_were_approved(supervision: ServiceBus) -> None:
+    """Changes of information or sites [L11; S附件3] are approved in any order of their requests: the latest
+    approved wins; an earlier one delivered late, or the filing delivered again, brings nothing old back. The
+    organization moved to 宁波 is then in 宁波's population."""
+    filed = samples.envelope(samples.organization_filed())
+    await supervision.deliver(filed)
+    first = samples.details_changed().model_copy(update={"change_id": 7, "effective_on": date(2026, 3, 1)})
+    moved = samples.details_changed().model_copy(
+        update={
+            "change_id": 5,  # requested before, approved after
+            "name": "宁波市技能培训评价中心",
+            "region": "330203",
+            "sites": [FiledSite(address="宁波市海曙区中山西路1号", city="宁波市", county="海曙区", region="330203")],
+            "effective_on": date(2026, 3, 2),
+        }
+    )
+    await supervision.deliver(samples.envelope(first))
+    later = samples.envelope(moved)
+    await supervision.deliver(later)
+    await supervision.deliver(later)  # delivered again
+    await supervision.deliver(samples.envelope(first))  # the earlier one, sent again (another event)
+    await supervision.deliver(filed.model_copy(update={"id": uuid.uuid4()}))  # the filing, sent again
+    [replica] = supervision.rows(FiledOrganization)
+    assert replica.name == "宁波市技能培训评价中心" and [s["region"] for s in replica.sites] == ["330203"]
+    [division] = supervision.rows(OrganizationDivision)
+    assert (division.region, division.selected_by, division.details and division.details["change_id"]) == (
+        "330203",
+        "330000",
+        5,
+    )
+    async with supervision.http() as client:
+        for i in range(3):
+            await register(client, supervision, expert_in(101 + i))
+        body = plan_body(supervision, population={"cities": ["330203"], "target_kind": "organization"})
+        published = await client.post("/plans", json=body, headers=official(supervision))
+        assert published.status_code == 201, published.text
 
 
 async def test_a_later_publicity_round_replaces_the_earlier_in_the_norms(supervision: ServiceBus) -> None:
