@@ -26,8 +26,8 @@ from playwright.async_api import Page, async_playwright, expect
 from infra.servers import free_port
 from infra.walkthrough import eventually, walk_province
 from infra.walkthrough import expect as expect_status
+from shared.kernel.clock import CHINA
 from shared.kernel.events import (
-    CHINA,
     DrawnTarget,
     Envelope,
     InspectionFinding,

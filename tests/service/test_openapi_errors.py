@@ -22,7 +22,8 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 def _schema_of(document: dict[str, Any], operation: dict[str, Any], code: int) -> dict[str, Any]:
     reference = operation["responses"][str(code)]["content"]["application/json"]["schema"]["$ref"]
-    return document["components"]["schemas"][reference.rsplit("/", 1)[-1]]
+    schema: dict[str, Any] = document["components"]["schemas"][reference.rsplit("/", 1)[-1]]
+    return schema
 
 
 @pytest.mark.parametrize("service", ["registry", "recognition", "certificates", "supervision", "query"])

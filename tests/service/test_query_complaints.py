@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 
 from services.query import app as query_app
 from services.query.settings import QuerySettings
-from shared.kernel.events import CHINA
+from shared.kernel.clock import CHINA
 from tests.service.conftest import TRACER_PROVIDER
 
 TRACKING_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -17,8 +17,8 @@ ACCESS = "6-18-02-04"  # 焊工: 准入类 in the bundled marks
 
 
 def applying_for(code: str, name: str, number: int) -> dict[str, Any]:
-    occupation = {"occupation_code": code, "occupation_name": name, "levels": [5, 4], "standard": "国家职业技能标准"}
-    occupation["person_times"] = 500
+    occupation: dict[str, Any] = {"occupation_code": code, "occupation_name": name, "levels": [5, 4]}
+    occupation |= {"standard": "国家职业技能标准", "person_times": 500}
     return organization_application("33", number, occupations=[occupation], main_business_occupations=[code])
 
 
@@ -47,10 +47,11 @@ async def test_an_occupation_is_recognised_by_its_category_and_never_when_access
 async def test_an_occupation_published_later_is_added_by_the_province_and_may_be_applied_for(
     registry: ServiceBus,
 ) -> None:
-    new = {"code": "4-04-05-09", "name": "数字孪生应用技术员", "levels": [5, 4, 3], "source": "人社部2024年新职业公告"}
+    code, name = "4-04-05-09", "数字孪生应用技术员"
+    new = {"code": code, "name": name, "levels": [5, 4, 3], "source": "人社部2024年新职业公告"}
     official = registry.token("province_official")
     async with registry.http() as client:
-        refused = await client.post("/applications", json=applying_for(new["code"], new["name"], 63), headers=official)
+        refused = await client.post("/applications", json=applying_for(code, name, 63), headers=official)
         assert refused.status_code == 422  # not in the catalogue yet
         assert (await client.post("/occupations", json=new, headers=registry.token("city_official"))).status_code == 403
         added = await client.post("/occupations", json=new, headers=official)
@@ -58,7 +59,7 @@ async def test_an_occupation_published_later_is_added_by_the_province_and_may_be
         assert (await client.post("/occupations", json=new, headers=official)).status_code == 409
         bad = await client.post("/occupations", json={**new, "code": "4-4-5-9", "source": ""}, headers=official)
         assert bad.status_code == 422 and {e["field"] for e in bad.json()["detail"]} == {"code", "source"}
-        accepted = await client.post("/applications", json=applying_for(new["code"], new["name"], 64), headers=official)
+        accepted = await client.post("/applications", json=applying_for(code, name, 64), headers=official)
         assert accepted.status_code == 201, accepted.text
     [row] = registry.rows(AddedOccupation)
     assert (row.added_by, row.levels) == ("test-province_official", [5, 4, 3])
