@@ -55,7 +55,7 @@ from shared.kernel.workflow import ObjectionResolution, check_cleared, check_wit
 from shared.platform import replicas
 from shared.platform.auth import Actor
 from shared.platform.bus import EventTooEarly
-from shared.platform.db import locked
+from shared.platform.db import locked, upsert
 from shared.platform.replicas import FiledOrganization
 from shared.platform.unit import Unit
 
@@ -1383,12 +1383,7 @@ def keep_credit_entry(
         "id_number": _normal_id_number(id_type, entry.id_number),
         "recorded_at": recorded_at,
     }
-    if row is None:
-        row = PersonCreditEntry.model_validate(values)
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-    unit.session.add(row)
+    row = upsert(unit.session, PersonCreditEntry, values, row)
     unit.session.flush()
     return row
 

@@ -45,7 +45,7 @@ from shared.kernel.workflow import (
     resolve,
 )
 from shared.platform.auth import Actor, Principal
-from shared.platform.db import locked
+from shared.platform.db import locked, upsert
 from shared.platform.sequences import SequenceCounter, next_value
 from shared.platform.unit import Unit
 
@@ -815,12 +815,7 @@ def keep_credit_entry(
         "id_number": _normal_id_number(id_type, entry.id_number),
         "recorded_at": recorded_at,
     }
-    if row is None:
-        row = CreditRecordEntry.model_validate(values)
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-    unit.session.add(row)
+    row = upsert(unit.session, CreditRecordEntry, values, row)
     unit.session.flush()
     return row
 

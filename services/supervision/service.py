@@ -57,7 +57,7 @@ from shared.kernel.workdays import add_working_days, add_years
 from shared.platform import replicas
 from shared.platform.auth import Actor, Principal, Role
 from shared.platform.bus import EventTooEarly
-from shared.platform.db import locked
+from shared.platform.db import locked, upsert
 from shared.platform.replicas import FiledOrganization
 from shared.platform.sequences import next_value
 from shared.platform.unit import Unit
@@ -323,16 +323,7 @@ def keep_partner_expert(*, unit: U, shared: ExpertShared, province: str) -> None
 
 
 def _keep(unit: U, model: type[M], values: dict[str, Any]) -> M:
-    """The row of `model` whose key is in `values`, made or brought up to `values`: a replica's one upsert."""
-    keys = model.__table__.primary_key.columns.keys()  # type: ignore[attr-defined]
-    row = unit.session.get(model, tuple(values[key] for key in keys) if len(keys) > 1 else values[keys[0]])
-    if row is None:
-        row = model.model_validate(values)
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-    unit.session.add(row)
-    return row
+    return upsert(unit.session, model, values)
 
 
 def keep_credit_code(*, unit: U, filing_code: str, credit_code: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -60,3 +60,18 @@ def locked(session: Session, model: type[M], key: object) -> M | None:
     [primary] = table.primary_key.columns
     session.execute(update(table).where(primary == key).values({primary.name: primary}))
     return session.get(model, key, populate_existing=True)
+
+
+def upsert(session: Session, model: type[M], values: dict[str, Any], row: M | None = None) -> M:
+    """The row of `model` whose primary key is in `values` (or `row`, already read), made or brought up to
+    `values`: a replica's one upsert."""
+    if row is None:
+        keys = model.__table__.primary_key.columns.keys()  # type: ignore[attr-defined]
+        row = session.get(model, tuple(values[key] for key in keys) if len(keys) > 1 else values[keys[0]])
+    if row is None:
+        row = model.model_validate(values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)
+    return row
