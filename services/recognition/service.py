@@ -48,7 +48,7 @@ from shared.kernel.events import (
     ScopeItem,
     ScoreComponent,
 )
-from shared.kernel.identity import RESIDENT_ID_CARD, valid_id_number
+from shared.kernel.identity import RESIDENT_ID_CARD, normal_id_number
 from shared.kernel.regions import RegionLevel, province_region, region_level, region_name
 from shared.kernel.workdays import add_working_days, publicity_end
 from shared.kernel.workflow import ObjectionResolution, check_cleared, check_within_publicity, next_status, resolve
@@ -1380,20 +1380,12 @@ def keep_credit_entry(
     values = {
         **entry.model_dump(include=set(PersonCreditEntry.model_fields) - {"recorded_at"}),
         "id_type": id_type,
-        "id_number": _normal_id_number(id_type, entry.id_number),
+        "id_number": normal_id_number(id_type, entry.id_number),
         "recorded_at": recorded_at,
     }
     row = upsert(unit.session, PersonCreditEntry, values, row)
     unit.session.flush()
     return row
-
-
-def _normal_id_number(id_type: str, id_number: str) -> str:
-    """Normalised as staff ID numbers are (shared.kernel.identity), so they match; as given when it does not parse."""
-    try:
-        return valid_id_number(id_type, id_number)
-    except ValueError:
-        return id_number.strip().upper()
 
 
 def record_inspection(*, unit: Unit[RecognitionSettings], inspection: InspectionRecorded) -> BatchInspection | None:

@@ -31,7 +31,7 @@ from shared.kernel.events import (
     SanctionImposed,
     ScopeItem,
 )
-from shared.kernel.identity import RESIDENT_ID_CARD, valid_credit_code, valid_id_number
+from shared.kernel.identity import RESIDENT_ID_CARD, normal_id_number, valid_credit_code
 from shared.kernel.numbering import MAX_SEQUENCE, FilingCode, NumberError
 from shared.kernel.policy import ChangeKind, OrgKind, Policy
 from shared.kernel.regions import province_region, region_name
@@ -789,12 +789,7 @@ def _normal_credit_code(value: str | None) -> str | None:
 
 
 def _normal_id_number(id_type: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return valid_id_number(id_type, value)
-    except ValueError:
-        return value.strip().upper()
+    return None if value is None else normal_id_number(id_type, value)
 
 
 def keep_credit_entry(

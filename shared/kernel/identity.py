@@ -59,6 +59,15 @@ def _valid_resident_id(value: str) -> str:
     return number
 
 
+def normal_id_number(id_type: str, id_number: str) -> str:
+    """An ID number as kept for matching (a replica's entry against a form's): the validated form, or the number
+    as given, trimmed and upper-cased, when it does not parse."""
+    try:
+        return valid_id_number(id_type, id_number)
+    except ValueError:
+        return id_number.strip().upper()
+
+
 def valid_credit_code(value: str) -> str:
     """A unified social credit code (统一社会信用代码, GB 32100), check character included."""
     try:
