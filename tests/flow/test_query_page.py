@@ -40,6 +40,9 @@ from tests.service import samples
 from tests.service.test_query_complaints import TRACKING_CODE, StandInSupervision
 
 pytestmark = pytest.mark.kafka
+# The page runs beside a whole province's services in one event loop: on a busy CI machine a lookup has taken
+# longer than Playwright's default 5 s to come back.
+expect.set_options(timeout=20_000)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "query-page"
 RATED_YEAR = datetime.now(CHINA).year - 1  # the yearly rating rates the past year
 
@@ -171,6 +174,10 @@ async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path
                 locale="zh-CN",
             )
             page = await context.new_page()
+            # A failure names what the browser saw: its console and any request that did not complete.
+            page.on("console", lambda message: print(f"console {message.type}: {message.text}"))
+            page.on("requestfailed", lambda request: print(f"request failed: {request.method} {request.url}"))
+            page.on("response", lambda response: print(f"response {response.status} {response.url}"))
             await page.goto(site)
             await expect(page.get_by_role("heading", name="职业技能等级证书查询")).to_be_visible()
             # Fits a phone: nothing wider than the screen.
