@@ -3,8 +3,6 @@ list names it before any batch (and reading the status list never has to create 
 
 from __future__ import annotations
 
-from sqlmodel import Session
-
 from shared.platform.runtime import Runtime
 
 from . import signing
@@ -12,8 +10,8 @@ from .settings import CertificatesSettings
 
 
 def ensure_signing_key(runtime: Runtime[CertificatesSettings]) -> None:
-    with Session(runtime.db) as session, session.begin():
-        signing.current_key(unit=runtime.unit(session))
+    with runtime.unit_of_change() as unit:
+        signing.current_key(unit=unit)
 
 
 def start(runtime: Runtime[CertificatesSettings]) -> None:

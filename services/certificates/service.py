@@ -38,6 +38,7 @@ from shared.kernel.events import (
 from shared.kernel.numbering import MAX_SERIAL, CertificateNumber, FilingCode, Level
 from shared.kernel.privacy import mask_id_number
 from shared.platform.auth import Actor
+from shared.platform.db import fetch
 from shared.platform.sequences import next_values
 from shared.platform.unit import Unit
 
@@ -364,7 +365,8 @@ def revoke(
     actor: Actor,
 ) -> CertificateRevocation:
     settings = unit.settings
-    certificate = unit.session.get(Certificate, number)
+    # Locked: two officials revoking at once revoke once, and the second is told it is revoked already.
+    certificate = fetch(unit.session, Certificate, number, lock=unit.changing)
     if certificate is None or certificate.province != settings.province:
         raise NotFound(f"no certificate {number} issued in province {settings.province}")
     if certificate.status is CertificateStatus.REVOKED:

@@ -300,7 +300,7 @@ def follow_up_candidates(organization_code: OrganizationCode, unit: UnitDep, pri
 @router.post("/batches/{batch_id}/cancel", response_model=BatchPublic)
 def cancel(batch_id: str, cancel_in: CancelCreate, unit: UnitDep, principal: Department) -> BatchPublic:
     """Cancels a batch, not approved, of a suspended or revoked organization [L28]; `batch withdrawn` goes out."""
-    batch = service.batch_for_update(unit=unit, batch_id=batch_id)
+    batch = service.get_batch(unit=unit, batch_id=batch_id)
     batch = service.cancel(unit=unit, batch=batch, reason=cancel_in.reason, actor=Actor.of(principal))
     return service.to_public(unit, batch)
 
@@ -309,6 +309,6 @@ def cancel(batch_id: str, cancel_in: CancelCreate, unit: UnitDep, principal: Dep
 def hand_over(batch_id: str, hand_over_in: HandOverCreate, unit: UnitDep, principal: Department) -> HandOverPublic:
     """Hands a batch, not approved, of a suspended or revoked organization to a filed organization within scope: a
     new draft of its with the same candidates and its own staff [L28]; `batch withdrawn` goes out."""
-    batch = service.batch_for_update(unit=unit, batch_id=batch_id)
+    batch = service.get_batch(unit=unit, batch_id=batch_id)
     new_batch = service.hand_over(unit=unit, batch=batch, hand_over_in=hand_over_in, actor=Actor.of(principal))
     return HandOverPublic(handed_over=service.to_public(unit, batch), new_batch=service.to_public(unit, new_batch))

@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import logging
 
-from sqlmodel import Session
-
 from shared.platform.runtime import Runtime
 
 from . import service
@@ -18,8 +16,8 @@ log = logging.getLogger(__name__)
 
 def expire_once(runtime: Runtime[RegistrySettings]) -> list[str]:
     """One expiry run in its own transaction, by the service's clock; the filing codes it expired."""
-    with Session(runtime.db) as session, session.begin():
-        return service.expire_due(unit=runtime.unit(session))
+    with runtime.unit_of_change() as unit:
+        return service.expire_due(unit=unit)
 
 
 async def expire_periodically(runtime: Runtime[RegistrySettings]) -> None:

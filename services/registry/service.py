@@ -45,7 +45,7 @@ from shared.kernel.workflow import (
     resolve,
 )
 from shared.platform.auth import Actor, Principal
-from shared.platform.db import locked, upsert
+from shared.platform.db import fetch, locked, upsert
 from shared.platform.sequences import SequenceCounter, next_value
 from shared.platform.unit import Unit
 
@@ -120,17 +120,20 @@ def _applied(organization: Organization) -> list[OccupationApplied]:
 
 
 def get_organization(*, unit: Unit[RegistrySettings], organization_id: int) -> Organization:
-    organization = unit.session.get(Organization, organization_id)
+    """The application or organization; locked when the unit changes something, so two officials pressing the
+    same button queue here and the second meets what the first did (a 409, not a second filing code)."""
+    organization = fetch(unit.session, Organization, organization_id, lock=unit.changing)
     if organization is None:
         raise NotFound(f"no application or organization {organization_id}")
     return organization
 
 
 def get_filed(*, unit: Unit[RegistrySettings], filing_code: str) -> Organization:
-    organization = unit.session.exec(select(Organization).where(Organization.filing_code == filing_code)).first()
-    if organization is None:
+    """The filed organization, locked as `get_organization` locks it."""
+    organization_id = unit.session.exec(select(Organization.id).where(Organization.filing_code == filing_code)).first()
+    if organization_id is None:
         raise NotFound(f"no organization filed with code {filing_code}")
-    return organization
+    return get_organization(unit=unit, organization_id=organization_id)
 
 
 def ensure_acts(*, unit: Unit[RegistrySettings], organization: Organization, principal: Principal, step: str) -> None:

@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 import logging
 
-from sqlmodel import Session
-
 from shared.platform.runtime import Runtime
 
 from . import service
@@ -19,8 +17,7 @@ log = logging.getLogger(__name__)
 
 def run_once(runtime: Runtime[SupervisionSettings]) -> tuple[list[str], int]:
     """One run in its own transaction: the cases made overdue, and how many organizations were rated."""
-    with Session(runtime.db) as session, session.begin():
-        unit = runtime.unit(session)
+    with runtime.unit_of_change() as unit:
         return service.mark_overdue(unit=unit), service.rate_last_year_once(unit=unit)
 
 

@@ -57,7 +57,7 @@ from shared.kernel.workdays import add_working_days, add_years
 from shared.platform import replicas
 from shared.platform.auth import Actor, Principal, Role
 from shared.platform.bus import EventTooEarly
-from shared.platform.db import locked, upsert
+from shared.platform.db import fetch, upsert
 from shared.platform.replicas import FiledOrganization
 from shared.platform.sequences import next_value
 from shared.platform.unit import Unit
@@ -260,7 +260,7 @@ def _emit_shared(unit: U, expert: Expert) -> None:
 def _found(unit: U, model: type[M], key: str | int, missing: str, *, lock: bool = False) -> M:
     """The row, or 404 with `missing`. `lock`: two people pressing the same button queue here, and the second
     reads what the first did (shared.platform.db.locked)."""
-    row = locked(unit.session, model, key) if lock else unit.session.get(model, key)
+    row = fetch(unit.session, model, key, lock=lock)
     if row is None:
         raise NotFound(missing)
     return row

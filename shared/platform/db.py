@@ -13,6 +13,10 @@ from sqlmodel import Session, SQLModel, create_engine
 M = TypeVar("M", bound=SQLModel)
 
 
+# An execution option of the engine `for_changes` gives: its SQLite transactions begin IMMEDIATE.
+SQLITE_IMMEDIATE = "skillcert_sqlite_immediate"
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -26,8 +30,23 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
+            # Otherwise the driver begins by itself before the first write, reading until then without a snapshot.
+            if connection.get_execution_options().get(SQLITE_IMMEDIATE):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def for_changes(engine: Engine) -> Engine:
+    """The same engine (and pool) for a unit that changes something. On SQLite its transaction takes the one
+    write lock when it begins, so what it reads is not stale when it writes: two people pressing the same button
+    run one after the other, and the second sees what the first did (a DEFERRED transaction that read before
+    another's commit would fail with "database is locked" on its first write). On PostgreSQL, the rows a step
+    changes are locked by its loaders (`locked`)."""
+    return engine.execution_options(**{SQLITE_IMMEDIATE: True})
 
 
 def database_answers(engine: Engine) -> bool:
@@ -47,6 +66,11 @@ def migrate(engine: Engine, migrations_dir: Path) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def fetch(session: Session, model: type[M], key: object, *, lock: bool) -> M | None:
+    """The row of `model` with primary key `key`: `locked` when `lock` (a unit that changes it), else read."""
+    return locked(session, model, key) if lock else session.get(model, key)
 
 
 def locked(session: Session, model: type[M], key: object) -> M | None:

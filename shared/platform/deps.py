@@ -28,11 +28,16 @@ async def settings_dependency(request: Request) -> Any:
     return request.app.state.runtime.settings
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def unit_dependency(request: Request) -> Iterator[Unit[Any]]:
     runtime: Runtime[Any] = request.app.state.runtime
+    changing = request.method not in SAFE_METHODS
+    engine = runtime.db_for_changes if changing else runtime.db
     # Objects stay readable after the commit: the response is built from them once the transaction ended.
-    with Session(runtime.db, expire_on_commit=False) as session, session.begin():
-        unit = runtime.unit(session)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        unit = runtime.unit(session, changing=changing)
         yield unit
     if unit.emitted:
         # What this request committed to the outbox goes out now rather than at the next poll.

@@ -30,6 +30,9 @@ class Unit(Generic[S]):
     settings: S
     policy: Policy  # the province's policy file, loaded and validated when the service started
     emitted: list[Envelope[Any]] = field(default_factory=list)  # what this unit added to the outbox
+    # A request that may change something (any method but GET, HEAD, OPTIONS) or a consumed event: its loaders
+    # lock the row they read (shared.platform.db.fetch), its SQLite transaction began holding the write lock.
+    changing: bool = False
 
     @property
     def province(self) -> str:
