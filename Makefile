@@ -13,7 +13,7 @@ demo: deps
 	$(PY) -m infra.stack --demo
 
 test: deps
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 test-fast: deps
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/service

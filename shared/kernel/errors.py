@@ -33,3 +33,8 @@ class NotFound(LookupError):
 
 class Forbidden(PermissionError):
     pass
+
+
+class RetryLater(Exception):
+    """Not the event's fault: something it needs is not there yet (the database, the broker, a counter an operator
+    must extend, another event). A consumer tries it again after a growing pause instead of dead-lettering it."""

@@ -3,10 +3,15 @@
 Producers are idempotent with acks=all. Subscribers commit offsets only after their handler finished
 (`AckPolicy.NACK_ON_ERROR`: an error rewinds to the message, so nothing accepted is lost). A message
 that fails validation goes to the consumer's dead-letter topic with the reason, and consumption goes on.
+A message the handler cannot apply is tried again after a growing pause: when the failure is not the
+event's fault (`is_transient`: the database, the broker or Redis unavailable, `RetryLater`) for as long as it
+lasts; otherwise (a bug or an event that makes no sense) `max_attempts` times, then it is dead-lettered with
+the reason and the partition goes on. `infra.dead_letters` lists dead letters and re-drives them once fixed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -15,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -24,7 +29,10 @@ from faststream.kafka.publisher.usecase import DefaultPublisher
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
 from pydantic import BaseModel, ValidationError
+from redis import exceptions as redis_errors
+from sqlalchemy import exc as sql_errors
 
+from shared.kernel.errors import RetryLater
 from shared.kernel.events import Envelope, EventContract, EventTypeMismatch, dead_letter_topic
 from shared.platform.outbox import OutboxEvent
 
@@ -82,9 +90,51 @@ class Consumer(Generic[C]):
         return [h.contract for h in self.handlings]
 
 
-class EventTooEarly(RuntimeError):
+class EventTooEarly(RetryLater, RuntimeError):
     """The event depends on another, on a different topic, that has not been applied yet; it is delivered
-    again after a pause (topics are not ordered among each other)."""
+    again after a pause (topics are not ordered among each other). Unlike an outage, the wait is bounded
+    (`TOO_EARLY_ATTEMPTS`): an event whose prerequisite never comes is dead-lettered, to be re-driven."""
+
+
+# Failures that are not the event's fault: it is tried again, with a growing pause, for as long as they last.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    RetryLater,
+    OSError,  # ConnectionError, TimeoutError
+    KafkaError,
+    sql_errors.OperationalError,  # "database is locked", the server gone
+    sql_errors.InterfaceError,
+    sql_errors.TimeoutError,  # the connection pool
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.BusyLoadingError,
+)
+MAX_ATTEMPTS = 5  # an error that is the event's own: tries before it is dead-lettered
+TOO_EARLY_ATTEMPTS = 40  # about a quarter of an hour of waiting for another topic
+FIRST_PAUSE_SECONDS = 0.5
+LONGEST_PAUSE_SECONDS = 30.0
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, TRANSIENT)
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """How a subscriber tries a message again (tests shorten the pauses)."""
+
+    max_attempts: int = MAX_ATTEMPTS
+    too_early_attempts: int = TOO_EARLY_ATTEMPTS
+    first_pause: float = FIRST_PAUSE_SECONDS
+    longest_pause: float = LONGEST_PAUSE_SECONDS
+
+    def pause(self, attempts: int) -> float:
+        return float(min(self.longest_pause, self.first_pause * 2 ** (attempts - 1)))
+
+    def gives_up(self, error: BaseException, attempts: int) -> bool:
+        """Whether the `attempts`-th failure with `error` sends the message to the dead letters."""
+        if isinstance(error, EventTooEarly):
+            return attempts >= self.too_early_attempts
+        return not is_transient(error) and attempts >= self.max_attempts
 
 
 async def ensure_topics(
@@ -197,6 +247,7 @@ def subscribe(
     tracer_provider: TracerProvider | None = None,
     all_provinces: bool = False,
     max_records: int = 500,
+    retrying: Retrying = Retrying(),
 ) -> list[str]:
     """Consumes one event contract: this province's topic, or every province's by pattern.
 
@@ -204,17 +255,35 @@ def subscribe(
     after every handler in it finished: a commit per message would cost a broker round trip each. An
     error rewinds to the batch's first record; handlers are idempotent, so the ones done are skipped.
     Each record gets its own consumer span, continuing the producer's trace from the headers.
+    A failing record is retried as `retrying` says (see the module's docstring); its failures are counted by
+    position here, in this process: a restart begins the count again, which only delays a dead letter.
     Returns the topics it names (consumed and dead-letter), for `ensure_topics`.
     """
     tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
-    dead_letter = dead_letter_topic(province, consumer, root)
+    dead_letter_name = dead_letter_topic(province, consumer, root)
     dead_letters = broker.publisher(
-        dead_letter,
-        title=f"{dead_letter}:publish",
+        dead_letter_name,
+        title=f"{dead_letter_name}:publish",
         description=f"Messages {consumer} could not read, with the reason in the `dead-letter-reason` header.",
     )
     topics = [] if all_provinces else [contract.topic(province, root)]
     pattern = contract.pattern(root) if all_provinces else None
+
+    failures: dict[tuple[str, int, int], int] = {}
+
+    async def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        await dead_letters.publish(
+            record.value,
+            key=record.key,
+            headers={
+                **{key: value.decode(errors="replace") for key, value in record.headers},
+                "dead-letter-reason": reason[:2000],
+                "dead-letter-source-topic": record.topic,
+                "dead-letter-source-partition": str(record.partition),
+                "dead-letter-source-offset": str(record.offset),
+                "dead-letter-group": group_id,
+            },
+        )
 
     async def consume_record(record: ConsumerRecord[bytes, bytes]) -> None:
         try:
@@ -222,17 +291,35 @@ def subscribe(
         except (ValidationError, EventTypeMismatch, UnicodeDecodeError) as error:
             reason = _short_reason(error)
             log.warning("dead-lettering message from %s: %s", record.topic, reason)
-            await dead_letters.publish(
-                record.value,
-                key=record.key,
-                headers={
-                    "dead-letter-reason": reason,
-                    "dead-letter-source-topic": record.topic,
-                    "dead-letter-source-offset": str(record.offset),
-                },
-            )
+            await dead_letter(record, reason)
             return
-        await handler(envelope)
+        position = (record.topic, record.partition, record.offset)
+        try:
+            await handler(envelope)
+        except Exception as error:
+            attempts = failures[position] = failures.get(position, 0) + 1
+            where = f"{record.topic}[{record.partition}]@{record.offset} (event {envelope.id})"
+            if retrying.gives_up(error, attempts):
+                del failures[position]
+                reason = f"not applied after {attempts} attempts: {type(error).__name__}: {error}"
+                log.error("dead-lettering %s: %s", where, reason, exc_info=error)
+                await dead_letter(record, reason)
+                return
+            pause = retrying.pause(attempts)
+            # The traceback once; every later try a line, so a long outage does not flood the log.
+            log.warning(
+                "%s failed (attempt %d, %s), trying again in %.1f s: %s: %s",
+                where,
+                attempts,
+                "transient" if is_transient(error) else "the event's own",
+                pause,
+                type(error).__name__,
+                error,
+                exc_info=error if attempts == 1 else None,
+            )
+            await asyncio.sleep(pause)
+            raise
+        failures.pop(position, None)
 
     async def consume(message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple | list) else (message.raw_message,)
@@ -265,7 +352,7 @@ def subscribe(
         description=contract.description,
     )
     subscriber(consume)
-    return [*topics, dead_letter]
+    return [*topics, dead_letter_name]
 
 
 def _short_reason(error: Exception) -> str:

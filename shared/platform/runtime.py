@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -16,8 +17,8 @@ from sqlmodel import Session
 
 from shared.kernel.clock import Clock
 from shared.kernel.events import Envelope, EventContract
-from shared.platform.bus import Consumer, EventTooEarly, Publishers, group_id, make_broker, subscribe
-from shared.platform.db import make_engine
+from shared.platform.bus import Consumer, Publishers, Retrying, group_id, make_broker, subscribe
+from shared.platform.db import for_changes, make_engine
 from shared.platform.outbox import OutboxRelay, apply_once
 from shared.platform.settings import ServiceSettings
 from shared.platform.telemetry import make_tracer_provider
@@ -27,8 +28,6 @@ log = logging.getLogger(__name__)
 S = TypeVar("S", bound=ServiceSettings)
 C = TypeVar("C")
 T = TypeVar("T")
-# How long a consumer waits before an event that came too early is delivered again.
-TOO_EARLY_PAUSE_SECONDS = 1.0
 
 
 @dataclass
@@ -52,8 +51,26 @@ class Runtime(Generic[S]):
         assert self.engine is not None, "this service has no SQL database"
         return self.engine
 
-    def unit(self, session: Session) -> Unit[S]:
-        return Unit(session=session, today=self.clock.today(), settings=self.settings, policy=self.settings.policy)
+    @property
+    def db_for_changes(self) -> Engine:
+        """The engine of a unit that changes something (shared.platform.db.for_changes)."""
+        return for_changes(self.db)
+
+    @contextlib.contextmanager
+    def unit_of_change(self) -> Iterator[Unit[S]]:
+        """A unit that changes something in a transaction of its own, committed when the block ends: the edge
+        of scheduled work (a request's is shared.platform.deps, an event's `apply_once`)."""
+        with Session(self.db_for_changes) as session, session.begin():
+            yield self.unit(session, changing=True)
+
+    def unit(self, session: Session, *, changing: bool = False) -> Unit[S]:
+        return Unit(
+            session=session,
+            today=self.clock.today(),
+            settings=self.settings,
+            policy=self.settings.policy,
+            changing=changing,
+        )
 
     def consume(self, consumer: Consumer[Unit[S]]) -> None:
         """Subscribes each of `consumer`'s handlers; each event is applied once, in its own transaction."""
@@ -63,11 +80,7 @@ class Runtime(Generic[S]):
             async def apply(
                 envelope: Envelope[Any], handler: Callable[[Unit[S], Envelope[Any]], Any] = handler
             ) -> None:
-                try:
-                    await self.apply_once(consumer.name, envelope, lambda unit: handler(unit, envelope))
-                except EventTooEarly:
-                    await asyncio.sleep(TOO_EARLY_PAUSE_SECONDS)
-                    raise
+                await self.apply_once(consumer.name, envelope, lambda unit: handler(unit, envelope))
 
             self._subscribe(handling.contract, consumer.name, apply, all_provinces=handling.all_provinces)
 
@@ -111,6 +124,9 @@ class Runtime(Generic[S]):
             root=settings.topic_root,
             tracer_provider=self.tracer_provider,
             all_provinces=all_provinces,
+            retrying=Retrying(
+                max_attempts=settings.consumer_max_attempts, first_pause=settings.consumer_first_pause_seconds
+            ),
         )
         return group
 
@@ -121,7 +137,11 @@ class Runtime(Generic[S]):
     async def apply_once(self, consumer: str, envelope: Envelope[Any], apply: Callable[[Unit[S]], T]) -> T | None:
         """Applies an event exactly once (see shared.platform.outbox.apply_once) off the event loop."""
         result = await asyncio.to_thread(
-            apply_once, self.db, consumer, envelope.id, lambda session: apply(self.unit(session))
+            apply_once,
+            self.db_for_changes,
+            consumer,
+            envelope.id,
+            lambda session: apply(self.unit(session, changing=True)),
         )
         self.wake_relay()
         return result

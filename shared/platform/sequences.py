@@ -12,6 +12,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from shared.kernel.errors import RetryLater
+
 
 class SequenceCounter(SQLModel, table=True):
     __tablename__ = "sequence_counter"
@@ -20,8 +22,8 @@ class SequenceCounter(SQLModel, table=True):
     value: int = 0
 
 
-class SequenceExhausted(RuntimeError):
-    """The counter reached its maximum; the message names the counter."""
+class SequenceExhausted(RetryLater, RuntimeError):
+    """The counter reached its maximum; the message names the counter. An event needing it waits for an operator."""
 
 
 def next_value(session: Session, name: str, *, maximum: int) -> int:

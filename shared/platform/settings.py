@@ -53,12 +53,34 @@ class ServiceSettings(BaseSettings):
         ge=100,
         description="how soon a consumer of every province's topics (by pattern) picks up a new province's topic",
     )
+    consumer_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="tries of an event whose failure is its own (not an outage) before it is dead-lettered",
+    )
+    consumer_first_pause_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="pause before an event that failed is tried again; it doubles with each try, to 30 s at most",
+    )
     run_migrations: bool = True
     policies_dir: Path = Field(default=POLICIES_DIR, description="where <province>-<name>.toml policy files are")
     adjustable_clock: bool = Field(
         default=False,
         description="training and demo environments only: a province official's POST /clock moves "
         "the province's date on, for every one of its services that shares `clock_file`",
+    )
+    token_max_hours: float = Field(
+        default=12,
+        gt=0,
+        description="the longest a bearer token may live (exp - iat); a longer-lived token is refused (401)",
+    )
+    idempotency_hours: float = Field(
+        default=24,
+        gt=0,
+        description="how long a request's Idempotency-Key and its answer are kept (a retry within it gets the answer)",
     )
     clock_file: Path | None = Field(
         default=None,

@@ -40,7 +40,6 @@ from services.supervision import app as supervision_app
 from services.supervision import flows as supervision_flows
 from services.supervision.settings import SupervisionSettings
 from shared.kernel.events import Envelope, EventContract, contract_for, dead_letter_topic
-from shared.platform import runtime as runtime_module
 from shared.platform.auth import Role, TokenVerifier, ensure_dev_keys, mint_token
 from shared.platform.bus import Consumer
 from shared.platform.db import migrate
@@ -61,12 +60,6 @@ CONSUMERS: dict[str, Consumer[Any]] = {
 SERVICES = tuple(CONSUMERS)
 READ_MODEL_ID = "service-tier"
 TRACER_PROVIDER = TracerProvider()  # spans go nowhere: one provider for every service built here
-
-
-@pytest.fixture(autouse=True)
-def no_too_early_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An event that came before the one it depends on raises at once instead of after a one-second pause."""
-    monkeypatch.setattr(runtime_module, "TOO_EARLY_PAUSE_SECONDS", 0)
 
 
 @dataclass
@@ -161,8 +154,8 @@ class ServiceBus:
     @contextlib.contextmanager
     def unit(self) -> Iterator[Unit[Any]]:
         """A unit of work on the service's database, committed at the end (test set-up, as an edge would)."""
-        with Session(self.runtime.db) as session:
-            yield self.runtime.unit(session)
+        with Session(self.runtime.db_for_changes) as session:
+            yield self.runtime.unit(session, changing=True)
             session.commit()
 
 
@@ -172,6 +165,7 @@ def _app(name: str, tmp_path: Path, topic_root: str, redis_url: str | None, over
         "topic_root": topic_root,
         "keys_dir": tmp_path / "keys",
         "database_url": f"sqlite:///{tmp_path / name}.db",
+        "consumer_first_pause_seconds": 0,  # the in-memory broker delivers once: a failure is raised at once
         **overrides,
     }
     if name == "registry":
@@ -193,6 +187,7 @@ def _app(name: str, tmp_path: Path, topic_root: str, redis_url: str | None, over
         redis_url=redis_url,
         id_hash_key="service-tier-id-hash-key",
         redis_prefix=f"{topic_root}:",
+        consumer_first_pause_seconds=0,
     )
     return query_app.create(settings, TRACER_PROVIDER, read_model_id=READ_MODEL_ID)
 
