@@ -11,6 +11,7 @@ from pydantic import StringConstraints
 from sqlmodel import JSON, Column, Field, SQLModel, UniqueConstraint
 
 from shared.kernel.clock import utcnow
+from shared.platform.idempotency import IdempotencyKey
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.sequences import SequenceCounter
 
@@ -177,6 +178,7 @@ TABLES = (
     OutboxEvent,
     ProcessedEvent,
     SequenceCounter,
+    IdempotencyKey,
 )
 # Never deleted, enforced by the database [L23].
 KEPT_TABLES = ("certificate", "signed_batch", "signing_key", "certificate_revocation", "organization_record")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from shared.kernel.credentials import TrustList
 from shared.kernel.errors import NotFound
@@ -103,7 +103,12 @@ def revoke_certificate(
 
 
 @router.get("/status-lists/{province}/{list_number}")
-def read_status_list(province: str, list_number: int, unit: UnitDep, settings: SettingsDep) -> dict[str, Any]:
+def read_status_list(
+    province: str,
+    list_number: Annotated[int, Path(ge=0, le=1_000_000, description="the list's number, from 0")],
+    unit: UnitDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
     """This province's revocation list (W3C Bitstring Status List), signed. No token: it is public."""
     if province != settings.province or list_number < 0:
         raise NotFound(f"this service publishes only province {settings.province}'s status lists")

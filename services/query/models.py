@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.kernel.events import DrawMade, InspectionPlanPublished
 
@@ -41,6 +41,55 @@ class CertificateView(BaseModel):
     revoked_on: str | None = None
     revocation_reason: str | None = Field(default=None, description="fraud or error")
     verification: Verification
+
+
+class HolderLookup(BaseModel):
+    """A lookup by holder: in the body, so that the ID number is in no URL, access log or trace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=60, description="the holder's name")
+    id_number: str = Field(min_length=6, max_length=32, description="the holder's ID number")
+
+
+# What `POST /verifications` checks of an uploaded credential before verifying it: the types of the parts the
+# verifier reads (strictly: a claim's value is hashed as it is, so nothing is converted). The document itself is
+# verified as uploaded; these models only refuse, with 422, what is not a credential at all.
+
+
+class UploadedSubject(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    certificateNumber: str
+    issuedOn: str = Field(description="YYYY-MM-DD")
+    organizationCode: str
+    occupationCode: str
+    level: int
+    province: str = ""
+
+
+class UploadedProof(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    type: str = ""
+    verificationMethod: str = Field(default="", description="the signing key's id, on the trust list")
+    salts: dict[str, str] = Field(default_factory=dict)
+    obfuscated: list[str] = Field(default_factory=list, description="hashes of the claims the holder hid")
+    targetHash: str = ""
+    merkleRoot: str = ""
+    merkleProof: list[str] = Field(default_factory=list)
+    proofValue: str = ""
+
+
+class UploadedCredential(BaseModel):
+    """The W3C Verifiable Credential of a skill certificate, as the holder received it (claims may be hidden)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    credentialSubject: UploadedSubject
+    proof: UploadedProof = Field(default_factory=UploadedProof)
+    issuer: dict[str, Any] = Field(default_factory=dict)
+    credentialStatus: dict[str, Any] = Field(default_factory=dict)
 
 
 class LookupResult(BaseModel):

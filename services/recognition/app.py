@@ -18,6 +18,7 @@ from shared.kernel.events import (
 )
 from shared.platform.app import create_app
 from shared.platform.auth import PARTNER_HEADER
+from shared.platform.limits import MIB
 from shared.platform.runtime import build_runtime
 
 from . import flows, scheduled
@@ -26,6 +27,8 @@ from .settings import RecognitionSettings
 from .views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# A candidate upload streams to a spooled file: 200,000 rows of every column fit (5 MB for 100,000 usual rows).
+BODY_LIMITS = {"/batches/{batch_id}/candidates": 64 * MIB}
 PRODUCES = (
     BATCH_PLAN_APPROVED,
     BATCH_RESULTS_PUBLISHED,
@@ -50,6 +53,8 @@ def create(
         base_url=settings.query_url, timeout=settings.query_timeout_seconds, headers=partner
     )
     runtime.on_stop.append(client.aclose)
-    app = create_app(runtime, title="skillcert recognition", routers=[router], migrations_dir=MIGRATIONS)
+    app = create_app(
+        runtime, title="skillcert recognition", routers=[router], migrations_dir=MIGRATIONS, body_limits=BODY_LIMITS
+    )
     app.state.prior_certificates = PriorCertificates(client)
     return app

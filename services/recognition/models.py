@@ -19,6 +19,7 @@ from shared.kernel.identity import RESIDENT_ID_CARD, IdNumber, IdType
 from shared.kernel.regions import Region
 from shared.kernel.workflow import ObjectionCreate
 from shared.platform.audit import AuditFields, ObjectionFields
+from shared.platform.idempotency import IdempotencyKey
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.replicas import FiledOrganization
 
@@ -620,4 +621,5 @@ TABLES = (
     OrganizationAuthority,
     OutboxEvent,
     ProcessedEvent,
+    IdempotencyKey,
 )

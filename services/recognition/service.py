@@ -55,7 +55,7 @@ from shared.kernel.workflow import ObjectionResolution, check_cleared, check_wit
 from shared.platform import replicas
 from shared.platform.auth import Actor
 from shared.platform.bus import EventTooEarly
-from shared.platform.db import locked, upsert
+from shared.platform.db import fetch, upsert
 from shared.platform.replicas import FiledOrganization
 from shared.platform.unit import Unit
 
@@ -542,6 +542,8 @@ def _json_line(raw: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as error:
         return FieldError("", f"not JSON: {error.msg}")
+    except RecursionError:
+        return FieldError("", "nested too deep: a candidate is one JSON object of plain fields")
 
 
 def prior_certificate_claims(*, unit: Unit[RecognitionSettings], batch: Batch) -> list[Claim]:
@@ -1051,15 +1053,6 @@ def current_result(unit: Unit[RecognitionSettings], candidate: Candidate) -> boo
 # --- what a suspended or revoked organization leaves: follow-up, cancellation, hand-over [L28] ------------
 
 
-def batch_for_update(*, unit: Unit[RecognitionSettings], batch_id: str) -> Batch:
-    """The batch, locked for the rest of the transaction (shared.platform.db.locked): two officials pressing the
-    same button queue here, and the second reads what the first did. Call it first in the transaction."""
-    batch = locked(unit.session, Batch, batch_id)
-    if batch is None:
-        raise NotFound(f"no batch {batch_id}")
-    return batch
-
-
 def _withdrawable(unit: Unit[RecognitionSettings], batch: Batch, action: str) -> FiledOrganization:
     """409 unless the batch is not approved nor withdrawn and its organization is suspended or revoked [L28]."""
     next_status(ALLOWED, action, batch.status, f"batch {batch.id}")
@@ -1090,7 +1083,7 @@ def _emit_withdrawn(
 
 def cancel(*, unit: Unit[RecognitionSettings], batch: Batch, reason: str, actor: Actor) -> Batch:
     """The testing department cancels a batch of a suspended or revoked organization that was not approved: it
-    ends there (`batch withdrawn`) [L28]. Lock the batch first (`batch_for_update`)."""
+    ends there (`batch withdrawn`) [L28]. Load the batch first (`get_batch` locks it)."""
     _withdrawable(unit, batch, "cancel")
     batch.withdrawn_on = unit.today
     _transition(unit, batch, "cancel", actor, reason)
@@ -1103,7 +1096,7 @@ def hand_over(*, unit: Unit[RecognitionSettings], batch: Batch, hand_over_in: Ha
     organization within scope for its occupation and level [L28, G四(二)]: a new draft of the receiving organization
     with the same candidates (no results) and the receiving organization's own staff; the batch ends handed_over
     with the new batch's id (`batch withdrawn`). Every problem at once (422). Returns the new draft. Lock the
-    batch first (`batch_for_update`)."""
+    batch first (`get_batch` locks it)."""
     _withdrawable(unit, batch, "hand_over")
     code = hand_over_in.to_organization_code
     site = hand_over_in.site or ExamSite.model_validate(batch.site)
@@ -1466,7 +1459,9 @@ def panel_of(unit: Unit[RecognitionSettings], batch_id: str, purpose: PanelPurpo
 
 
 def get_batch(*, unit: Unit[RecognitionSettings], batch_id: str) -> Batch:
-    batch = unit.session.get(Batch, batch_id)
+    """The batch; locked when the unit changes something: two officials pressing the same button queue here, and
+    the second meets what the first did (shared.platform.db.locked). Call it first in the transaction."""
+    batch = fetch(unit.session, Batch, batch_id, lock=unit.changing)
     if batch is None:
         raise NotFound(f"no batch {batch_id}")
     return batch

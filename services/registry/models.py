@@ -22,6 +22,7 @@ from shared.kernel.identity import RESIDENT_ID_CARD, IdType, id_number_checked_b
 from shared.kernel.policy import AdminLevel, Affiliation, ChangeKind, EvaluationScope, OrgKind
 from shared.kernel.regions import Region
 from shared.platform.audit import AuditFields, ObjectionFields
+from shared.platform.idempotency import IdempotencyKey
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.sequences import SequenceCounter
 
@@ -675,4 +676,5 @@ TABLES = (
     OutboxEvent,
     ProcessedEvent,
     SequenceCounter,
+    IdempotencyKey,
 )

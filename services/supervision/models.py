@@ -28,6 +28,7 @@ from shared.kernel.events import (
     ScopeItem,
 )
 from shared.kernel.identity import RESIDENT_ID_CARD, CreditCode, IdNumber, IdType, id_number_checked_by
+from shared.platform.idempotency import IdempotencyKey
 from shared.platform.outbox import OutboxEvent, ProcessedEvent
 from shared.platform.replicas import FiledOrganization
 from shared.platform.sequences import SequenceCounter
@@ -1145,4 +1146,5 @@ TABLES = (
     SequenceCounter,
     OutboxEvent,
     ProcessedEvent,
+    IdempotencyKey,
 )

@@ -7,7 +7,8 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from shared.platform.auth import Role, TokenVerifier, require_role
 from shared.platform.bus import ensure_topics
 from shared.platform.db import database_answers, migrate
 from shared.platform.deps import RuntimeDep
+from shared.platform.idempotency import HEADER as IDEMPOTENCY_HEADER
+from shared.platform.idempotency import Idempotency
+from shared.platform.limits import DEFAULT_BODY_LIMIT, BodyLimit
 from shared.platform.runtime import Runtime
 from shared.platform.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app
 
@@ -38,18 +42,26 @@ def create_app(
     accepts_tokens: bool = True,
     hot_path: bool = False,
     rate_limited: bool = False,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """`hot_path` (the public query only) trades FastAPI conveniences for speed: routes are the app's own (no
     `dependency_overrides`) and start-up objects are frozen out of garbage collection. `rate_limited`: the
-    service's own routes answer 429 past fair use, and the OpenAPI document says so."""
+    service's own routes answer 429 past fair use, and the OpenAPI document says so. `body_limits`: path
+    templates whose request bodies may be larger (or must be smaller) than `DEFAULT_BODY_LIMIT` (1 MiB), in
+    bytes (shared/platform/limits.py). A service with a database and tokens remembers `Idempotency-Key`s
+    (shared/platform/idempotency.py)."""
     settings = runtime.settings
+    routers = list(routers)
+    limits = dict(body_limits or {})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime.engine is not None and migrations_dir is not None and settings.run_migrations:
             await asyncio.to_thread(migrate, runtime.engine, migrations_dir)
         if accepts_tokens:
-            app.state.token_verifier = TokenVerifier.load(settings.keys_dir, settings.province)
+            app.state.token_verifier = TokenVerifier.load(
+                settings.keys_dir, settings.province, max_lifetime=timedelta(hours=settings.token_max_hours)
+            )
         for hook in runtime.on_start:
             await _maybe_await(hook())
         await ensure_topics(
@@ -91,8 +103,18 @@ def create_app(
             _add_routes(app, router)
         else:
             app.include_router(router)
+    unknown = set(limits) - {getattr(route, "path", None) for router in routers for route in router.routes}
+    assert not unknown, f"body limits for paths no route has: {sorted(unknown)}"
+    idempotent = runtime.engine is not None and accepts_tokens
+    if idempotent:
+        app.add_middleware(
+            Idempotency,
+            engine=runtime.db,
+            keep_seconds=settings.idempotency_hours * 3600,
+        )
+    app.add_middleware(BodyLimit, default=DEFAULT_BODY_LIMIT, limits=limits)
     instrument_app(app, runtime.engine, runtime.tracer_provider, sample_ratio=settings.trace_sample_ratio)
-    _document_errors(app, rate_limited=rate_limited)
+    _document_errors(app, rate_limited=rate_limited, body_limits=limits, idempotent=idempotent)
     return app
 
 
@@ -121,19 +143,36 @@ _MESSAGE = {
     "properties": {"detail": {"type": "string", "description": "what was refused, and why"}},
 }
 _ERRORS = {
-    401: "no bearer token, or one that is invalid, expired or of another province",
-    403: "the token's role or region may not do this (the message names who may)",
+    401: "no bearer token, or one that is invalid, expired, too long-lived or missing a claim its role needs",
+    403: "a token of another province, or the token's role or region may not do this (the message names who may)",
     404: "nothing of that id here",
-    409: "the step does not fit the current state (someone else took it, or it was taken already)",
+    409: "the step does not fit the current state (someone else took it, or it was taken already), or a request "
+    "with the same Idempotency-Key is still in progress",
+    413: "the request body is larger than this operation takes; nothing was read past the limit",
     422: "the request was refused: every field at fault, each with its reason; nothing was changed",
     429: "past the fair-use share: wait the Retry-After seconds",
 }
 
 
-def _document_errors(app: FastAPI, *, rate_limited: bool) -> None:
+_IDEMPOTENCY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "a key of the client's choosing for this one request: a retry with the same key (same token, "
+    "method and path) gets the first answer (`Idempotent-Replayed: true`) and the step is not taken again; the "
+    "same key with another body is 422; while the first is running, 409. Kept for IDEMPOTENCY_HOURS (24)",
+}
+
+
+def _document_errors(
+    app: FastAPI, *, rate_limited: bool, body_limits: Mapping[str, int] | None = None, idempotent: bool = False
+) -> None:
     """Every operation in the OpenAPI document lists the errors it can answer with their body shape: 422 as
     `{"detail": [{"field", "reason"}]}` (what `_validation_error` and `_field_error` send, not FastAPI's
-    default `{"loc", "msg", "type"}`), the others as `{"detail": "..."}`."""
+    default `{"loc", "msg", "type"}`), the others as `{"detail": "..."}`; 413 (with the limit) where a body is
+    taken; the `Idempotency-Key` header on every operation that changes something (`idempotent`)."""
+    limits = body_limits or {}
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -161,12 +200,22 @@ def _document_errors(app: FastAPI, *, rate_limited: bool) -> None:
                     codes.add(422)
                 if rate_limited and not health:
                     codes.add(429)
+                if operation.get("requestBody") or path in limits:
+                    codes.add(413)
+                if idempotent and method != "get" and not health:
+                    parameters = operation.setdefault("parameters", [])
+                    if not any(p.get("name") == IDEMPOTENCY_HEADER for p in parameters):
+                        parameters.append(_IDEMPOTENCY_PARAMETER)
+                    codes.add(422)
                 responses = operation.setdefault("responses", {})
                 for code in sorted(codes | {int(c) for c in responses if c.isdigit() and int(c) in _ERRORS}):
                     shape = "FieldErrors" if code == 422 else "ErrorMessage"
                     existing = responses.get(str(code), {})
+                    description = _ERRORS[code] if code == 422 else existing.get("description") or _ERRORS[code]
+                    if code == 413:
+                        description = f"{_ERRORS[413]} ({limits.get(path, DEFAULT_BODY_LIMIT)} bytes)"
                     responses[str(code)] = {
-                        "description": _ERRORS[code] if code == 422 else existing.get("description") or _ERRORS[code],
+                        "description": description,
                         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}},
                     }
         app.openapi_schema = schema

@@ -1,8 +1,12 @@
 """Bearer tokens: JWTs signed with the province's Ed25519 key, carrying a role and, for an operator, an org.
 
 Services hold only the province's public key; the private key signs tokens (in development through
-`skillcert-token`, in production through the province's identity provider). No token: 401. A token of
-another province or a role not allowed on the endpoint: 403.
+`skillcert-token`, in production through the province's identity provider). A token carries `iss`
+(`skillcert-<province>`), `sub`, `role`, `province`, `region`, `iat` and `exp`; an org_operator's also `org`, a
+city or county official's a `region` of its own level. No token, a bad signature, a claim missing or wrong, an
+expired token or one whose lifetime (`exp - iat`) is over the service's maximum (`TOKEN_MAX_HOURS`, 12 by
+default): 401. A token of another province (its `province` claim, whichever key signed it) or a role not allowed
+on the endpoint: 403.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Role(StrEnum):
     EXPERT = "expert"  # a member of the expert pool (三支队伍): the token's subject is their pool id [Z四(四)]
 
 
+# The longest a token may live (exp - iat) unless the service sets another (`TOKEN_MAX_HOURS`).
+MAX_LIFETIME = timedelta(hours=12)
 # Roles that act for one city or county: their tokens must name it.
 LOCAL_ROLES = frozenset({Role.CITY_OFFICIAL, Role.COUNTY_OFFICIAL})
 
@@ -131,44 +137,80 @@ def mint_token(
 
 
 class TokenVerifier:
-    def __init__(self, public_key: Ed25519PublicKey, province: str):
+    def __init__(self, public_key: Ed25519PublicKey, province: str, *, max_lifetime: timedelta = MAX_LIFETIME):
         self.public_key = public_key
         self.province = province
+        self.max_lifetime = max_lifetime
 
     @classmethod
-    def load(cls, keys_dir: Path, province: str) -> TokenVerifier:
+    def load(cls, keys_dir: Path, province: str, *, max_lifetime: timedelta = MAX_LIFETIME) -> TokenVerifier:
         path = public_key_path(keys_dir, province)
         if not path.exists():
             raise FileNotFoundError(f"province {province} public key not found at {path}")
         key = serialization.load_pem_public_key(path.read_bytes())
         assert isinstance(key, Ed25519PublicKey)
-        return cls(key, province)
+        return cls(key, province, max_lifetime=max_lifetime)
 
     def verify(self, token: str) -> Principal:
+        """The token's principal; 401 unless it is signed with this province's key and carries every claim its
+        role needs, within the maximum lifetime; 403 if it is a token of another province."""
         try:
             claims = jwt.decode(
                 token,
                 self.public_key,
                 algorithms=[ALGORITHM],
                 issuer=issuer(self.province),
-                options={"require": ["exp", "iss", "sub", "role"]},
+                options={"require": ["exp", "iat", "iss", "sub", "role", "province"]},
             )
+        except (jwt.InvalidSignatureError, jwt.InvalidIssuerError) as error:
+            self._refuse_other_province(token)
+            raise _unauthorized(error) from error
+        except jwt.PyJWTError as error:
+            raise _unauthorized(error) from error
+        if claims["province"] != self.province:
+            raise _other_province(str(claims["province"]), self.province)
+        try:
             role = Role(claims["role"])
+            lifetime = timedelta(seconds=float(claims["exp"]) - float(claims["iat"]))
+            if lifetime > self.max_lifetime:
+                hours = self.max_lifetime.total_seconds() / 3600
+                raise ValueError(f"the token lives {lifetime}, longer than the {hours:g} hours a token may live")
+            organization = claims.get("org")
+            if role is Role.ORG_OPERATOR and not (isinstance(organization, str) and organization):
+                raise ValueError("an org_operator token must carry its organization (`org`, the filing code)")
             region = claims.get("region") or (None if role in LOCAL_ROLES else province_region(self.province))
             if region is None:
                 raise ValueError(f"a {role.value} token must carry its region")
             _check_region(region, self.province, role)
-        except (jwt.PyJWTError, ValueError) as error:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, f"invalid token: {error}", headers={"WWW-Authenticate": "Bearer"}
-            ) from error
+        except (TypeError, ValueError) as error:
+            raise _unauthorized(error) from error
         return Principal(
-            subject=claims["sub"],
-            role=role,
-            province=claims.get("province", ""),
-            organization=claims.get("org"),
-            region=region,
+            subject=claims["sub"], role=role, province=self.province, organization=organization, region=region
         )
+
+    def _refuse_other_province(self, token: str) -> None:
+        """403 for a token that says it is of another province (signed by that province's key, which this service
+        does not hold): it is not a bad token but one for another province's services."""
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return
+        province = claims.get("province") if isinstance(claims, dict) else None
+        if isinstance(province, str) and province and province != self.province:
+            raise _other_province(province, self.province)
+
+
+def _unauthorized(error: Exception) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, f"invalid token: {error}", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _other_province(province: str, own: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_403_FORBIDDEN,
+        f"a token of province {province[:8]}: this service is province {own}'s; present a token of province {own}",
+    )
 
 
 def _check_region(region: str, province: str, role: Role) -> None:
@@ -214,7 +256,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--org", help="filing code of the organization (org_operator only)")
     parser.add_argument("--region", help="GB/T 2260 code the holder acts for (required of city and county officials)")
     parser.add_argument("--subject", default="dev-user")
-    parser.add_argument("--hours", type=float, default=8)
+    parser.add_argument(
+        "--hours", type=float, default=8, help="lifetime; services refuse more than TOKEN_MAX_HOURS (12 by default)"
+    )
     parser.add_argument("--keys-dir", type=Path, default=VAR_DIR / "keys")
     args = parser.parse_args(argv)
     ensure_dev_keys(args.keys_dir, args.province)
