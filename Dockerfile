@@ -11,4 +11,6 @@ RUN pip install --no-cache-dir --no-deps . && useradd --system --uid 10001 skill
 USER skillcert
 ENV SERVICE=query
 EXPOSE 8000
-CMD ["sh", "-c", "exec uvicorn --factory services.${SERVICE}.app:create --host 0.0.0.0 --port 8000 --proxy-headers"]
+# No access log: a request line may carry what a client typed. No proxy headers: the query service takes the client
+# address from X-Forwarded-For itself, and only from QUERY_TRUSTED_PROXIES (docs/query.md, Fair use).
+CMD ["sh", "-c", "exec uvicorn --factory services.${SERVICE}.app:create --host 0.0.0.0 --port 8000 --no-access-log --no-proxy-headers"]

@@ -55,7 +55,7 @@ async def measure(env: Environment, candidates: int) -> dict[str, float]:
 
         async def all_queryable() -> bool:
             # Serials are allocated in candidate order, so the last number means the batch is complete.
-            response = await query.get("/certificates", params={"name": last["name"], "id_number": last["id_number"]})
+            response = await query.post("/holder-lookups", json={"name": last["name"], "id_number": last["id_number"]})
             return response.status_code == 200 and response.json()["count"] == 1
 
         await eventually(all_queryable, within=600, what="all certificates queryable")

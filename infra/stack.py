@@ -169,6 +169,9 @@ class Stack:
             "--port",
             str(port),
             "--no-access-log",
+            # uvicorn would otherwise take X-Forwarded-For from any local process (it trusts loopback); the query
+            # service trusts it only from QUERY_TRUSTED_PROXIES, none here (docs/query.md, Fair use).
+            "--no-proxy-headers",
             "--workers",
             str(workers),
         ]

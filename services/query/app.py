@@ -18,10 +18,11 @@ from shared.platform.runtime import build_runtime
 from . import flows
 from .complaints import Supervisions
 from .fair_use import FairUse
-from .rebuild import RebuildWatch
+from .rebuild import ReadModelReadiness, RebuildWatch
 from .settings import QuerySettings
 from .store import CertificateStore
 from .views import router
+from .workers import exit_with_master
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ def create(
     redis = Redis.from_url(settings.redis_url)
     RedisInstrumentor().instrument_client(redis, tracer_provider=runtime.tracer_provider)
     store = CertificateStore(redis, settings.id_hash_key.get_secret_value().encode(), settings.redis_prefix)
-    watch: list[RebuildWatch] = []
+    readiness = ReadModelReadiness(awaits_watch=read_model_id is None)
+    watch: list[RebuildWatch] = readiness.watches
     if read_model_id is not None:
         runtime.consume_into(flows.consumer, store, instance=read_model_id)
 
@@ -67,12 +69,14 @@ def create(
             return "redis", False
 
     async def read_model_caught_up() -> tuple[str, bool]:
-        return "read model caught up with the log", all(w.caught_up for w in watch)
+        return "read model caught up with the log", readiness.caught_up
 
     async def stop_watch() -> None:
         for w in watch:
             await w.stop()
 
+    # A worker of `uvicorn --workers N` does not outlive its master (workers.py).
+    runtime.on_start.append(exit_with_master)
     if read_model_id is None:
         runtime.on_start.append(subscribe_for_this_read_model)
     runtime.readiness_checks += [redis_answers, read_model_caught_up]
@@ -89,6 +93,7 @@ def create(
         rate_limited=True,
     )
     app.state.certificate_store = store
+    app.state.read_model = readiness  # the public lookups answer 503 until it has caught up (views.py)
     app.state.supervisions = supervisions
     app.state.fair_use = FairUse(
         redis,
@@ -97,5 +102,6 @@ def create(
         lookups=settings.lookup_limits,
         misses=settings.miss_limits,
         partner_keys=[key.get_secret_value() for key in settings.partner_keys],
+        trusted_proxies=settings.trusted_proxies,
     )
     return app

@@ -5,6 +5,12 @@ smaller miss limits: a client that keeps missing (guessing ID numbers or certifi
 until that window has room again, and told so with 429 and Retry-After. Partner systems (a province's
 recognition service checking its candidates) present a partner key and are not limited.
 
+The client is the peer address of the connection. Only when that peer is one of the configured reverse proxies
+(`QUERY_TRUSTED_PROXIES`, none by default) is the client taken from X-Forwarded-For: the right-most address in it
+that no trusted proxy wrote, which is the one the proxy saw. A client cannot get past its limits by writing the
+header itself: from anywhere else the header is ignored, and through the proxy its own entries stand left of the
+address the proxy adds.
+
 A limiter call costs about as much as a lookup, so a worker takes a client's lookups from the limits in
 leases: the first lookup takes 1, and a client that uses up its lease within `LEASE_SECONDS` takes twice as
 many the next time, up to a twentieth of its smallest limit (`MAX_LEASE` at most). A lease is counted in
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,6 +41,7 @@ from redis.asyncio import Redis
 from shared.platform.auth import PARTNER_HEADER
 
 PARTNER_HEADER_NAME = PARTNER_HEADER.lower().encode()  # as ASGI servers hand header names over
+FORWARDED_FOR = b"x-forwarded-for"
 LEASE_SECONDS = 1.0
 MAX_LEASE = 64
 
@@ -57,7 +65,15 @@ class Lease:
 
 class FairUse:
     def __init__(
-        self, redis: Redis, redis_url: str, *, prefix: str, lookups: str, misses: str, partner_keys: list[str]
+        self,
+        redis: Redis,
+        redis_url: str,
+        *,
+        prefix: str,
+        lookups: str,
+        misses: str,
+        partner_keys: list[str],
+        trusted_proxies: list[str] | None = None,
     ):
         self.redis = redis
         self.storage = RedisStorage(
@@ -70,10 +86,16 @@ class FairUse:
         self.prefix = prefix
         self.max_lease = max(1, min([MAX_LEASE, *(item.amount // 20 for item in self.lookups)]))
         self.leases: dict[str, Lease] = {}
+        networks = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies or []]
+        # Single addresses are compared as text (the peer address as the server gives it), networks by parsing.
+        self.proxy_addresses = frozenset(
+            str(network.network_address) for network in networks if network.num_addresses == 1
+        )
+        self.proxy_networks = [network for network in networks if network.num_addresses > 1]
 
     def client(self, request: Request) -> str | None:
-        """Who is asking: None for a partner system, else the client address (uvicorn resolves trusted
-        proxies' X-Forwarded-For, see docs/query.md)."""
+        """Who is asking: None for a partner system, else the client address: the peer's, or behind a trusted
+        proxy the one it forwarded for (docs/query.md, Fair use)."""
         # Read from the ASGI scope: Starlette's Headers and Address objects cost more than the rest of fair use.
         if self.partner_keys:
             for name, presented in request.scope["headers"]:
@@ -82,7 +104,37 @@ class FairUse:
                         return None
                     break
         address = request.scope.get("client")
-        return address[0] if address else "unknown"
+        peer: str = address[0] if address else "unknown"
+        if (self.proxy_addresses or self.proxy_networks) and self.trusted(peer):
+            return self.forwarded_for(request.scope["headers"]) or peer
+        return peer
+
+    def trusted(self, address: str) -> bool:
+        """Whether this address is one of the configured reverse proxies."""
+        if address in self.proxy_addresses:
+            return True
+        if not self.proxy_networks:
+            return False
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(parsed in network for network in self.proxy_networks)
+
+    def forwarded_for(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """The right-most X-Forwarded-For address not written by a trusted proxy (None without the header): each
+        proxy appends the address it was reached from, so what a client wrote itself stands left of it."""
+        hops = [
+            hop.strip()
+            for name, value in headers
+            if name == FORWARDED_FOR
+            for hop in value.decode("latin-1").split(",")
+            if hop.strip()
+        ]
+        for hop in reversed(hops):
+            if not self.trusted(hop):
+                return hop
+        return hops[0] if hops else None
 
     def block_key(self, client: str) -> str:
         return f"{self.prefix}blocked:{client}"

@@ -105,3 +105,19 @@ class RebuildWatch:
         else:
             log.info("consumer groups caught up with the log in %.1f s", self.seconds)
         self.caught_up = True
+
+
+@dataclass
+class ReadModelReadiness:
+    """Whether this replica's read model has caught up with the log: what `/readyz` reports and what the public
+    lookups wait for. Until then a lookup would answer "not on record" for certificates that exist and count it
+    as the client's miss, so the lookups answer 503 with Retry-After instead, and count nothing."""
+
+    watches: list[RebuildWatch] = field(default_factory=list)
+    # The consumer groups are subscribed at start-up, after Redis names the read model: until then no watch
+    # exists yet and nothing has caught up. False when the groups were fixed up front (documentation, tests).
+    awaits_watch: bool = True
+
+    @property
+    def caught_up(self) -> bool:
+        return (bool(self.watches) or not self.awaits_watch) and all(w.caught_up for w in self.watches)

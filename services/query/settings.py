@@ -1,3 +1,4 @@
+import ipaddress
 import re
 
 from pydantic import Field, SecretStr, field_validator
@@ -22,6 +23,13 @@ class QuerySettings(ServiceSettings):
         default="10 per 10 minutes;30/day",
         description="per client address, lookups that found nothing; past them it waits",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses (or networks, e.g. 172.28.0.0/24) of the reverse proxies in front of this service: "
+        "only a request from one of them has its client address taken from X-Forwarded-For (the right-most address "
+        "no trusted proxy wrote); by default none, and every client is its peer address. Run uvicorn with "
+        "--no-proxy-headers so it does not rewrite the peer address itself",
+    )
     partner_keys: list[SecretStr] = Field(
         default_factory=list, description="keys of partner systems (recognition services) that are not limited"
     )
@@ -37,6 +45,18 @@ class QuerySettings(ServiceSettings):
     max_complaint_bytes: int = Field(
         default=64 * 1024, description="largest complaint body forwarded (its text is at most 4,000 characters)"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            if proxy.strip() == "*":
+                raise ValueError("'*' would let every client name its own address: name the proxies' addresses")
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError as error:
+                raise ValueError(f"{proxy!r} is not an IP address or network: {error}") from error
+        return [proxy.strip() for proxy in proxies]
 
     @field_validator("supervision_urls")
     @classmethod

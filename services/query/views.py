@@ -13,7 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParameter
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
+from shared.kernel.errors import FieldError, FieldErrors
 from shared.kernel.events import DrawMade, InspectionPlanPublished
 from shared.platform.deps import TodayDep, lookup_number
 
@@ -24,9 +26,11 @@ from .models import (
     ComplaintForm,
     ComplaintReceipt,
     ComplaintStatusView,
+    HolderLookup,
     LookupResult,
     Page,
     PlanDocuments,
+    UploadedCredential,
     Verification,
     summary,
 )
@@ -36,8 +40,30 @@ router = APIRouter(tags=["public lookup"])
 PAGE = Path(__file__).parent / "page" / "index.html"
 
 
+REBUILDING_RETRY_AFTER_SECONDS = 10
+REBUILDING = {
+    "description": "the read model is still being rebuilt from the log: nothing was looked up or counted against "
+    "fair use; ask again after Retry-After seconds",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}},
+}
+
+
 async def admitted_client(request: Request) -> str | None:
-    """Counts the lookup against the client's share (429 past it); the client, None for a partner system."""
+    """Counts the lookup against the client's share (429 past it); the client, None for a partner system.
+    While the read model is still being rebuilt, 503 and nothing counted: it would answer "not on record" for
+    certificates that exist, and count that as the client's miss."""
+    if not request.app.state.read_model.caught_up:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the read model is still being rebuilt from the log: please ask again shortly "
+            f"(数据正在更新，请 {REBUILDING_RETRY_AFTER_SECONDS} 秒后再试)",
+            headers={"Retry-After": str(REBUILDING_RETRY_AFTER_SECONDS)},
+        )
+    return await forwarding_client(request)
+
+
+async def forwarding_client(request: Request) -> str | None:
+    """As `admitted_client`, for what does not read the read model (complaints are forwarded to supervision)."""
     fair_use = fair_use_of(request)
     client = fair_use.client(request)
     await fair_use.admit(client)
@@ -45,6 +71,7 @@ async def admitted_client(request: Request) -> str | None:
 
 
 Client = Annotated[str | None, Depends(admitted_client)]
+ForwardingClient = Annotated[str | None, Depends(forwarding_client)]
 
 
 def json_response(document: bytes) -> Response:
@@ -52,7 +79,7 @@ def json_response(document: bytes) -> Response:
     return Response(document, media_type="application/json")
 
 
-@router.get("/certificates/{number}", response_model=CertificateView)
+@router.get("/certificates/{number}", response_model=CertificateView, responses={503: REBUILDING})
 async def by_number(number: str, request: Request) -> Response:
     """Looks a certificate up by its 22-character number (a legacy 16-digit number is accepted)."""
     # The busiest route calls its checks itself: FastAPI's dependency solving would cost a tenth of the request.
@@ -72,46 +99,99 @@ async def by_number(number: str, request: Request) -> Response:
     return json_response(documents[0])
 
 
-@router.get("/certificates", response_model=LookupResult)
-async def by_holder(
-    request: Request,
-    client: Client,
-    name: Annotated[str, Query(min_length=1, max_length=60, description="holder's name, required")],
-    id_number: Annotated[str, Query(min_length=6, max_length=32, description="holder's ID number, required")],
-) -> Response:
-    """Looks certificates up by name plus ID number; both are required, so neither can be enumerated."""
+@router.post(
+    "/holder-lookups",
+    response_model=LookupResult,
+    status_code=status.HTTP_200_OK,
+    responses={503: REBUILDING},
+)
+async def by_holder(request: Request, client: Client, lookup: HolderLookup) -> Response:
+    """Looks certificates up by name plus ID number, both in the JSON body (`{"name": …, "id_number": …}`), so
+    the ID number is in no URL: not in an access log, a proxy's log or a trace. Both are required, so neither can
+    be enumerated; finding nothing counts as a miss for fair use. Nothing is created: it answers 200."""
     store = store_of(request)
-    documents = await store.documents(await store.holder_numbers(name, id_number))
+    documents = await store.documents(await store.holder_numbers(lookup.name, lookup.id_number))
     if not documents:
         await fair_use_of(request).missed(client)
     return json_response(b'{"data":[' + b",".join(documents) + b'],"count":%d}' % len(documents))
 
 
-@router.post("/verifications", response_model=Verification)
+@router.get("/certificates", include_in_schema=False)
+async def by_holder_moved() -> Response:
+    """The lookup by holder took name and ID number in the query string until it moved to `POST /holder-lookups`:
+    answered with 410 and where it went, without reading the parameters or counting anything."""
+    raise HTTPException(
+        status.HTTP_410_GONE,
+        "look certificates up by holder with POST /holder-lookups and a JSON body "
+        '{"name": …, "id_number": …}: an ID number does not belong in a URL',
+    )
+
+
+CREDENTIAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "the W3C credential JSON of a skill certificate as the holder received it (claims may be "
+    "hidden), at most 256 KiB",
+    "required": ["credentialSubject"],
+    "properties": {
+        "credentialSubject": {"type": "object", "description": "the signed claims"},
+        "proof": {"type": "object", "description": "salts, target hash, Merkle path and root, the batch signature"},
+        "issuer": {"type": "object"},
+        "credentialStatus": {"type": "object"},
+    },
+}
+MAX_CREDENTIAL_DEPTH = 32  # a credential is four levels deep; deeper input is refused before it is verified
+
+
+@router.post(
+    "/verifications",
+    response_model=Verification,
+    status_code=status.HTTP_200_OK,
+    responses={
+        413: {
+            "description": "larger than any electronic certificate (`QUERY_MAX_UPLOAD_BYTES`, 256 KiB)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}},
+        },
+        503: REBUILDING,
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CREDENTIAL_SCHEMA}}}},
+)
 async def verify_credential(request: Request, store: StoreDep, settings: SettingsDep, _client: Client) -> Verification:
-    """Verifies an uploaded electronic certificate (the W3C credential JSON the holder received)."""
-    body = await request.body()
-    if len(body) > settings.max_upload_bytes:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "an electronic certificate is far smaller than this")
+    """Verifies an uploaded electronic certificate (the W3C credential JSON the holder received): integrity,
+    signature, filing, status. A body that is not such a credential (not JSON, nested deeper than any credential,
+    a part of the wrong type) is refused with 422 naming the field."""
+    body = await _body(request, settings.max_upload_bytes, "an electronic certificate is far smaller than this")
     try:
         credential = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": ["body"], "msg": f"not JSON: {error}", "type": "json_invalid"}],
-        ) from error
+        raise FieldError("body", f"not JSON: {error}") from error
+    except RecursionError as error:
+        raise FieldError("body", "nested far deeper than an electronic certificate") from error
+    if _deeper_than(credential, MAX_CREDENTIAL_DEPTH):
+        raise FieldError("body", "nested far deeper than an electronic certificate")
     if not isinstance(credential, dict) or "credentialSubject" not in credential:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [
-                {
-                    "loc": ["body", "credentialSubject"],
-                    "msg": "not an electronic skill certificate (no credentialSubject)",
-                    "type": "missing",
-                }
-            ],
-        )
+        raise FieldError("credentialSubject", "not an electronic skill certificate (no credentialSubject)")
+    try:
+        UploadedCredential.model_validate(credential)
+    except ValidationError as error:
+        raise FieldErrors(
+            [FieldError(".".join(str(part) for part in e["loc"]), e["msg"]) for e in error.errors()]
+        ) from error
     return Verification.model_validate(summary(await store.verify_uploaded(credential)))
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether this parsed JSON nests arrays and objects more than `limit` deep (without recursing)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
 
 
 def _matches(entry: dict[str, Any], text: str | None, *fields: str) -> bool:
@@ -128,7 +208,7 @@ Province = Annotated[str | None, Query(pattern=r"^\d{2}$", description="GB/T 226
 Text = Annotated[str | None, Query(max_length=60)]
 
 
-@router.get("/organizations", response_model=Page)
+@router.get("/organizations", response_model=Page, responses={503: REBUILDING})
 async def organizations(
     store: StoreDep,
     _client: Client,
@@ -171,7 +251,7 @@ async def organizations(
     return page
 
 
-@router.get("/batch-plans", response_model=Page)
+@router.get("/batch-plans", response_model=Page, responses={503: REBUILDING})
 async def batch_plans(
     store: StoreDep,
     today: TodayDep,
@@ -204,7 +284,7 @@ FilingCode = Annotated[
 ]
 
 
-@router.get("/inspection-plans", response_model=Page)
+@router.get("/inspection-plans", response_model=Page, responses={503: REBUILDING})
 async def inspection_plans(
     store: StoreDep,
     _client: Client,
@@ -236,7 +316,7 @@ def _with_draw(plan: dict[str, Any], draw: dict[str, Any] | None) -> dict[str, A
     }
 
 
-@router.get("/inspection-plans/{province}/{plan_id}", response_model=PlanDocuments)
+@router.get("/inspection-plans/{province}/{plan_id}", response_model=PlanDocuments, responses={503: REBUILDING})
 async def inspection_plan(province: ProvincePath, plan_id: PlanId, store: StoreDep, _client: Client) -> Response:
     """The plan and its latest draw exactly as published: what the offline verifier reads
     (`python -m services.supervision.draw verify plan.json draw.json`). `draw` is null until the draw."""
@@ -244,7 +324,11 @@ async def inspection_plan(province: ProvincePath, plan_id: PlanId, store: StoreD
     return json_response(b'{"plan":' + plan + b',"draw":' + (draw or b"null") + b"}")
 
 
-@router.get("/inspection-plans/{province}/{plan_id}/plan.json", response_model=InspectionPlanPublished)
+@router.get(
+    "/inspection-plans/{province}/{plan_id}/plan.json",
+    response_model=InspectionPlanPublished,
+    responses={503: REBUILDING},
+)
 async def inspection_plan_document(
     province: ProvincePath, plan_id: PlanId, store: StoreDep, _client: Client
 ) -> Response:
@@ -253,7 +337,7 @@ async def inspection_plan_document(
     return _download(plan, _file_name(province, plan_id, "plan"))
 
 
-@router.get("/inspection-plans/{province}/{plan_id}/draw.json", response_model=DrawMade)
+@router.get("/inspection-plans/{province}/{plan_id}/draw.json", response_model=DrawMade, responses={503: REBUILDING})
 async def draw_document(province: ProvincePath, plan_id: PlanId, store: StoreDep, _client: Client) -> Response:
     """The plan's latest draw as published, to download (draw.json for the verifier); 404 before the draw."""
     _, draw = await _plan_documents(store, province, plan_id)
@@ -283,7 +367,7 @@ def _download(document: bytes, filename: str) -> Response:
     )
 
 
-@router.get("/inspections", response_model=Page)
+@router.get("/inspections", response_model=Page, responses={503: REBUILDING})
 async def inspections(
     store: StoreDep,
     _client: Client,
@@ -321,13 +405,16 @@ COMPLAINT_SCHEMA = ComplaintForm.model_json_schema()
 NOT_ANSWERING = {"description": 'the province\'s supervision service is not answering: {"detail": …}'}
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, read up to `limit` bytes (413 past it): a complaint is forwarded, not kept."""
+async def _body(request: Request, limit: int, too_large: str = "a complaint is far smaller than this") -> bytes:
+    """The request body, read up to `limit` bytes (413 past it, before reading on when Content-Length says so)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "a complaint is far smaller than this")
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large)
     return bytes(body)
 
 
@@ -354,7 +441,11 @@ def _forwarded(answer: Answer, body: Any) -> Response:
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": COMPLAINT_SCHEMA}}}},
 )
 async def file_complaint(
-    province: ProvincePath, request: Request, settings: SettingsDep, supervisions: SupervisionsDep, _client: Client
+    province: ProvincePath,
+    request: Request,
+    settings: SettingsDep,
+    supervisions: SupervisionsDep,
+    _client: ForwardingClient,
 ) -> Response:
     """Files a complaint or report (投诉举报) with the province's supervision: the JSON body is forwarded to it
     unchanged, and its answer (201 with the tracking code and the deadlines, or 422) comes back as it is. Nothing
@@ -372,7 +463,7 @@ async def file_complaint(
     responses={404: {"description": "no such complaint, or no supervision of its province"}, 503: NOT_ANSWERING},
 )
 async def complaint_status(
-    tracking_code: TrackingCode, request: Request, supervisions: SupervisionsDep, client: Client
+    tracking_code: TrackingCode, request: Request, supervisions: SupervisionsDep, client: ForwardingClient
 ) -> Response:
     """A complaint's status, deadlines and reply, by its tracking code, from the supervision of the province its
     first two digits name. A code not found counts as a miss for fair use (codes are not to be guessed)."""

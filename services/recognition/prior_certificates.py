@@ -48,7 +48,9 @@ class PriorCertificates:
         except NumberError:
             return PriorCertificate(number, found=False)
         try:
-            response = await self.client.get("/certificates", params={"name": claim.name, "id_number": claim.id_number})
+            # In the body (POST /holder-lookups): an ID number goes into no URL, log or trace.
+            holder = {"name": claim.name, "id_number": claim.id_number}
+            response = await self.client.post("/holder-lookups", json=holder)
             response.raise_for_status()
             held = {view["certificate_number"]: view for view in response.json()["data"]}
             if number not in held:

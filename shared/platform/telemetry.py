@@ -8,6 +8,9 @@ Sampling happens at the HTTP edge (`SampledTracing`): a request that carries a c
 always traced (the caller's sampled flag decides), and `sample_ratio` of the others. An untraced request
 skips the OpenTelemetry middleware and every instrumentation beneath it, which costs more than a public
 lookup itself (bench/query.md). Other root spans (an event without trace context) are kept by the ratio.
+
+An HTTP server span carries the path, never the query string (`without_query_string`): what a client puts there
+(a name, an ID number) is not for the trace collector.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.util.types import Attributes
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -110,11 +113,31 @@ class SampledTracing:
             await self.untraced(scope, receive, send)
 
 
+QUERY_STRING_ATTRIBUTES = ("http.url", "url.full", "http.target")
+REDACTED_QUERY = "REDACTED"
+
+
+def without_query_string(span: Span, scope: dict[str, Any]) -> None:
+    """The server span's request hook: the URL attributes the ASGI instrumentation set from the request, without
+    their query string, and `url.query` (newer semantic conventions) redacted."""
+    if not scope.get("query_string") or not span.is_recording():
+        return
+    attributes: Any = getattr(span, "attributes", None) or {}
+    for name in QUERY_STRING_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(name, value.split("?", 1)[0])
+    if "url.query" in attributes:
+        span.set_attribute("url.query", REDACTED_QUERY)
+
+
 def instrument_app(app: FastAPI, engine: Engine | None, provider: TracerProvider, *, sample_ratio: float) -> None:
     """`sample_ratio` below 1 sends the requests not drawn past the instrumentation altogether (the sampler alone
     would still pay for the middleware); at 1 every request takes the traced stack."""
     build_untraced = app.build_middleware_stack
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz,readyz")
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, excluded_urls="healthz,readyz", server_request_hook=without_query_string
+    )
     build_traced = app.build_middleware_stack
 
     def build_sampled() -> ASGIApp:

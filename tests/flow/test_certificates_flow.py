@@ -108,7 +108,7 @@ async def test_a_zhejiang_credential_verifies_in_jiangsu_until_it_is_revoked(env
         assert (view["revoked_on"], view["revocation_reason"]) == (public["revoked_on"], "fraud")
         holder = walk.candidates[0]
         [by_holder] = expect(
-            await query.get("/certificates", params={"name": holder["name"], "id_number": holder["id_number"]}), 200
+            await query.post("/holder-lookups", json={"name": holder["name"], "id_number": holder["id_number"]}), 200
         )["data"]
         assert by_holder["status"] == "revoked"
         other = walk.certificates[1]["number"]

@@ -50,7 +50,7 @@ async def test_certificate_from_filing_to_lookup_in_two_provinces(env: Environme
             assert view["province"] == province
             assert view["holder_name"] == candidate["name"]
             params = {"name": candidate["name"], "id_number": candidate["id_number"]}
-            by_holder = expect(await query.get("/certificates", params=params), 200)
+            by_holder = expect(await query.post("/holder-lookups", json=params), 200)
             assert [c["certificate_number"] for c in by_holder["data"]] == [first["number"]]
             assert candidate["id_number"] not in str(by_holder)
 

@@ -44,9 +44,9 @@ async def test_a_client_that_keeps_missing_waits_and_others_do_not(env: Environm
         assert (await guesser.get("/organizations")).status_code == 200
         assert (await other_worker("203.0.113.7").get("/organizations")).status_code == 200
         for id_number in ("330106199001010011", "330106199001010038", "330106199001010054"):
-            answer = await guesser.get("/certificates", params={"name": "张伟", "id_number": id_number})
+            answer = await guesser.post("/holder-lookups", json={"name": "张伟", "id_number": id_number})
             assert answer.status_code == 200 and answer.json()["count"] == 0
-        fourth = await guesser.get("/certificates", params={"name": "张伟", "id_number": "330106199001010070"})
+        fourth = await guesser.post("/holder-lookups", json={"name": "张伟", "id_number": "330106199001010070"})
         assert fourth.status_code == 429
         assert 1 <= int(fourth.headers["Retry-After"]) <= 60
         assert "请" in fourth.json()["detail"]
@@ -60,8 +60,8 @@ async def test_a_client_that_keeps_missing_waits_and_others_do_not(env: Environm
         assert elsewhere.status_code == 429 and "Retry-After" in elsewhere.headers
         # Another address is not affected; a name alone is refused outright and counts as nothing.
         assert (await neighbour.get(f"/certificates/{NOBODY}")).status_code == 404
-        name_only = await neighbour.get("/certificates", params={"name": "张伟"})
-        assert name_only.status_code == 422 and name_only.json()["detail"][0]["field"] == "query.id_number"
+        name_only = await neighbour.post("/holder-lookups", json={"name": "张伟"})
+        assert name_only.status_code == 422 and name_only.json()["detail"][0]["field"] == "id_number"
 
 
 async def test_the_lookup_limit_and_a_partner_system(env: Environment) -> None:

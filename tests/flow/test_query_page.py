@@ -201,8 +201,13 @@ async def test_the_public_page_on_a_phone(env: Environment, token: Any, tmp_path
 
             await page.get_by_label("姓名").fill(holder["name"])
             await page.get_by_label("证件号码").fill(holder["id_number"])
-            await page.get_by_role("button", name="按姓名和证件号码查询").click()
+            # Name and ID number go in a POST body: the ID number is in no URL (history, access logs, traces).
+            async with page.expect_request(lambda r: r.url.endswith("/holder-lookups")) as asked:
+                await page.get_by_role("button", name="按姓名和证件号码查询").click()
+            lookup = await asked.value
+            assert lookup.method == "POST" and holder["id_number"] in (lookup.post_data or "")
             await expect(page.locator("#lookup-results")).to_contain_text("共查到 1 本证书")
+            assert holder["id_number"] not in page.url
             await shot(page, "3-by-name-and-id")
 
             await page.get_by_role("tab", name="电子证书验证").click()

@@ -120,7 +120,8 @@ async def test_zhejiang_level_3_on_a_jiangsu_level_4_certificate(env: Environmen
 
         async def both_certificates() -> list[dict[str, Any]] | None:
             found = expect(
-                await query.get("/certificates", params={"name": holder["name"], "id_number": holder["id_number"]}), 200
+                await query.post("/holder-lookups", json={"name": holder["name"], "id_number": holder["id_number"]}),
+                200,
             )
             return found["data"] if found["count"] == 2 else None
 

@@ -34,7 +34,10 @@ def test_docker_compose_matches_the_local_launcher() -> None:
         for name, service in compose["services"].items()
         if "ports" in service
     }
-    assert published == DEFAULT_PORTS
+    # The public query is published through its reverse proxy only, on the query's port.
+    assert "query" not in published
+    assert published.pop("query-proxy") == DEFAULT_PORTS["query"]
+    assert published == {name: port for name, port in DEFAULT_PORTS.items() if name != "query"}
     for name in DEFAULT_PORTS:
         environment = compose["services"][name]["environment"]
         service = environment["SERVICE"]
@@ -45,6 +48,33 @@ def test_docker_compose_matches_the_local_launcher() -> None:
     # The query service forwards each province's complaints to that province's supervision, as make up has it.
     forwarded = json.loads(compose["services"]["query"]["environment"]["QUERY_SUPERVISION_URLS"])
     assert forwarded == {province: f"http://supervision-{province}:8000" for province in PROVINCES}
+
+
+def test_docker_compose_trusts_x_forwarded_for_from_the_query_proxy_only() -> None:
+    """Fair use counts the client X-Forwarded-For names only when the request comes from the proxy's address: the
+    proxy's fixed address and nothing else (no uvicorn FORWARDED_ALLOW_IPS, no network, no `*`)."""
+    import ipaddress
+    import json
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    query, proxy = compose["services"]["query"], compose["services"]["query-proxy"]
+    environment = {str(key): str(value) for key, value in query["environment"].items()}
+    assert not any("FORWARDED_ALLOW_IPS" in key or "PROXY_HEADERS" in key for key in environment)
+    [(network, address)] = [(name, entry["ipv4_address"]) for name, entry in proxy["networks"].items()]
+    assert network in query["networks"]
+    trusted = json.loads(environment["QUERY_TRUSTED_PROXIES"])
+    assert trusted == [address] and ipaddress.ip_network(address).num_addresses == 1
+    [mount] = proxy["volumes"]
+    config = (root / mount.split(":")[0]).read_text()
+    assert "proxy_pass http://query" in config and "$proxy_add_x_forwarded_for" in config
+    # Its access log leaves the query string out; the image's uvicorn writes none and rewrites no client address.
+    assert "$request " not in config and "$request_uri" not in config and "$args" not in config
+    dockerfile = (root / "Dockerfile").read_text()
+    assert "--no-access-log" in dockerfile and "--no-proxy-headers" in dockerfile
+    assert "--proxy-headers" not in dockerfile.replace("--no-proxy-headers", "")
 
 
 def test_the_committed_asyncapi_documents_are_what_the_services_declare() -> None:
