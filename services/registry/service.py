@@ -1031,7 +1031,7 @@ def search_catalogue(
     if status is not None:
         statement = statement.where(Organization.status == status)
     if name:
-        statement = statement.where(col(Organization.name).contains(name))
+        statement = statement.where(col(Organization.name).contains(name, autoescape=True))  # % and _ as typed
     if city:
         statement = statement.where(Organization.city == city)
     rows = list(unit.session.exec(statement.order_by(col(Organization.filing_code))))

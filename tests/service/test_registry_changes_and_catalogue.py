@@ -289,3 +289,13 @@ def test_a_category_2_occupation_is_refused_unless_the_policy_counts_its_categor
     welder = ApplicationCreate.model_validate(applying_for("6-18-02-04", "焊工", 88))
     [access] = check_application(welder, policy=counted, catalogue=catalogue, peers=[])
     assert "access-type" in access.reason
+
+
+async def test_percent_and_underscore_in_a_name_search_match_themselves(registry: ServiceBus) -> None:
+    """The public catalogue's name search takes what is typed: `%` and `_` are not wildcards [D12]."""
+    async with registry.http() as client:
+        code = await filed(client, registry, 91)
+        name = expect(await client.get(f"/organizations/{code}"), 200)["name"]
+        for typed in ("%", "_", "%%", name[:2] + "_"):
+            assert expect(await client.get("/organizations", params={"name": typed}), 200)["count"] == 0, typed
+        assert expect(await client.get("/organizations", params={"name": name[2:6]}), 200)["count"] == 1
