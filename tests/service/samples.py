@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -73,6 +73,7 @@ from shared.kernel.events import (
     contract_for,
 )
 from shared.kernel.numbering import CertificateNumber, FilingCode, Level
+from shared.platform.replicas import FiledOrganization
 
 PROVINCE = "33"
 ORGANIZATION = "S000033000001"
@@ -105,6 +106,22 @@ def organization_filed(code: str = ORGANIZATION, *, levels: list[int] | None = N
         selected_by="330000",
         contact="李明",
         phone="0571-88886666",
+    )
+
+
+def filed_replica(today: date, code: str = ORGANIZATION, *, levels: list[int] | None = None) -> FiledOrganization:
+    """The replica row a provincial service keeps of `organization_filed`: filed a month before `today`, one site."""
+    filed = organization_filed(code, levels=levels)
+    return FiledOrganization(
+        filing_code=filed.filing_code,
+        name=filed.name,
+        org_type=filed.org_type,
+        province=PROVINCE,
+        city=filed.city,
+        scope=[item.model_dump() for item in filed.scope],
+        filed_on=today - timedelta(days=30),
+        valid_until=today + timedelta(days=900),
+        sites=[{"address": "杭州市人民路1号", "city": "杭州市"}],
     )
 
 

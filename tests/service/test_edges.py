@@ -21,10 +21,9 @@ from shared.kernel.clock import Clock
 from shared.platform.app import stop
 from shared.platform.deps import unit_dependency
 from shared.platform.outbox import OutboxEvent
-from shared.platform.replicas import FiledOrganization
 from shared.platform.unit import Unit
 from tests.service.conftest import running
-from tests.service.samples import organization_filed
+from tests.service.samples import filed_replica, organization_filed
 
 
 async def test_a_registration_that_cannot_be_filed_leaves_no_application_and_no_event(
@@ -115,19 +114,7 @@ async def test_an_unreachable_query_service_decides_nothing(tmp_path: Path, topi
     ) as recognition:
         filed = organization_filed(levels=[5, 4, 3])
         with recognition.unit() as unit:
-            unit.session.add(
-                FiledOrganization(
-                    filing_code=filed.filing_code,
-                    name=filed.name,
-                    org_type=filed.org_type,
-                    province="33",
-                    city=filed.city,
-                    scope=[item.model_dump() for item in filed.scope],
-                    filed_on=Clock().today() - timedelta(days=30),
-                    valid_until=Clock().today() + timedelta(days=900),
-                    sites=[{"address": "杭州市人民路1号", "city": "杭州市"}],
-                )
-            )
+            unit.session.add(filed_replica(Clock().today(), levels=[5, 4, 3]))
         operator = recognition.token("org_operator", filed.filing_code)
         claimant = candidate("33", 0, prior_certificate_number="S000032000001264000001")
         plan = batch_plan(filed.filing_code, "33", candidates=[claimant], level=3)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,8 @@ from shared.platform.db import make_engine
 from shared.platform.idempotency import Idempotency, IdempotencyKey
 from shared.platform.limits import MIB, BodyLimit
 from shared.platform.outbox import OutboxEvent
-from shared.platform.replicas import FiledOrganization
 from tests.service.conftest import ServiceBus, running
-from tests.service.samples import organization_filed
+from tests.service.samples import filed_replica, organization_filed
 
 BIG = str(2**63)  # one past the largest integer a database column holds
 
@@ -120,19 +118,7 @@ async def test_the_limit_counts_a_streamed_body_for_a_route_that_reads_it_itself
 async def draft_batch(recognition: ServiceBus, client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     filed = organization_filed(levels=[5, 4, 3])
     with recognition.unit() as unit:
-        unit.session.add(
-            FiledOrganization(
-                filing_code=filed.filing_code,
-                name=filed.name,
-                org_type=filed.org_type,
-                province="33",
-                city=filed.city,
-                scope=[item.model_dump() for item in filed.scope],
-                filed_on=Clock().today() - timedelta(days=30),
-                valid_until=Clock().today() + timedelta(days=900),
-                sites=[{"address": "杭州市人民路1号", "city": "杭州市"}],
-            )
-        )
+        unit.session.add(filed_replica(Clock().today(), levels=[5, 4, 3]))
     operator = recognition.token("org_operator", filed.filing_code)
     plan = batch_plan(filed.filing_code, "33", candidates=[candidate("33", 0)], level=3)
     created = await client.post("/batches", json=plan, headers=operator)

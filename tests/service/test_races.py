@@ -20,13 +20,15 @@ from services.registry.models import Organization, Transition
 from shared.kernel.events import BATCH_PLAN_APPROVED, BATCH_RESULTS_APPROVED, ORGANIZATION_FILED
 from shared.platform.outbox import OutboxEvent
 from shared.platform.sequences import SequenceCounter
+from tests.service import test_recognition_followup as followup
 from tests.service.conftest import ServiceBus, running
-from tests.service.test_recognition_followup import department, draft, followed
+from tests.service.test_recognition_followup import department, draft
 from tests.service.test_recognition_followup import every_stage as batches_in_every_state
 from tests.service.test_recognition_supervision import operator
 from tests.service.test_registry_jurisdiction import assessed, ok, published, submit, today
 
 CONCURRENT = 5
+recognition_on = followup.recognition_on  # the fixture: recognition on SQLite and on PostgreSQL
 
 
 def statuses(answers: list[httpx.Response]) -> list[int]:
@@ -87,14 +89,6 @@ async def test_five_officials_accepting_at_once_accept_once(registry_on: Service
         answers = await asyncio.gather(*(client.post(at, headers=h) for h in officials(registry, "province_official")))
     assert statuses(answers) == [200] + [409] * (CONCURRENT - 1), [a.text for a in answers]
     assert [t.action for t in registry.rows(Transition, Transition.organization_id == app_id)].count("accept") == 1
-
-
-@pytest.fixture
-async def recognition_on(
-    tmp_path: Path, topic_root: str, database_url_factory: Any
-) -> AsyncIterator[tuple[ServiceBus, httpx.AsyncClient]]:
-    async with followed(tmp_path, topic_root, database_url=database_url_factory("recognition")) as both:
-        yield both
 
 
 async def test_five_officials_approving_one_batch_at_once_approve_it_once(
