@@ -69,8 +69,9 @@ async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
     ]
 
 
-async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
-    """Every dead letter now on `topic`, oldest first (read without a consumer group: nothing is committed)."""
+async def read_topic(bootstrap: str, topic: str) -> list[DeadLetter]:
+    """Every message now on `topic` (dead letters, or any other topic's), oldest first by partition; read without a
+    consumer group, so nothing is committed."""
     partitions = await partitions_of(bootstrap, topic)
     if not partitions:
         return []
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="re-drive every dead letter")
     args = parser.parse_args(argv)
     topic = dead_letter_topic(args.province, args.consumer, args.topic_root)
-    letters = asyncio.run(read_dead_letters(args.bootstrap, topic))
+    letters = asyncio.run(read_topic(args.bootstrap, topic))
     if args.action == "list":
         for letter in letters:
             shown = {"at": letter.at, "source": letter.source, "reason": letter.reason}

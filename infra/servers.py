@@ -85,6 +85,15 @@ class ManagedProcess:
         self.stop()
         raise ServerError(f"{self.name} not ready after {timeout:.0f}s; log {self.log_path}:\n{self.log_tail()}")
 
+    def kill(self) -> None:
+        """SIGKILL to the process and its children, as a crash or the OOM killer would end them."""
+        if not self.alive():
+            return
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self, timeout: float = 20) -> None:
         if not self.alive():
             return

@@ -183,9 +183,9 @@ class Stack:
         """Where the query service forwards each running province's complaints (投诉举报, docs/query.md)."""
         return {province: self.services[f"supervision-{province}"].url for province in PROVINCES}
 
-    def wait_ready(self, timeout: float = 120) -> None:
+    def wait_ready(self, timeout: float = 120, names: list[str] | None = None) -> None:
         deadline = time.monotonic() + timeout
-        pending = dict(self.services)
+        pending = {name: self.services[name] for name in names or self.services}
         while pending:
             for name, service in list(pending.items()):
                 if not service.proc.alive():
@@ -198,6 +198,24 @@ class Stack:
             if time.monotonic() > deadline:
                 raise ServerError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
             time.sleep(0.3)
+
+    def kill(self, name: str) -> None:
+        """kill -9 of one service (with its workers) or of the broker ("kafka"), for the fault tests."""
+        if name == "kafka":
+            assert self._kafka is not None and self._kafka.proc is not None, "the broker is not this stack's"
+            self._kafka.proc.kill()
+        else:
+            self.services[name].proc.kill()
+
+    def restart(self, name: str) -> None:
+        """Starts a killed service again on its port and data, and waits until it is ready; or the broker on its
+        log directory and ports."""
+        if name == "kafka":
+            assert self._kafka is not None, "the broker is not this stack's"
+            self._kafka.start()
+        else:
+            self.services[name].proc.start()
+            self.wait_ready(names=[name])
 
     def stop(self) -> None:
         for service in self.services.values():

@@ -30,6 +30,10 @@ PROVINCE_CITIES = {
 }
 
 
+# `resident_id` gives distinct numbers for 0 to 629,999; candidates take them from 1, staff from here.
+STAFF_IDS = 600_000
+
+
 def credit_code(province: str, number: int) -> str:
     """A unified social credit code with a correct check character (GB 32100)."""
     body = f"91{province}0100MA{number:07d}"[:17]
@@ -114,15 +118,17 @@ def filed_organization(
 
 def staff(province: str, number: int = 1) -> list[dict[str, Any]]:
     """Two examiners, an invigilator and an internal quality supervisor (the shipped policies' minimums:
-    `materials.min_examiners` 2, `min_quality_supervisors` 1), none tied to any candidate."""
+    `materials.min_examiners` 2, `min_quality_supervisors` 1), none tied to any candidate: their ID numbers come
+    from above those of any batch's candidates (`candidate` numbers them from 1)."""
     people = (
         ("周考评", "examiner"),
         ("吴监考", "invigilator"),
         ("郑督导", "quality_supervisor"),
         ("孙考评", "examiner"),
     )
+    first = STAFF_IDS + 10 * number
     return [
-        {"name": name, "id_type": "居民身份证", "id_number": resident_id(province, 900 + 10 * number + i), "role": role}
+        {"name": name, "id_type": "居民身份证", "id_number": resident_id(province, first + i), "role": role}
         for i, (name, role) in enumerate(people)
     ]
 
@@ -224,20 +230,33 @@ async def move_clock(client: httpx.AsyncClient, to: date, official: dict[str, st
         expect(await client.post("/clock", json={"days": (to - today).days}, headers=official), 200)
 
 
-async def run_batch(
+async def all_candidates(
+    recognition: httpx.AsyncClient, batch_id: str, headers: dict[str, str], page: int = 5000
+) -> list[dict[str, Any]]:
+    """Every candidate of the batch, read page by page (the API answers at most 5,000 at a time)."""
+    people: list[dict[str, Any]] = []
+    while True:
+        response = await recognition.get(
+            f"/batches/{batch_id}/candidates", params={"skip": len(people), "limit": page}, headers=headers
+        )
+        data = expect(response, 200)["data"]
+        people += data
+        if len(data) < page:
+            return people
+
+
+async def ready_for_approval(
     recognition: httpx.AsyncClient, batch: dict[str, Any], token: Callable[..., dict[str, str]], province: str
 ) -> dict[str, Any]:
-    """Takes a draft batch through submission, plan approval, the exam, results, publicity, report, review and
-    the province's re-check, moving the province's training clock over the waiting periods."""
+    """Takes a draft batch through submission, plan approval, the exam, results, publicity, report and review,
+    moving the province's training clock over the waiting periods: what is left is the province's re-check."""
     operator = token(province, "org_operator", batch["organization_code"])
     department, official = token(province, "testing_department"), token(province, "province_official")
     at = f"/batches/{batch['id']}"
     expect(await recognition.post(f"{at}/submit", headers=operator), 200)
     expect(await recognition.post(f"{at}/plan-decision", json={"approve": True}, headers=department), 200)
     await move_clock(recognition, date.fromisoformat(batch["exam_ends_on"]), official)
-    candidates = expect(await recognition.get(f"{at}/candidates", params={"limit": 5000}, headers=operator), 200)[
-        "data"
-    ]
+    candidates = await all_candidates(recognition, batch["id"], operator)
     expect(
         await recognition.post(f"{at}/results", json=passing_scores(candidates, batch["level"]), headers=operator), 200
     )
@@ -251,8 +270,16 @@ async def run_batch(
         recognition, date.fromisoformat(published["results_publicity_until"]) + timedelta(days=1), official
     )
     expect(await recognition.post(f"{at}/report", headers=operator), 200)
-    expect(await recognition.post(f"{at}/review", json={"approve": True}, headers=department), 200)
-    return expect(await recognition.post(f"{at}/approve", headers=official), 200)
+    return expect(await recognition.post(f"{at}/review", json={"approve": True}, headers=department), 200)
+
+
+async def run_batch(
+    recognition: httpx.AsyncClient, batch: dict[str, Any], token: Callable[..., dict[str, str]], province: str
+) -> dict[str, Any]:
+    """`ready_for_approval`, then the province's approval (which sends the results on for certificates)."""
+    await ready_for_approval(recognition, batch, token, province)
+    official = token(province, "province_official")
+    return expect(await recognition.post(f"/batches/{batch['id']}/approve", headers=official), 200)
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 60, what: str = "") -> T:
@@ -293,10 +320,10 @@ class WalkResult:
     certificates: list[dict[str, Any]]
 
 
-async def walk_province(
+async def plan_batch(
     clients: ProvinceClients, token: Callable[..., dict[str, str]], *, number: int = 1, candidates: int = 2
-) -> WalkResult:
-    """Files an organization, plans a batch, records results, approves it, and waits for its certificates."""
+) -> dict[str, Any]:
+    """Files organization `number` and has recognition accept a draft batch of `candidates` for it."""
     province = clients.province
     official = token(province, "province_official")
     filed = filed_organization(province, number, today=await service_today(clients.registry))
@@ -314,9 +341,19 @@ async def walk_province(
             return None
         return expect(response, 201)
 
-    batch = await eventually(batch_accepted, what=f"recognition accepts a batch for {code}")
+    return await eventually(batch_accepted, what=f"recognition accepts a batch for {code}")
+
+
+async def walk_province(
+    clients: ProvinceClients, token: Callable[..., dict[str, str]], *, number: int = 1, candidates: int = 2
+) -> WalkResult:
+    """Files an organization, plans a batch, records results, approves it, and waits for its certificates."""
+    province = clients.province
+    official = token(province, "province_official")
+    batch = await plan_batch(clients, token, number=number, candidates=candidates)
+    code = batch["organization_code"]
     batch = await run_batch(clients.recognition, batch, token, province)
-    people = expect(await clients.recognition.get(f"/batches/{batch['id']}/candidates", headers=operator), 200)["data"]
+    people = await all_candidates(clients.recognition, batch["id"], token(province, "org_operator", code))
 
     async def certificates_issued() -> list[dict[str, Any]] | None:
         response = await clients.certificates.get("/certificates", params={"batch_id": batch["id"]}, headers=official)

@@ -653,6 +653,14 @@ class EventContract(Generic[P]):
     version: int = 1
     # The topic keeps the latest event per key for ever (log compaction): a new reader rebuilds from it.
     compacted: bool = False
+    # All of a province's events of this kind on one partition (keyed by province, not by subject): a consumer
+    # applies them in the order they were published, and in that order again when it reads the log again after
+    # a restore (infra/backup.py), so what it allocates from them (certificate numbers) comes out the same.
+    in_publication_order: bool = False
+
+    def key(self, *, province: str, subject: str) -> str:
+        """The Kafka message key, which decides the partition."""
+        return province if self.in_publication_order else subject
 
     @property
     def topic_config(self) -> dict[str, str]:
@@ -709,7 +717,9 @@ BATCH_RESULTS_APPROVED = EventContract(
     "recognition",
     "batch-results-approved",
     BatchResultsApproved,
-    "The province re-checked a batch's results summary; the passing candidates may be certified.",
+    "The province re-checked a batch's results summary; the passing candidates may be certified. Keyed by province:"
+    " one partition keeps the province's approvals in order, which is the order certificates numbers them in.",
+    in_publication_order=True,
 )
 BATCH_PLAN_APPROVED = EventContract(
     "recognition",

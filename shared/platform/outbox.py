@@ -54,7 +54,8 @@ class ProcessedEvent(SQLModel, table=True):
 
 
 def emit(session: Session, contract: EventContract[P], *, province: str, subject: str, payload: P) -> Envelope[P]:
-    """Adds the event to the caller's transaction, keyed by its subject, with the current trace context."""
+    """Adds the event to the caller's transaction, keyed by its subject (or province: `EventContract.key`), with
+    the current trace context."""
     envelope = contract.make(province=province, subject=subject, payload=payload)
     headers: dict[str, str] = {}
     propagate.inject(headers)
@@ -62,7 +63,7 @@ def emit(session: Session, contract: EventContract[P], *, province: str, subject
         OutboxEvent(
             event_id=envelope.id,
             event_type=envelope.type,
-            key=subject,
+            key=contract.key(province=province, subject=subject),
             body=envelope.model_dump_json(),
             headers=headers,
         )

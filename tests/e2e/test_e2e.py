@@ -67,7 +67,7 @@ async def test_replayed_approval_issues_nothing_twice(stack: Stack) -> None:
     database = Path(stack.var_dir) / "db" / f"{province}-recognition.db"
     with sqlite3.connect(database) as connection:
         body, headers = connection.execute(
-            "SELECT body, headers FROM outbox_event WHERE event_type = ? AND key = ?",
+            "SELECT body, headers FROM outbox_event WHERE event_type = ? AND json_extract(body, '$.subject') = ?",
             (BATCH_RESULTS_APPROVED.type, walk.batch_id),
         ).fetchone()
     resent = json.dumps({**json.loads(body), "id": str(uuid.uuid4())})
@@ -79,7 +79,7 @@ async def test_replayed_approval_issues_nothing_twice(stack: Stack) -> None:
             await producer.send_and_wait(
                 topic,
                 value,
-                key=walk.batch_id.encode(),
+                key=BATCH_RESULTS_APPROVED.key(province=province, subject=walk.batch_id).encode(),
                 headers=[(k, v.encode()) for k, v in json.loads(headers).items()],
             )
     finally:

@@ -46,7 +46,7 @@ async def test_a_poison_event_is_dead_lettered_and_the_next_one_is_applied(env: 
         assert not await found(poisoned_number)
 
         async def letters(count: int) -> list[dead_letters.DeadLetter] | None:
-            read = await dead_letters.read_dead_letters(env.kafka_bootstrap, letters_topic)
+            read = await dead_letters.read_topic(env.kafka_bootstrap, letters_topic)
             return read if len(read) >= count else None
 
         [letter] = await eventually(lambda: letters(1), within=30, what="the poison among the dead letters")

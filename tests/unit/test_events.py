@@ -6,6 +6,7 @@ import re
 
 import pytest
 from pydantic import ValidationError
+from sqlmodel import Session, SQLModel, create_engine, select
 
 from shared.kernel.events import (
     BATCH_RESULTS_APPROVED,
@@ -14,6 +15,7 @@ from shared.kernel.events import (
     EventTypeMismatch,
     dead_letter_topic,
 )
+from shared.platform.outbox import OutboxEvent, emit
 
 
 def test_topics_are_owned_by_a_province() -> None:
@@ -94,3 +96,19 @@ def test_certificate_numbers_travel_only_in_their_canonical_form() -> None:
     for written in ("s000033000001264000001", " S000033000001264000001", "S000033000001264000000"):
         with pytest.raises(ValidationError, match="certificate_number"):
             CERTIFICATE_ISSUED.payload.model_validate({**issued, "certificate_number": written})
+
+
+def test_a_provinces_approvals_share_one_key_so_a_replay_numbers_them_in_the_same_order() -> None:
+    """Certificates numbers approvals in the order it reads them; one key keeps them on one partition, in the order
+    they were approved, also when a restored province reads the log again (infra/backup.py)."""
+    engine = create_engine("sqlite://")
+    SQLModel.metadata.create_all(engine, tables=[OutboxEvent.__table__])  # type: ignore[attr-defined]
+    payload = BATCH_RESULTS_APPROVED.payload.model_validate(approved_payload())
+    with Session(engine) as session:
+        for batch in ("b1", "b2", "b3"):
+            emit(session, BATCH_RESULTS_APPROVED, province="33", subject=batch, payload=payload)
+        session.flush()
+        rows = session.exec(select(OutboxEvent)).all()
+    assert [row.key for row in rows] == ["33", "33", "33"]
+    assert [BATCH_RESULTS_APPROVED.parse(row.body).subject for row in rows] == ["b1", "b2", "b3"]
+    assert CERTIFICATE_ISSUED.key(province="33", subject="S00003300000126412345") == "S00003300000126412345"
