@@ -56,6 +56,7 @@ from shared.platform import replicas
 from shared.platform.auth import Actor
 from shared.platform.bus import EventTooEarly
 from shared.platform.db import fetch, upsert
+from shared.platform.errors import NUL_REASON, nul_fields
 from shared.platform.replicas import FiledOrganization
 from shared.platform.unit import Unit
 
@@ -539,11 +540,14 @@ def _csv_rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, Any]]:
 
 def _json_line(raw: str) -> Any:
     try:
-        return json.loads(raw)
+        record = json.loads(raw)
     except json.JSONDecodeError as error:
         return FieldError("", f"not JSON: {error.msg}")
     except RecursionError:
         return FieldError("", "nested too deep: a candidate is one JSON object of plain fields")
+    if fields := nul_fields(record):  # no text column takes one (PostgreSQL refuses it)
+        return FieldError("", f"{', '.join(fields)} {NUL_REASON}")
+    return record
 
 
 def prior_certificate_claims(*, unit: Unit[RecognitionSettings], batch: Batch) -> list[Claim]:

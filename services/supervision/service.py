@@ -1341,7 +1341,9 @@ def open_case(*, unit: U, case_in: CaseCreate, actor: Actor) -> Case:
     if case_in.origin == "finding":
         if case_in.finding_id is None:
             raise FieldError("finding_id", "a case from a finding names the finding")
-        finding = _found(unit, Finding, case_in.finding_id, f"no finding {case_in.finding_id}")
+        finding = fetch(unit.session, Finding, case_in.finding_id, lock=False)
+        if finding is None:  # a body naming nothing: the field at fault, as for an unknown organization
+            raise FieldError("finding_id", f"no finding {case_in.finding_id}")
         inspection = get_inspection(unit=unit, inspection_id=finding.inspection_id)
         code, ref = inspection.organization_code, str(finding.id)
         summary = case_in.summary or f"{finding.item_title}: {finding.public_summary or finding.severity}"
@@ -1349,7 +1351,9 @@ def open_case(*, unit: U, case_in: CaseCreate, actor: Actor) -> Case:
     elif case_in.origin == "alert":
         if case_in.alert_id is None:
             raise FieldError("alert_id", "a case from an alert names the alert")
-        alert = _found(unit, Alert, case_in.alert_id, f"no alert {case_in.alert_id}")
+        alert = fetch(unit.session, Alert, case_in.alert_id, lock=False)
+        if alert is None:
+            raise FieldError("alert_id", f"no alert {case_in.alert_id}")
         code, ref = alert.organization_code, str(alert.id)
         summary, article = case_in.summary or alert.detail, case_in.article or alert.article
     else:

@@ -12,10 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.kernel.clock import ClockMove, ClockReading
 from shared.kernel.errors import Conflict, FieldError, FieldErrors, Forbidden, NotFound
@@ -24,6 +27,7 @@ from shared.platform.auth import Role, TokenVerifier, require_role
 from shared.platform.bus import ensure_topics
 from shared.platform.db import database_answers, migrate
 from shared.platform.deps import RuntimeDep
+from shared.platform.errors import refuse_nul_characters
 from shared.platform.idempotency import HEADER as IDEMPOTENCY_HEADER
 from shared.platform.idempotency import Idempotency
 from shared.platform.limits import DEFAULT_BODY_LIMIT, BodyLimit
@@ -89,9 +93,12 @@ def create_app(
         lifespan=lifespan,
         description=f"skillcert {settings.service_name} for province {settings.province}",
         telemetry=FASTAPI_NATIVE_TELEMETRY_OFF,
+        # The public query keeps nothing in a database and solves no dependency it can do without (hot_path).
+        dependencies=[] if hot_path else [Depends(refuse_nul_characters)],
     )
     app.state.runtime = runtime
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(FieldError, _field_error)
     app.add_exception_handler(FieldErrors, _field_error)
     app.add_exception_handler(Conflict, _conflict)
@@ -268,10 +275,31 @@ async def _within(seconds: float, what: str, step: Awaitable[None]) -> None:
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
-    """422 that names each field and the reason, in one flat list a form can show."""
+    """422 that names each field and the reason, in one flat list a form can show (`body` for the body itself)."""
     assert isinstance(error, RequestValidationError)
-    errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "reason": e["msg"]} for e in error.errors()]
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "reason": e["msg"]}
+        for e in error.errors()
+    ]
     return JSONResponse(status_code=422, content={"detail": errors})
+
+
+# What FastAPI answers 400 "There was an error parsing the body" for, besides malformed JSON (which it reports as a
+# validation error): a body that is not UTF-8, or nested too deep for Python's parser to read.
+_UNREADABLE_BODY = {
+    UnicodeDecodeError: "not UTF-8 text: a JSON body is UTF-8",
+    RecursionError: "nested too deep to read",
+}
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """FastAPI's answer, but for a JSON body it could not read: 422 naming the body and why, as for any other bad
+    request, instead of a bare 400."""
+    assert isinstance(error, StarletteHTTPException)
+    reason = _UNREADABLE_BODY.get(type(error.__cause__)) if error.status_code == 400 else None
+    if reason is not None:
+        return JSONResponse(status_code=422, content={"detail": [{"field": "body", "reason": reason}]})
+    return await http_exception_handler(request, error)
 
 
 async def _field_error(_request: Request, error: Exception) -> JSONResponse:
@@ -323,6 +351,20 @@ def _clock_router() -> APIRouter:
     return router
 
 
+class CalendarKnown(BaseModel):
+    arrangement_known_until: int = Field(description="the last year whose official holiday arrangement is known")
+    provisional_after: str = Field(description="the day after which working days are counted provisionally")
+    note: str
+
+
+class Readiness(BaseModel):
+    """What `/readyz` answers, ready (200) or not (503)."""
+
+    ready: bool
+    checks: dict[str, bool] = Field(description="each dependency, and whether it answers")
+    calendar: CalendarKnown
+
+
 def _health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -331,8 +373,18 @@ def _health_router() -> APIRouter:
         """The process is up."""
         return {"status": "ok"}
 
-    @router.get("/readyz")
-    async def readyz(request: Request, response: Response) -> dict[str, Any]:
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        responses={
+            503: {
+                "model": Readiness,
+                "description": "not ready: `checks` names what does not answer (the database or Redis, the Kafka "
+                "broker, the outbox relay, the read model)",
+            }
+        },
+    )
+    async def readyz(request: Request, response: Response) -> Readiness:
         """Ready only when the database (or Redis) and the Kafka broker answer. `calendar` says up to which year
         the official holiday arrangement is known: working days counted after it are provisional (statutory
         holidays only, make-up days unknown)."""
@@ -349,13 +401,13 @@ def _health_router() -> APIRouter:
         ready = all(checks.values())
         response.status_code = 200 if ready else 503
         known_until = last_year_known(runtime.clock.today())
-        calendar = {
-            "arrangement_known_until": known_until,
-            "provisional_after": f"{known_until}-12-31",
-            "note": f"working days after {known_until} count the statutory holidays only; the make-up days "
+        calendar = CalendarKnown(
+            arrangement_known_until=known_until,
+            provisional_after=f"{known_until}-12-31",
+            note=f"working days after {known_until} count the statutory holidays only; the make-up days "
             "(调休) are not yet known",
-        }
-        return {"ready": ready, "checks": checks, "calendar": calendar}
+        )
+        return Readiness(ready=ready, checks=checks, calendar=calendar)
 
     @router.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi(request: Request) -> Response:
