@@ -1,7 +1,7 @@
 # skillcert: `make up` runs the suite on this machine, `make test` runs every test.
 PY := .venv/bin/python
 
-.PHONY: deps up demo test test-fast lint format typecheck asyncapi token clean
+.PHONY: deps up demo test test-fast bench lint format typecheck asyncapi token clean
 
 deps:
 	@bash scripts/deps
@@ -17,6 +17,10 @@ test: deps
 
 test-fast: deps
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/service
+
+# Every benchmark at a quick size, one table: checks they run (the measurements: bench/README.md).
+bench: deps
+	$(PY) -m bench
 
 lint: deps
 	.venv/bin/ruff check .

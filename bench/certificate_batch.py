@@ -79,7 +79,8 @@ async def measure(settings: CertificatesSettings, count: int) -> dict[str, Any]:
         started = time.perf_counter()
         for part in parts(batch_id, count):
             envelope = BATCH_RESULTS_APPROVED.make(province="33", subject=batch_id, payload=part)
-            await producer.publish(envelope.model_dump_json().encode(), topic, key=batch_id.encode())
+            key = BATCH_RESULTS_APPROVED.key(province="33", subject=batch_id)
+            await producer.publish(envelope.model_dump_json().encode(), topic, key=key.encode())
         timings["parts_on_kafka_seconds"] = time.perf_counter() - started
 
         async def numbered() -> bool:
@@ -116,16 +117,14 @@ async def measure(settings: CertificatesSettings, count: int) -> dict[str, Any]:
     return timings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--candidates", type=int, default=100_000)
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+def run(candidates: int = 100_000, *, database: str = "sqlite", kafka_bootstrap: str | None = None) -> dict[str, Any]:
+    """Issues one batch (on its own Kafka unless given one, and its own PostgreSQL for `postgresql`); the timings."""
+    with tempfile.TemporaryDirectory(prefix="bench-certificates-") as tmp:
         base = Path(tmp)
-        kafka = KafkaServer(base / "kafka")
-        kafka.start()
-        postgres = PostgresServer(base / "postgres") if args.database == "postgresql" else None
+        kafka = KafkaServer(base / "kafka") if kafka_bootstrap is None else None
+        if kafka is not None:
+            kafka.start()
+        postgres = PostgresServer(base / "postgres") if database == "postgresql" else None
         try:
             if postgres is not None:
                 postgres.start()
@@ -133,18 +132,26 @@ def main() -> None:
             url = postgres.create_database("certificates_bench") if postgres else f"sqlite:///{base / 'certs.db'}"
             settings = CertificatesSettings(
                 province="33",
-                kafka_bootstrap=kafka.bootstrap,
+                kafka_bootstrap=kafka.bootstrap if kafka is not None else str(kafka_bootstrap),
                 keys_dir=base / "keys",
                 database_url=url,
                 topic_root=f"bench{uuid.uuid4().hex[:6]}",
                 outbox_poll_seconds=0.1,
             )
-            result = asyncio.run(measure(settings, args.candidates))
+            return asyncio.run(measure(settings, candidates))
         finally:
             if postgres is not None:
                 postgres.stop()
-            kafka.stop()
-    for key, value in result.items():
+            if kafka is not None:
+                kafka.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--candidates", type=int, default=100_000)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    for key, value in run(args.candidates, database=args.database).items():
         print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
 
 

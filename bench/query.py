@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 from faststream.kafka import KafkaBroker
@@ -96,17 +101,17 @@ def wrk(url: str, numbers_file: Path, seconds: int, connections: int) -> dict[st
     return {"rps": rps, "p99_ms": float(p99.group(1)) * scale, "errors": float(non_2xx.group(1)) if non_2xx else 0}
 
 
-async def load(redis_url: str, count: int) -> list[str]:
+async def load(redis_url: str, count: int, prefix: str = PREFIX) -> list[str]:
     from services.query.store import CertificateStore
 
     redis = Redis.from_url(redis_url)
-    store = CertificateStore(redis, ID_HASH_KEY.encode(), PREFIX)
+    store = CertificateStore(redis, ID_HASH_KEY.encode(), prefix)
     numbers = []
     for serial in range(1, count + 1):
         issued = certificate(random.choice(["31", "32", "33"]), serial)
         await store.apply_issued(issued)
         await redis.set(
-            f"{PREFIX}bare:{issued.certificate_number}",
+            f"{prefix}bare:{issued.certificate_number}",
             await redis.get(store.key("cert", issued.certificate_number)) or b"",
         )
         numbers.append(issued.certificate_number)
@@ -114,7 +119,7 @@ async def load(redis_url: str, count: int) -> list[str]:
     return numbers
 
 
-async def lag(bootstrap: str, query_url: str, count: int, rate: float) -> list[float]:
+async def lag(bootstrap: str, query_url: str, count: int, rate: float, root: str = ROOT) -> list[float]:
     """Seconds from publishing each certificate-issued event until the query service answers for it."""
     broker = KafkaBroker(bootstrap)
     await broker.start()
@@ -136,7 +141,7 @@ async def lag(bootstrap: str, query_url: str, count: int, rate: float) -> list[f
             sent = time.monotonic()
             await broker.publish(
                 envelope.model_dump_json().encode(),
-                topic=CERTIFICATE_ISSUED.topic(province, ROOT),
+                topic=CERTIFICATE_ISSUED.topic(province, root),
                 key=issued.certificate_number.encode(),
             )
             watchers.append(asyncio.create_task(watch(issued.certificate_number, sent)))
@@ -150,67 +155,54 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--certificates", type=int, default=10_000)
-    parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each side, interleaved; medians reported")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--lag-certificates", type=int, default=300)
-    parser.add_argument("--lag-rate", type=float, default=30.0, help="certificates published per second")
-    options = parser.parse_args()
+def run(
+    certificates: int = 10_000,
+    *,
+    seconds: int = 15,
+    rounds: int = 3,
+    workers: int = 2,
+    connections: int = 32,
+    lag_certificates: int = 300,
+    lag_rate: float = 30.0,
+    warm_up: int = 3,
+    kafka_bootstrap: str | None = None,
+    redis_url: str | None = None,
+) -> dict[str, Any]:
+    """Runs both parts (on its own Kafka and Redis unless given them: a topic root and key prefix of its own keep
+    a shared broker and Redis apart); the report."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: run `make deps` (as root) or apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="bench-query-"))
-    kafka, redis = KafkaServer(work / "kafka"), RedisServer(work / "redis")
-    kafka.start()
-    redis.start()
+    kafka = KafkaServer(work / "kafka") if kafka_bootstrap is None else None
+    redis = RedisServer(work / "redis") if redis_url is None else None
+    shared = kafka is None or redis is None
+    root = f"bench{uuid.uuid4().hex[:8]}" if shared else ROOT
+    prefix = f"{root}:{PREFIX}" if shared else PREFIX
     processes: list[subprocess.Popen[bytes]] = []
     try:
+        if kafka is not None:
+            kafka.start()
+            kafka_bootstrap = kafka.bootstrap
+        if redis is not None:
+            redis.start()
+            redis_url = redis.url
+        assert kafka_bootstrap is not None and redis_url is not None
         # The provinces' topics exist before the query service subscribes (as the certificates services ensure).
-        asyncio.run(_ensure_topics(kafka.bootstrap))
-        numbers = asyncio.run(load(redis.url, options.certificates))
+        asyncio.run(_ensure_topics(kafka_bootstrap, root))
+        numbers = asyncio.run(load(redis_url, certificates, prefix))
         numbers_file = work / "numbers.txt"
         numbers_file.write_text("\n".join(numbers) + "\n")
-        common = {"QUERY_REDIS_URL": redis.url, "QUERY_REDIS_PREFIX": PREFIX}
+        common = {"QUERY_REDIS_URL": redis_url, "QUERY_REDIS_PREFIX": prefix}
         bare_port, query_port = free_port(), free_port()
+        uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--workers", str(workers), "--no-access-log"]
+        processes.append(spawn([*uvicorn, "--port", str(bare_port), "bench.query_bare:app"], common, work / "bare.log"))
         processes.append(
             spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "bench.query_bare:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(bare_port),
-                    "--workers",
-                    str(options.workers),
-                    "--no-access-log",
-                ],
-                common,
-                work / "bare.log",
-            )
-        )
-        processes.append(
-            spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "services.query.app:create",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(query_port),
-                    "--workers",
-                    str(options.workers),
-                    "--no-access-log",
-                ],
+                [*uvicorn, "--port", str(query_port), "--factory", "services.query.app:create"],
                 {
                     **common,
-                    "QUERY_KAFKA_BOOTSTRAP": kafka.bootstrap,
+                    "QUERY_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                    "QUERY_TOPIC_ROOT": root,
                     "QUERY_ID_HASH_KEY": ID_HASH_KEY,
                     "QUERY_TRACE_SAMPLE_RATIO": "0.01",  # as deployed (docs/query.md)
                     # Every request is counted; the bench's one address must not be the limit.
@@ -224,32 +216,30 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{query_port}/readyz")
         urls = {"bare": f"http://127.0.0.1:{bare_port}/bare/", "lookup": f"http://127.0.0.1:{query_port}/certificates/"}
         for url in urls.values():
-            wrk(url, numbers_file, 3, options.connections)  # warm up
+            wrk(url, numbers_file, warm_up, connections)
         # Rounds alternate which side goes first, so a drift in the machine's speed weighs on both sides alike.
-        rounds: list[dict[str, dict[str, float]]] = []
-        for round_number in range(options.rounds):
+        runs: list[dict[str, dict[str, float]]] = []
+        for round_number in range(rounds):
             order = list(urls) if round_number % 2 == 0 else list(reversed(urls))
-            rounds.append({name: wrk(urls[name], numbers_file, options.seconds, options.connections) for name in order})
+            runs.append({name: wrk(urls[name], numbers_file, seconds, connections) for name in order})
         results = {
             name: {
-                measure: statistics.median(r[name][measure] for r in rounds) for measure in ("rps", "p99_ms", "errors")
+                measure: statistics.median(r[name][measure] for r in runs) for measure in ("rps", "p99_ms", "errors")
             }
             for name in urls
         }
-        lags = asyncio.run(
-            lag(kafka.bootstrap, f"http://127.0.0.1:{query_port}", options.lag_certificates, options.lag_rate)
-        )
-        report = {
-            "certificates": options.certificates,
-            "workers": options.workers,
-            "connections": options.connections,
+        lags = asyncio.run(lag(kafka_bootstrap, f"http://127.0.0.1:{query_port}", lag_certificates, lag_rate, root))
+        return {
+            "certificates": certificates,
+            "workers": workers,
+            "connections": connections,
             "bare": results["bare"],
             "lookup": results["lookup"],
-            "ratio": round(statistics.median(r["lookup"]["rps"] / r["bare"]["rps"] for r in rounds), 3),
+            "ratio": round(statistics.median(r["lookup"]["rps"] / r["bare"]["rps"] for r in runs), 3),
             "rounds": [
                 {name: f"{r[name]['rps']:.0f} req/s, p99 {r[name]['p99_ms']:.1f} ms" for name in urls}
                 | {"ratio": round(r["lookup"]["rps"] / r["bare"]["rps"], 3)}
-                for r in rounds
+                for r in runs
             ],
             "lag_ms": {
                 "p50": round(percentile(lags, 50) * 1000, 1),
@@ -258,19 +248,50 @@ def main() -> None:
                 "count": len(lags),
             },
         }
-        print(json.dumps(report, indent=2))
     finally:
         for process in processes:
-            process.terminate()
-            process.wait(20)
-        redis.stop()
-        kafka.stop()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for server in (redis, kafka):
+            if server is not None:
+                server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
-async def _ensure_topics(bootstrap: str) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--certificates", type=int, default=10_000)
+    parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each side, interleaved; medians reported")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--lag-certificates", type=int, default=300)
+    parser.add_argument("--lag-rate", type=float, default=30.0, help="certificates published per second")
+    parser.add_argument("--warm-up", type=int, default=3, help="seconds of wrk on each side before the rounds")
+    options = parser.parse_args()
+    report = run(
+        options.certificates,
+        seconds=options.seconds,
+        rounds=options.rounds,
+        workers=options.workers,
+        connections=options.connections,
+        lag_certificates=options.lag_certificates,
+        lag_rate=options.lag_rate,
+        warm_up=options.warm_up,
+    )
+    print(json.dumps(report, indent=2))
+
+
+async def _ensure_topics(bootstrap: str, root: str = ROOT) -> None:
     from shared.platform.bus import ensure_topics
 
-    topics = [CERTIFICATE_ISSUED.topic(province, ROOT) for province in ("31", "32", "33")]
+    topics = [CERTIFICATE_ISSUED.topic(province, root) for province in ("31", "32", "33")]
     await ensure_topics(
         bootstrap,
         topics,

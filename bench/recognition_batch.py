@@ -5,8 +5,9 @@
 Starts its own Kafka (the launcher of `make up`), runs the registry and recognition of one province in this
 process on SQLite, files an organization, then times each step of one batch: the streamed CSV upload
 (validated row by row), submission (scope, integrity and eligibility of every candidate), plan approval,
-recording every candidate's scores, publicity, report, review and the province's re-check, and the hand-off:
-until the relay has published every `batch results approved` part to Kafka. Peak memory is the process's.
+recording every candidate's scores (5,000 a request), publicity, report, review and the province's re-check,
+and the hand-off: until the relay has published every `batch results approved` part to Kafka. Peak memory is
+the process's.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from sqlmodel import Session, col, func, select
 
 from infra.servers import KafkaServer
 from infra.walkthrough import (
+    RESULTS_PER_REQUEST,
     batch_plan,
-    candidate,
+    candidates_csv,
     eventually,
     expect,
     filed_organization,
@@ -42,12 +44,6 @@ from services.registry.settings import RegistrySettings
 from shared.platform.auth import Role, ensure_dev_keys, mint_token
 from shared.platform.outbox import OutboxEvent
 from tests.harness import Environment, serve
-
-
-def csv_rows(count: int) -> bytes:
-    lines = ["name,id_type,id_number,years_of_work"]
-    lines += [f"{c['name']},{c['id_type']},{c['id_number']},10" for c in (candidate("33", i) for i in range(count))]
-    return "\n".join(lines).encode()
 
 
 async def measure(env: Environment, count: int) -> dict[str, Any]:
@@ -88,7 +84,7 @@ async def measure(env: Environment, count: int) -> dict[str, Any]:
 
         batch = await eventually(drafted, what="recognition learns of the filing")
         at = f"/batches/{batch['id']}"
-        body = csv_rows(count)
+        body = candidates_csv("33", count)
         timings["upload_megabytes"] = len(body) / 1e6
         await timed(
             "upload",
@@ -110,8 +106,16 @@ async def measure(env: Environment, count: int) -> dict[str, Any]:
             )
             ids += [c["id"] for c in page["data"]]
         timings["read_candidates_seconds"] = time.perf_counter() - started
-        scores = {"results": [{"candidate_id": i, "theory": 80, "skill": 75} for i in ids]}
-        await timed("record_results", lambda: recognition.post(f"{at}/results", json=scores, headers=operator))
+        # 5,000 scores a request: a request body takes at most 1 MiB (shared/platform/limits.py), some 13,000.
+        started = time.perf_counter()
+        for start in range(0, len(ids), RESULTS_PER_REQUEST):
+            scores = {
+                "results": [
+                    {"candidate_id": i, "theory": 80, "skill": 75} for i in ids[start : start + RESULTS_PER_REQUEST]
+                ]
+            }
+            expect(await recognition.post(f"{at}/results", json=scores, headers=operator), 200)
+        timings["record_results_seconds"] = time.perf_counter() - started
         # Publicity also sums up the scores for supervision's monitoring (batch-results-published).
         publicity = {"published_on": plan["exam_ends_on"]}
         published = await timed(
@@ -144,26 +148,32 @@ async def measure(env: Environment, count: int) -> dict[str, Any]:
     return timings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--candidates", type=int, default=100_000)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+def run(candidates: int = 100_000, *, kafka_bootstrap: str | None = None) -> dict[str, Any]:
+    """Runs one batch (on its own Kafka unless given one); the timings."""
+    with tempfile.TemporaryDirectory(prefix="bench-recognition-") as tmp:
         base = Path(tmp)
-        kafka = KafkaServer(base / "kafka")
-        kafka.start()
+        kafka = KafkaServer(base / "kafka") if kafka_bootstrap is None else None
+        if kafka is not None:
+            kafka.start()
         try:
             ensure_dev_keys(base / "keys", "33")
             env = Environment(
-                kafka.bootstrap,
+                kafka.bootstrap if kafka is not None else str(kafka_bootstrap),
                 base / "keys",
                 f"bench{uuid.uuid4().hex[:6]}",
                 lambda name: f"sqlite:///{base / name}.db",
             )
-            result = asyncio.run(measure(env, args.candidates))
+            return asyncio.run(measure(env, candidates))
         finally:
-            kafka.stop()
-    for key, value in result.items():
+            if kafka is not None:
+                kafka.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--candidates", type=int, default=100_000)
+    args = parser.parse_args()
+    for key, value in run(args.candidates).items():
         print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
 
 

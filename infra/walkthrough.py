@@ -30,8 +30,9 @@ PROVINCE_CITIES = {
 }
 
 
-# `resident_id` gives distinct numbers for 0 to 629,999; candidates take them from 1, staff from here.
-STAFF_IDS = 600_000
+# `resident_id` gives distinct numbers for 0 to 629,999, 21,000 per birth year from 1990; candidates take them
+# from 1, staff from here: born in 1998 (adults with the walk's 10 years of work), above any batch up to 168,000.
+STAFF_IDS = 8 * 21_000
 
 
 def credit_code(province: str, number: int) -> str:
@@ -212,6 +213,22 @@ def batch_plan(
     return plan
 
 
+# A request body takes at most 1 MiB (shared/platform/limits.py): a plan's candidates in JSON pass it at some 8,000,
+# results at some 14,000. A larger batch's candidates arrive by CSV upload, its results a page at a time.
+PLAN_CANDIDATES = 5000
+RESULTS_PER_REQUEST = 5000
+
+
+def candidates_csv(province: str, count: int) -> bytes:
+    """The upload of `count` candidates (`candidate` 0 to count - 1) as CSV."""
+    lines = ["name,id_type,id_number,years_of_work"]
+    lines += [
+        f"{c['name']},{c['id_type']},{c['id_number']},{c['years_of_work']}"
+        for c in (candidate(province, i) for i in range(count))
+    ]
+    return "\n".join(lines).encode()
+
+
 def passing_scores(candidates: list[dict[str, Any]], level: int) -> dict[str, Any]:
     defence = {"defence": 75.0} if level <= 2 else {}
     return {"results": [{"candidate_id": c["id"], "theory": 82.0, "skill": 78.5, **defence} for c in candidates]}
@@ -257,9 +274,9 @@ async def ready_for_approval(
     expect(await recognition.post(f"{at}/plan-decision", json={"approve": True}, headers=department), 200)
     await move_clock(recognition, date.fromisoformat(batch["exam_ends_on"]), official)
     candidates = await all_candidates(recognition, batch["id"], operator)
-    expect(
-        await recognition.post(f"{at}/results", json=passing_scores(candidates, batch["level"]), headers=operator), 200
-    )
+    for start in range(0, len(candidates), RESULTS_PER_REQUEST):
+        page = passing_scores(candidates[start : start + RESULTS_PER_REQUEST], batch["level"])
+        expect(await recognition.post(f"{at}/results", json=page, headers=operator), 200)
     published = expect(
         await recognition.post(
             f"{at}/results-publicity", headers=operator, json={"published_on": batch["exam_ends_on"]}
@@ -323,7 +340,8 @@ class WalkResult:
 async def plan_batch(
     clients: ProvinceClients, token: Callable[..., dict[str, str]], *, number: int = 1, candidates: int = 2
 ) -> dict[str, Any]:
-    """Files organization `number` and has recognition accept a draft batch of `candidates` for it."""
+    """Files organization `number` and has recognition accept a draft batch of `candidates` for it (more than
+    `PLAN_CANDIDATES` are uploaded by CSV after the plan)."""
     province = clients.province
     official = token(province, "province_official")
     filed = filed_organization(province, number, today=await service_today(clients.registry))
@@ -335,13 +353,19 @@ async def plan_batch(
         # Recognition learns of the organization from its event, not from a call to the registry: until the
         # event arrives the plan is refused for an unknown organization, and any other refusal is an error.
         today = await service_today(clients.recognition)
-        plan = batch_plan(code, province, candidates, today=today, site=filed_site(filed))
+        in_plan = candidates if candidates <= PLAN_CANDIDATES else 0
+        plan = batch_plan(code, province, in_plan, today=today, site=filed_site(filed))
         response = await clients.recognition.post("/batches", json=plan, headers=operator)
         if response.status_code == 422 and response.json()["detail"][0]["field"] == "organization_code":
             return None
         return expect(response, 201)
 
-    return await eventually(batch_accepted, what=f"recognition accepts a batch for {code}")
+    batch = await eventually(batch_accepted, what=f"recognition accepts a batch for {code}")
+    if candidates > PLAN_CANDIDATES:
+        upload = {**operator, "content-type": "text/csv"}
+        at = f"/batches/{batch['id']}/candidates"
+        expect(await clients.recognition.post(at, content=candidates_csv(province, candidates), headers=upload), 200)
+    return batch
 
 
 async def walk_province(
