@@ -47,6 +47,12 @@ async def on_certificate_issued(store: CertificateStore, event: Envelope[Certifi
     await store.apply_issued(event.payload)
 
 
+@consumer.together(CERTIFICATE_ISSUED)
+async def on_certificates_issued(store: CertificateStore, events: list[Envelope[CertificateIssued]]) -> None:
+    """A batch's signed certificates arrive hundreds at a time: stored in one Redis transaction."""
+    await store.apply_issued_many([event.payload for event in events])
+
+
 @consumer.on(CERTIFICATE_REVOKED, all_provinces=True)
 async def on_certificate_revoked(store: CertificateStore, event: Envelope[CertificateRevoked]) -> None:
     await store.apply_revoked(event.payload)

@@ -183,6 +183,18 @@ class Catalogue:
     derived: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CertificateWrite:
+    """What changes of one certificate's served document: its view and checks, or its revocation (None: as stored),
+    and other commands for the same transaction."""
+
+    number: str
+    view: dict[str, Any] | None = None
+    checks: list[dict[str, Any]] | None = None
+    revocation: bytes | None = None
+    also: Callable[[Pipeline], None] = lambda pipe: None
+
+
 class CertificateStore:
     def __init__(self, redis: Redis, secret: bytes, prefix: str = ""):
         self.redis = redis
@@ -224,23 +236,41 @@ class CertificateStore:
 
     async def apply_issued(self, certificate: CertificateIssued) -> None:
         """Stores one issued certificate with its verification; one that cannot be verified yet waits."""
-        number = certificate.certificate_number
-        hidden: dict[str, Any] | None = None
-        waits_for: list[str] = []
-        if certificate.credential is not None:
-            hidden = credentials.hide_claims(certificate.credential, HOLDER_CLAIMS)
-            checks, waits_for = await self._verify(hidden, arriving=True)
-        else:
-            checks = [{"name": "signature", "passed": None, "detail": "issued without a credential"}]
-        holder = self._holder(certificate.holder_name, certificate.id_number)
+        await self.apply_issued_many([certificate])
 
-        def also(pipe: Pipeline) -> None:
-            pipe.sadd(holder, number)
-            self._wait(pipe, number, hidden, waits_for)
+    async def apply_issued_many(self, certificates: list[CertificateIssued]) -> None:
+        """Stores issued certificates as `apply_issued` does each, with one read of the keys and filings they name
+        and one Redis transaction for them all: a batch of 500 costs a few round trips, not a few thousand."""
+        credentials_ = [c.credential for c in certificates if c.credential is not None]
+        keys, histories = await self._trust_of(credentials_)
+        writes: list[CertificateWrite] = []
+        awaiting: list[tuple[str, str]] = []
+        for certificate in certificates:
+            number = certificate.certificate_number
+            hidden: dict[str, Any] | None = None
+            waits_for: list[str] = []
+            if certificate.credential is not None:
+                hidden = credentials.hide_claims(certificate.credential, HOLDER_CLAIMS)
+                checks, waits_for = self._checks(hidden, keys, histories, arriving=True)
+            else:
+                checks = [{"name": "signature", "passed": None, "detail": "issued without a credential"}]
+            holder = self._holder(certificate.holder_name, certificate.id_number)
 
-        await self._write_certificate(number, view=public_view(certificate), checks=checks, also=also)
-        # A key or filing that arrived while this certificate was being verified found nothing waiting for it yet.
-        for awaited in waits_for:
+            def also(
+                pipe: Pipeline,
+                holder: str = holder,
+                number: str = number,
+                hidden: dict[str, Any] | None = hidden,
+                waits_for: list[str] = waits_for,
+            ) -> None:
+                pipe.sadd(holder, number)
+                self._wait(pipe, number, hidden, waits_for)
+
+            writes.append(CertificateWrite(number, view=public_view(certificate), checks=checks, also=also))
+            awaiting += [(awaited, number) for awaited in waits_for]
+        await self._write_certificates(writes)
+        # A key or filing that arrived while these were being verified found nothing waiting for it yet.
+        for awaited, number in awaiting:
             if await self._arrived(awaited):
                 await self._reverify(awaited, only=number)
 
@@ -259,24 +289,30 @@ class CertificateStore:
         revocation: bytes | None = None,
         also: Callable[[Pipeline], None] = lambda pipe: None,
     ) -> None:
-        """Writes the certificate's served document from what changed (its view and checks, or a revocation) and
-        what is stored, with `also`'s commands, in one transaction: retried if either key changed meanwhile."""
-        cert, revoked = self.key("cert", number), self.key("revoked", number)
+        await self._write_certificates([CertificateWrite(number, view, checks, revocation, also)])
+
+    async def _write_certificates(self, writes: list[CertificateWrite]) -> None:
+        """Writes each certificate's served document from what changed (its view and checks, or a revocation) and
+        what is stored, with `also`'s commands, in one transaction: retried if any of the keys changed meanwhile."""
+        if not writes:
+            return
+        watched = [key for w in writes for key in (self.key("cert", w.number), self.key("revoked", w.number))]
 
         async def write(pipe: Pipeline) -> None:
-            raws: list[bytes | None] = await pipe.mget(cert, revoked)  # type: ignore[assignment]
-            stored, stored_revocation = raws
-            stored_view, stored_checks = lasting_checks(stored) if stored is not None else (None, None)
-            new_view = view if view is not None else stored_view
-            new_checks = checks if checks is not None else stored_checks
+            raws: list[bytes | None] = await pipe.mget(watched)  # type: ignore[assignment]
             pipe.multi()  # type: ignore[no-untyped-call]
-            if revocation is not None:
-                pipe.set(revoked, revocation)
-            if new_view is not None and new_checks is not None:  # else the certificate has not arrived yet
-                pipe.set(cert, stored_document(new_view, new_checks, revocation or stored_revocation))
-            also(pipe)
+            for w, stored, stored_revocation in zip(writes, raws[::2], raws[1::2], strict=True):
+                stored_view, stored_checks = lasting_checks(stored) if stored is not None else (None, None)
+                new_view = w.view if w.view is not None else stored_view
+                new_checks = w.checks if w.checks is not None else stored_checks
+                if w.revocation is not None:
+                    pipe.set(self.key("revoked", w.number), w.revocation)
+                if new_view is not None and new_checks is not None:  # else the certificate has not arrived yet
+                    document = stored_document(new_view, new_checks, w.revocation or stored_revocation)
+                    pipe.set(self.key("cert", w.number), document)
+                w.also(pipe)
 
-        await self.redis.transaction(write, cert, revoked)
+        await self.redis.transaction(write, *watched)
 
     def _wait(self, pipe: Any, number: str, hidden: dict[str, Any] | None, waits_for: list[str]) -> None:
         if waits_for and hidden is not None:
@@ -292,12 +328,34 @@ class CertificateStore:
         For a certificate `arriving` on the bus, an unknown signing key means its key event is still on the way;
         for an uploaded one it means the key is not on the trust list.
         """
+        keys, histories = await self._trust_of([credential])
+        return self._checks(credential, keys, histories, arriving=arriving)
+
+    async def _trust_of(
+        self, credentials_: list[dict[str, Any]]
+    ) -> tuple[dict[str, bytes | None], dict[str, list[FilingStepRecord]]]:
+        """The trust list's entries of the signing keys and the filing histories of the organizations these
+        credentials name, each read once."""
+        key_ids = sorted({str(c.get("proof", {}).get("verificationMethod", "")) for c in credentials_})
+        codes = sorted({str(c.get("credentialSubject", {}).get("organizationCode", "")) for c in credentials_})
+        raw_keys: list[bytes | None] = await self.redis.hmget(self.key("keys"), key_ids) if key_ids else []  # type: ignore[assignment]
+        histories = {code: await self._known_filing_history(code) for code in codes}
+        return dict(zip(key_ids, raw_keys, strict=True)), histories
+
+    def _checks(
+        self,
+        credential: dict[str, Any],
+        keys: dict[str, bytes | None],
+        histories: dict[str, list[FilingStepRecord]],
+        *,
+        arriving: bool,
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         subject, proof = credential.get("credentialSubject", {}), credential.get("proof", {})
         key_id = str(proof.get("verificationMethod", ""))
         code = str(subject.get("organizationCode", ""))
-        raw_key = await self.redis.hget(self.key("keys"), key_id)
+        raw_key = keys.get(key_id)
         trust = TrustList(keys=[TrustedKey.model_validate_json(raw_key)] if raw_key else [])
-        history = await self._known_filing_history(code)
+        history = histories.get(code, [])
 
         def filed(organization: str, occupation: str, level: int, on: date) -> tuple[bool, str] | None:
             return filing.filing_check(

@@ -76,6 +76,10 @@ class Runtime(Generic[S]):
         """Subscribes each of `consumer`'s handlers; each event is applied once, in its own transaction."""
         for handling in consumer.handlings:
             handler = handling.handler
+            if handling.together is not None:
+                raise ValueError(
+                    f"{consumer.name}: events applied once each, in a transaction, are not applied together"
+                )
 
             async def apply(
                 envelope: Envelope[Any], handler: Callable[[Unit[S], Envelope[Any]], Any] = handler
@@ -94,12 +98,22 @@ class Runtime(Generic[S]):
             async def apply(envelope: Envelope[Any], handler: Callable[[C, Envelope[Any]], Any] = handler) -> None:
                 await handler(context, envelope)
 
+            apply_together = None
+            if (together := handling.together) is not None:
+
+                async def apply_together(
+                    envelopes: list[Envelope[Any]],
+                    together: Callable[[C, list[Envelope[Any]]], Awaitable[Any]] = together,
+                ) -> None:
+                    await together(context, envelopes)
+
             groups[handling.contract.type] = self._subscribe(
                 handling.contract,
                 f"{consumer.name}-{instance}",
                 apply,
                 all_provinces=handling.all_provinces,
                 dead_letters_of=consumer.name,
+                together=apply_together,
             )
         return groups
 
@@ -111,6 +125,7 @@ class Runtime(Generic[S]):
         *,
         all_provinces: bool,
         dead_letters_of: str | None = None,
+        together: Callable[[list[Envelope[Any]]], Awaitable[None]] | None = None,
     ) -> str:
         settings = self.settings
         group = group_id(root=settings.topic_root, province=settings.province, consumer=consumer, contract=contract)
@@ -127,6 +142,7 @@ class Runtime(Generic[S]):
             retrying=Retrying(
                 max_attempts=settings.consumer_max_attempts, first_pause=settings.consumer_first_pause_seconds
             ),
+            together=together,
         )
         return group
 

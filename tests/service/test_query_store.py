@@ -86,6 +86,12 @@ def signed(certificate: CertificateIssued, key: Ed25519PrivateKey, key_id: str) 
     )
 
 
+def published_key(key: Ed25519PrivateKey, key_id: str) -> SigningKeyPublished:
+    """The trust list's entry of a province 33 signing key."""
+    public_key = credentials.b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    return SigningKeyPublished(key_id=key_id, province="33", valid_from=date(2026, 1, 1), public_key=public_key)
+
+
 def revoked(certificate: CertificateIssued) -> CertificateRevoked:
     return CertificateRevoked(
         certificate_number=certificate.certificate_number,
@@ -143,14 +149,7 @@ async def test_a_status_step_before_the_filing_leaves_the_organization_pending_n
 ) -> None:
     # The registry publishes a filing and its status change on two topics: the status may arrive first.
     key = Ed25519PrivateKey.generate()
-    await store.apply_signing_key(
-        SigningKeyPublished(
-            key_id="33-key-1",
-            province="33",
-            valid_from=date(2026, 1, 1),
-            public_key=credentials.b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
-        )
-    )
+    await store.apply_signing_key(published_key(key, "33-key-1"))
     await store.apply_status_changed(
         ORGANIZATION_STATUS_CHANGED.make(
             province="33",
@@ -215,24 +214,49 @@ async def test_a_signing_key_arriving_while_a_certificate_is_verified_is_not_mis
     store: CertificateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = Ed25519PrivateKey.generate()
-    published = SigningKeyPublished(
-        key_id="33-key-2",
-        province="33",
-        valid_from=date(2026, 1, 1),
-        public_key=credentials.b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
-    )
+    published = published_key(key, "33-key-2")
     certificate = issued(2)
-    verify = store._verify
+    trust_of = store._trust_of
 
-    async def key_arrives_meanwhile(credential: dict[str, Any], *, arriving: bool) -> Any:
+    async def key_arrives_meanwhile(credentials_: list[dict[str, Any]]) -> Any:
         # The key event is applied after the certificate's check found no key, and before it was recorded as
         # waiting for one: the key's own re-verification finds nothing waiting.
-        found = await verify(credential, arriving=arriving)
-        monkeypatch.setattr(store, "_verify", verify)
+        found = await trust_of(credentials_)
+        monkeypatch.setattr(store, "_trust_of", trust_of)
         await store.apply_signing_key(published)
         return found
 
-    monkeypatch.setattr(store, "_verify", key_arrives_meanwhile)
+    monkeypatch.setattr(store, "_trust_of", key_arrives_meanwhile)
     await store.apply_issued(issued(2, signed(certificate, key, "33-key-2")))
     [view] = await store.views([certificate.certificate_number])
     assert {check["name"]: check["passed"] for check in view["verification"]["checks"]}["signature"] is True
+
+
+async def test_certificates_applied_together_are_stored_as_one_by_one(store: CertificateStore) -> None:
+    """What a fetched batch is applied with (`apply_issued_many`, one transaction) comes to what each event applied
+    alone comes to: the revocation that came first kept, the signature checked, the holder's lookup filled; and it
+    never undoes a revocation applied at the same moment."""
+    key = Ed25519PrivateKey.generate()
+    await store.apply_signing_key(published_key(key, "33-key-3"))
+    certificates = [issued(serial) for serial in range(101, 161)]
+    certificates = [
+        issued(serial, signed(c, key, "33-key-3")) for serial, c in zip(range(101, 161), certificates, strict=True)
+    ]
+    alone, together = certificates[:30], certificates[30:]
+    await store.apply_revoked(revoked(alone[0]))
+    await store.apply_revoked(revoked(together[0]))
+    for certificate in alone:
+        await store.apply_issued(certificate)
+    await asyncio.gather(store.apply_issued_many(together), *(store.apply_revoked(revoked(c)) for c in together[-5:]))
+
+    def shown(view: dict[str, Any]) -> tuple[Any, ...]:
+        checks = {check["name"]: check["passed"] for check in view["verification"]["checks"]}
+        return view["status"], checks["signature"], checks["integrity"]
+
+    views_alone = await store.views([c.certificate_number for c in alone])
+    views_together = await store.views([c.certificate_number for c in together])
+    assert [shown(v) for v in views_together[:-5]] == [shown(v) for v in views_alone[:25]]
+    assert shown(views_together[0]) == ("revoked", True, True)
+    assert [v["status"] for v in views_together[-5:]] == ["revoked"] * 5
+    numbers = await store.holder_numbers("张伟", "330106199001010011")
+    assert set(numbers) >= {c.certificate_number for c in certificates}
