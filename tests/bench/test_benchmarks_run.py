@@ -12,8 +12,10 @@ from infra.stack import PROVINCES, PROVINCIAL_SERVICES
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 
-def test_every_benchmark_runs_at_its_smallest_size(kafka_bootstrap: str, redis_url: str) -> None:
-    outcomes = run_all("smoke", kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, limit=180)
+def test_every_benchmark_runs_at_its_smallest_size(redis_url: str) -> None:
+    # A broker of their own (run_all starts one): the benchmarks' suites leave a few hundred partitions and groups
+    # behind, which slowed every later consumer's group join on the tests' shared broker past the start-up timeout.
+    outcomes = run_all("smoke", redis_url=redis_url, limit=180)
     print("\n" + table(outcomes))
     assert [o.benchmark.name for o in outcomes] == [b.name for b in SIZES["smoke"]]
     assert {o.benchmark.name for o in outcomes} == set(KEY_FIGURES), "a benchmark of bench/ is left out"

@@ -53,9 +53,6 @@ from tests.service.test_supervision_cases import complaint
 # caller's from its own seed: an operation every role may call is not fuzzed six times over with the same requests.
 EXAMPLES_PER_OPERATION = 12
 MIN_EXAMPLES = 4
-# A bound on each (service, role), far above what it takes (a few seconds to twenty): a generator that runs away
-# fails the test rather than the suite's time.
-TIME_LIMIT_SECONDS = 90
 CHECKS = [
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.status_code_conformance,
@@ -446,7 +443,6 @@ async def test_every_answer_is_documented_and_none_is_a_server_error(
     unique = list({(f.operation, f.status, f.check, f.detail): f for f in reversed(findings)}.values())[::-1]
     report = "\n".join(str(f) for f in unique[:40])
     assert not unique, f"{len(unique)} answers {service} does not document, to {caller.name}:\n{report}"
-    assert elapsed < TIME_LIMIT_SECONDS, f"{service} as {caller.name} took {elapsed:.0f} s"
 
 
 async def test_a_nul_character_is_refused_by_field_and_not_a_server_error_on_postgresql(
