@@ -16,8 +16,11 @@ async def refuse_nul_characters(request: Request) -> None:
     the route runs: no text column takes one (PostgreSQL refuses it, and the request would end in a 500)."""
     fields = [name for name, value in request.path_params.items() if "\x00" in str(value)]
     fields += [name for name, value in request.query_params.multi_items() if "\x00" in value or "\x00" in name]
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().endswith("json") and b"\\u0000" in await request.body():
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    # A JSON document only: an NDJSON upload is streamed by its route, which refuses a NUL line by line, and is
+    # not read whole into memory here.
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    if is_json and b"\\u0000" in await request.body():
         try:
             body = await request.json()
         except (ValueError, RecursionError):  # not JSON, or too deep: what reads the body names that
