@@ -57,11 +57,18 @@ class DeployedStack(Stack):
     database_urls: dict[str, str] = field(default_factory=dict)
 
     def _spawn(
-        self, service: str, province: str, port: int, public_url: str, extra: dict[str, str], workers: int = 1
+        self,
+        service: str,
+        province: str,
+        port: int,
+        public_url: str,
+        extra: dict[str, str],
+        workers: int = 1,
+        name: str | None = None,
     ) -> None:
         if url := self.database_urls.get(f"{service}-{province}"):
             extra = {**extra, "DATABASE_URL": url}
-        super()._spawn(service, province, port, public_url, extra, workers)
+        super()._spawn(service, province, port, public_url, extra, workers, name)
 
 
 def _group_rss_kib() -> dict[int, tuple[int, int]]:

@@ -27,12 +27,14 @@ from shared.platform.auth import PARTNER_HEADER, Role, ensure_dev_keys, mint_tok
 from shared.platform.settings import VAR_DIR
 
 PROVINCES = {"33": "浙江 Zhejiang", "32": "江苏 Jiangsu"}
-# The public lookup runs as several workers behind one port (docs/query.md).
+# The public lookup runs as several workers behind one port, which only read Redis; one projector process applies
+# the events to the read model (docs/query.md).
 QUERY_WORKERS = 2
 PROVINCIAL_SERVICES = ("registry", "recognition", "certificates", "supervision")
 # Fixed ports for `make up` (the same in docker-compose.yml): query 8000, then 83<province digit><n>.
 DEFAULT_PORTS = {
     "query": 8000,
+    "query-projector": 8009,  # its /healthz and /readyz only
     **{
         f"{service}-{province}": int(f"8{province}{n}")
         for province in PROVINCES
@@ -121,26 +123,32 @@ class Stack:
                     else {}
                 )
                 self._spawn(service, province, self._port(f"{service}-{province}"), public_url, extra)
-        self._spawn(
-            "query",
-            "33",
-            query_port,
-            public_url,
-            {
-                "REDIS_URL": self.redis_url,
-                "ID_HASH_KEY": self.id_hash_key(),
-                "REDIS_PREFIX": "" if self.topic_root == "skillcert" else f"{self.topic_root}:",
-                "PARTNER_KEYS": json.dumps([self.partner_key()]),
-                "SUPERVISION_URLS": json.dumps(self.supervision_urls()),
-            },
-            workers=QUERY_WORKERS,
-        )
+        query = {
+            "REDIS_URL": self.redis_url,
+            "ID_HASH_KEY": self.id_hash_key(),
+            "REDIS_PREFIX": "" if self.topic_root == "skillcert" else f"{self.topic_root}:",
+        }
+        projector_port = self._port("query-projector")
+        self._spawn("query", "33", projector_port, public_url, {**query, "ROLE": "project"}, name="query-projector")
+        serving = {
+            "ROLE": "serve",
+            "PARTNER_KEYS": json.dumps([self.partner_key()]),
+            "SUPERVISION_URLS": json.dumps(self.supervision_urls()),
+        }
+        self._spawn("query", "33", query_port, public_url, {**query, **serving}, workers=QUERY_WORKERS)
         self.wait_ready()
 
     def _spawn(
-        self, service: str, province: str, port: int, public_url: str, extra: dict[str, str], workers: int = 1
+        self,
+        service: str,
+        province: str,
+        port: int,
+        public_url: str,
+        extra: dict[str, str],
+        workers: int = 1,
+        name: str | None = None,
     ) -> None:
-        name = "query" if service == "query" else f"{service}-{province}"
+        name = name or ("query" if service == "query" else f"{service}-{province}")
         prefix = service.upper() + "_"
         assert self.kafka_bootstrap is not None
         settings = {

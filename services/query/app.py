@@ -18,7 +18,7 @@ from shared.platform.runtime import build_runtime
 from . import flows
 from .complaints import Supervisions
 from .fair_use import FairUse
-from .rebuild import ReadModelReadiness, RebuildWatch
+from .rebuild import ReadModelReadiness, RebuildRecorded, RebuildWatch
 from .settings import QuerySettings
 from .store import CertificateStore
 from .views import router
@@ -36,15 +36,18 @@ def create(
 ) -> FastAPI:
     """`read_model_id` fixes the consumer groups up front (documentation); by default they come from Redis.
     `supervision_clients` (province -> client) reach the provinces' supervision services for complaints, beside or
-    instead of those of `settings.supervision_urls` (tests: an in-process supervision)."""
+    instead of those of `settings.supervision_urls` (tests: an in-process supervision). `settings.role` splits the
+    lookups (`serve`, any number of workers) from the consumers that write the read model (`project`, one
+    process): a worker then only reads, and a burst of events costs the lookups nothing but Redis."""
     settings = settings or QuerySettings()
     runtime = build_runtime(settings, with_database=False, tracer_provider=tracer_provider)
     redis = Redis.from_url(settings.redis_url)
     RedisInstrumentor().instrument_client(redis, tracer_provider=runtime.tracer_provider)
     store = CertificateStore(redis, settings.id_hash_key.get_secret_value().encode(), settings.redis_prefix)
     readiness = ReadModelReadiness(awaits_watch=read_model_id is None)
-    watch: list[RebuildWatch] = readiness.watches
-    if read_model_id is not None:
+    watch: list[RebuildWatch | RebuildRecorded] = readiness.watches
+    consumes, serves = settings.role != "serve", settings.role != "project"
+    if read_model_id is not None and consumes:
         runtime.consume_into(flows.consumer, store, instance=read_model_id)
 
     async def subscribe_for_this_read_model() -> None:
@@ -57,10 +60,16 @@ def create(
         fresh = "rebuilt_in_seconds" not in info
         if fresh:
             log.info("read model %s is new or unfinished: reading the log from the start", model_id)
-        watch.append(
-            RebuildWatch(settings.kafka_bootstrap, store, groups, flows.CONTRACTS, settings.topic_root, record=fresh)
+        rebuild = RebuildWatch(
+            settings.kafka_bootstrap, store, groups, flows.CONTRACTS, settings.topic_root, record=fresh
         )
-        await watch[0].start(float(info["created_at"]) if fresh else time.time())
+        watch.append(rebuild)
+        await rebuild.start(float(info["created_at"]) if fresh else time.time())
+
+    async def wait_for_the_projector() -> None:
+        recorded = RebuildRecorded(store)
+        watch.append(recorded)
+        await recorded.start()
 
     async def redis_answers() -> tuple[str, bool]:
         try:
@@ -78,7 +87,7 @@ def create(
     # A worker of `uvicorn --workers N` does not outlive its master (workers.py).
     runtime.on_start.append(exit_with_master)
     if read_model_id is None:
-        runtime.on_start.append(subscribe_for_this_read_model)
+        runtime.on_start.append(subscribe_for_this_read_model if consumes else wait_for_the_projector)
     runtime.readiness_checks += [redis_answers, read_model_caught_up]
     supervisions = Supervisions.connect(
         settings.supervision_urls, timeout=settings.supervision_timeout_seconds, given=supervision_clients
@@ -87,10 +96,10 @@ def create(
     app = create_app(
         runtime,
         title="skillcert public query",
-        routers=[router],
+        routers=[router] if serves else [],
         accepts_tokens=False,
         hot_path=True,
-        rate_limited=True,
+        rate_limited=serves,
     )
     app.state.certificate_store = store
     app.state.read_model = readiness  # the public lookups answer 503 until it has caught up (views.py)

@@ -108,12 +108,47 @@ class RebuildWatch:
 
 
 @dataclass
+class RebuildRecorded:
+    """What a worker that only reads (role `serve`) knows of the read model: it is ready once the projector has
+    recorded in Redis that the read model read the log to its end. Looked up every `poll_seconds`, not per
+    lookup; a restarted projector catching up leaves the workers ready (what they serve is there, at most as old
+    as the restart)."""
+
+    store: CertificateStore
+    poll_seconds: float = 1.0
+    caught_up: bool = False
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    async def start(self) -> None:
+        await self.look()
+        self._task = asyncio.create_task(self._watch())
+
+    async def look(self) -> None:
+        try:
+            self.caught_up = "rebuilt_in_seconds" in await self.store.model_info()
+        except Exception as error:  # Redis away: not ready, and /readyz says so
+            log.warning("read model state unknown: %s", error)
+            self.caught_up = False
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            await self.look()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+@dataclass
 class ReadModelReadiness:
     """Whether this replica's read model has caught up with the log: what `/readyz` reports and what the public
     lookups wait for. Until then a lookup would answer "not on record" for certificates that exist and count it
     as the client's miss, so the lookups answer 503 with Retry-After instead, and count nothing."""
 
-    watches: list[RebuildWatch] = field(default_factory=list)
+    watches: list[RebuildWatch | RebuildRecorded] = field(default_factory=list)
     # The consumer groups are subscribed at start-up, after Redis names the read model: until then no watch
     # exists yet and nothing has caught up. False when the groups were fixed up front (documentation, tests).
     awaits_watch: bool = True

@@ -1,5 +1,6 @@
 import ipaddress
 import re
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -13,6 +14,12 @@ class QuerySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="QUERY_", extra="ignore")
 
     service_name: str = "query"
+    role: Literal["all", "serve", "project"] = Field(
+        default="all",
+        description="`all`: answers lookups and applies the events to the read model (one process); `serve`: only "
+        "answers, from Redis (the HTTP workers of a deployment); `project`: only applies the events (the one "
+        "projector process beside them, which answers /healthz and /readyz and nothing else)",
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
     id_hash_key: SecretStr = Field(description="HMAC key for ID numbers; ID numbers are never stored in clear")
     redis_prefix: str = Field(default="", description="prefix of every Redis key, to share one Redis safely")

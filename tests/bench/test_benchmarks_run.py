@@ -30,7 +30,7 @@ def test_every_benchmark_runs_at_its_smallest_size(redis_url: str) -> None:
     assert lookup["verified_number"].startswith("S000033")
     assert lookup["approve_to_done_seconds"] >= lookup["verified_other_province_seconds"] > 0
     assert lookup["verified_public_seconds"] > 0
-    services = {f"{s}-{p}" for p in PROVINCES for s in PROVINCIAL_SERVICES} | {"query"}
+    services = {f"{s}-{p}" for p in PROVINCES for s in PROVINCIAL_SERVICES} | {"query", "query-projector"}
     assert set(lookup["peak_rss_mb"]) == services
     assert all(mb > 0 for mb in lookup["peak_rss_mb"].values())
     assert lookup["max_process_rss_mb"] <= lookup["max_service_rss_mb"]

@@ -137,21 +137,30 @@ async def test_lookups_across_provinces_on_one_cluster_and_a_rebuilt_read_model(
         # The certificate topics are compacted: the log keeps every certificate's latest event for ever.
         assert await topic_config(env.kafka_bootstrap, CERTIFICATE_ISSUED.topic("32", env.topic_root)) == "compact"
 
-    # A new replica with a new, empty Redis (here: a new key prefix) rebuilds everything from the log.
-    async with serve(query_app(env, redis_prefix=f"{env.topic_root}-new:")) as fresh:
+    # A new replica with a new, empty Redis (here: a new key prefix) rebuilds everything from the log, deployed as
+    # make up and docker-compose run it: workers that only read (no consumer group) and one projector that writes.
+    new_redis = f"{env.topic_root}-new:"
+    reading = query_app(env, role="serve", redis_prefix=new_redis)
+    assert reading.state.runtime.broker.subscribers == []
+    async with serve(reading) as fresh:
+        assert (await fresh.get("/readyz")).status_code == 503
+        assert (await fresh.get(f"/certificates/{number}")).status_code == 503
+        async with serve(query_app(env, role="project", redis_prefix=new_redis)) as projector:
+            assert (await projector.get(f"/certificates/{number}")).status_code == 404  # it answers no lookups
 
-        async def ready() -> dict[str, Any] | None:
-            response = await fresh.get("/readyz")
-            return response.json() if response.status_code == 200 else None
+            async def ready() -> dict[str, Any] | None:
+                response = await fresh.get("/readyz")
+                return response.json() if response.status_code == 200 else None
 
-        await eventually(ready, what="the new read model catches up with the log")
-        model = expect(await fresh.get("/read-model"), 200)
-        assert float(model["rebuilt_in_seconds"]) > 0 and int(model["rebuilt_events"]) > 0
-        for walk in walks.values():
-            for certificate in walk.certificates:
-                assert (await fresh.get(f"/certificates/{certificate['number']}")).status_code == 200
-        assert expect(await fresh.get(f"/certificates/{number}"), 200)["status"] == "revoked"
-        assert expect(await fresh.get("/organizations", params={"q": "机械行业协会"}), 200)["count"] == 2
+            await eventually(ready, what="the new read model catches up with the log")
+            assert (await projector.get("/readyz")).status_code == 200
+            model = expect(await fresh.get("/read-model"), 200)
+            assert float(model["rebuilt_in_seconds"]) > 0 and int(model["rebuilt_events"]) > 0
+            for walk in walks.values():
+                for certificate in walk.certificates:
+                    assert (await fresh.get(f"/certificates/{certificate['number']}")).status_code == 200
+            assert expect(await fresh.get(f"/certificates/{number}"), 200)["status"] == "revoked"
+            assert expect(await fresh.get("/organizations", params={"q": "机械行业协会"}), 200)["count"] == 2
 
 
 def walk_year(walks: dict[str, Any]) -> int:
