@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from infra.servers import KafkaServer, PostgresServer, RedisServer
 from shared.platform.auth import Role, ensure_dev_keys, mint_token
-from tests.harness import Environment, default_region
+from tests.harness import Environment, default_region, delete_topics
 
 PROVINCES = ("33", "32", "31", "21", "37", "45")
 
@@ -114,9 +114,12 @@ def token(keys_dir: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def env(kafka_bootstrap: str, keys_dir: Path, topic_root: str, tmp_path: Path, redis_url: str) -> Environment:
-    """In-process services on the real broker and Redis, each with its own SQLite database under tmp_path."""
-    return Environment(
+async def env(
+    kafka_bootstrap: str, keys_dir: Path, topic_root: str, tmp_path: Path, redis_url: str
+) -> AsyncIterator[Environment]:
+    """In-process services on the real broker and Redis, each with its own SQLite database under tmp_path; the
+    test's topics are deleted after it."""
+    yield Environment(
         kafka_bootstrap,
         keys_dir,
         topic_root,
@@ -124,3 +127,4 @@ def env(kafka_bootstrap: str, keys_dir: Path, topic_root: str, tmp_path: Path, r
         redis_url,
         clock_dir=tmp_path / "clock",
     )
+    await delete_topics(kafka_bootstrap, topic_root)
