@@ -32,7 +32,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,35 +43,13 @@ from sqlalchemy import create_engine, text
 from infra.servers import PostgresServer
 from infra.stack import PROVINCES, PROVINCIAL_SERVICES, Stack
 from infra.walkthrough import ProvinceClients, eventually, expect, plan_batch, ready_for_approval
+from services.query import flows as query_flows
 from shared.kernel.credentials import hide_claims
 from shared.kernel.events import CERTIFICATE_ISSUED
 from shared.platform.auth import PARTNER_HEADER
-from shared.platform.bus import group_id
+from shared.platform.bus import group_id, instance_consumer
 
 PROVINCE, OTHER = "33", "32"
-
-
-@dataclass
-class DeployedStack(Stack):
-    """The suite as `make up` runs it, with a database URL of its own for the services named in `database_urls`
-    (`<service>-<province>`): Stack has no setting for it, so the URL is passed as the service's own setting,
-    which comes after Stack's SQLite default."""
-
-    database_urls: dict[str, str] = field(default_factory=dict)
-
-    def _spawn(
-        self,
-        service: str,
-        province: str,
-        port: int,
-        public_url: str,
-        extra: dict[str, str],
-        workers: int = 1,
-        name: str | None = None,
-    ) -> None:
-        if url := self.database_urls.get(f"{service}-{province}"):
-            extra = {**extra, "DATABASE_URL": url}
-        super()._spawn(service, province, port, public_url, extra, workers, name)
 
 
 def _group_rss_kib() -> dict[int, tuple[int, int]]:
@@ -233,7 +210,10 @@ class ReadModelProgress:
         self.topic = CERTIFICATE_ISSUED.topic(PROVINCE, root)
         # The query service's groups are named for its home province (33) and its read model.
         self.group = group_id(
-            root=root, province=PROVINCE, consumer=f"query-{read_model_id}", contract=CERTIFICATE_ISSUED
+            root=root,
+            province=PROVINCE,
+            consumer=instance_consumer(query_flows.consumer.name, read_model_id),
+            contract=CERTIFICATE_ISSUED,
         )
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -293,6 +273,11 @@ async def all_found(
         else:
             await asyncio.sleep(0.2)
 
+    if len(signed) < expected:  # all applied within the round that last read the signed numbers (a small batch)
+        signed = await asyncio.to_thread(certificates.signed_numbers)
+        milestones.setdefault("approve_to_all_signed_seconds", milestones["approve_to_all_found_seconds"])
+    if len(signed) != expected:
+        raise AssertionError(f"{len(signed)} certificates signed, {expected} applied to the read model")
     gate = asyncio.Semaphore(concurrency)
 
     async def found(number: str) -> bool:
@@ -428,7 +413,7 @@ def run(
             if postgres
             else {}
         )
-        stack = DeployedStack(
+        stack = Stack(
             var_dir=base / "var",
             fixed_ports=False,
             kafka_bootstrap=kafka_bootstrap,
@@ -440,9 +425,7 @@ def run(
             started = time.perf_counter()
             stack.start()
             figures["stack_start_seconds"] = round(time.perf_counter() - started, 1)
-            certificates_url = urls.get(f"certificates-{PROVINCE}") or (
-                f"sqlite:///{stack.var_dir / 'db' / f'{PROVINCE}-certificates.db'}"
-            )
+            certificates_url = stack.database_url("certificates", PROVINCE)
             with (
                 RssSampler(lambda: service_groups(stack)) as services,
                 RssSampler(lambda: server_groups(stack, postgres), every=1.0) as servers,

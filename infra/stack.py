@@ -68,6 +68,8 @@ class Stack:
     kafka_bootstrap: str | None = None  # reuse a running broker instead of starting one
     redis_url: str | None = None
     topic_root: str = "skillcert"
+    # `<service>-<province>` -> its database URL (PostgreSQL); the others get a SQLite file under var_dir/db.
+    database_urls: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     _kafka: KafkaServer | None = None
     _redis: RedisServer | None = None
@@ -157,7 +159,7 @@ class Stack:
             "KEYS_DIR": str(self.keys_dir),
             "TOPIC_ROOT": self.topic_root,
             "PUBLIC_BASE_URL": public_url,
-            "DATABASE_URL": f"sqlite:///{self.var_dir / 'db' / f'{province}-{service}.db'}",
+            "DATABASE_URL": self.database_url(service, province),
             **extra,
         }
         if service != "query":
@@ -186,6 +188,11 @@ class Stack:
         proc = ManagedProcess(name, args, self.var_dir / "logs" / f"{name}.log", env=env)
         proc.start()
         self.services[name] = ServiceProcess(name, service, province, port, proc)
+
+    def database_url(self, service: str, province: str) -> str:
+        return self.database_urls.get(f"{service}-{province}") or (
+            f"sqlite:///{self.var_dir / 'db' / f'{province}-{service}.db'}"
+        )
 
     def supervision_urls(self) -> dict[str, str]:
         """Where the query service forwards each running province's complaints (投诉举报, docs/query.md)."""

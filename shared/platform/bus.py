@@ -48,6 +48,11 @@ def group_id(*, root: str, province: str, consumer: str, contract: EventContract
     return f"{root}-{province}-{consumer}-{contract.name}"
 
 
+def instance_consumer(consumer: str, instance: str) -> str:
+    """The consumer name of one instance of a consumer (the query service's read model): its groups are its own."""
+    return f"{consumer}-{instance}"
+
+
 @dataclass(frozen=True)
 class Handling(Generic[C]):
     """One declared handler: the contract it consumes, from this province or from every province."""

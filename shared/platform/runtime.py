@@ -17,7 +17,15 @@ from sqlmodel import Session
 
 from shared.kernel.clock import Clock
 from shared.kernel.events import Envelope, EventContract
-from shared.platform.bus import Consumer, Publishers, Retrying, group_id, make_broker, subscribe
+from shared.platform.bus import (
+    Consumer,
+    Publishers,
+    Retrying,
+    group_id,
+    instance_consumer,
+    make_broker,
+    subscribe,
+)
 from shared.platform.db import for_changes, make_engine
 from shared.platform.outbox import OutboxRelay, apply_once
 from shared.platform.settings import ServiceSettings
@@ -109,7 +117,7 @@ class Runtime(Generic[S]):
 
             groups[handling.contract.type] = self._subscribe(
                 handling.contract,
-                f"{consumer.name}-{instance}",
+                instance_consumer(consumer.name, instance),
                 apply,
                 all_provinces=handling.all_provinces,
                 dead_letters_of=consumer.name,

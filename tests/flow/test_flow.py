@@ -9,14 +9,15 @@ from redis.asyncio import Redis
 
 from infra.walkthrough import eventually, expect, walk_province
 from shared.kernel.numbering import CertificateNumber
-from tests.harness import Environment, province_services, query_app, serve
+from tests.harness import Environment, delete_topics, province_services, query_app, serve
 
 pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-def env(kafka_bootstrap: str, keys_dir, topic_root: str, database_url_factory, redis_url: str) -> Environment:  # type: ignore[no-untyped-def]
-    return Environment(kafka_bootstrap, keys_dir, topic_root, database_url_factory, redis_url)
+async def env(kafka_bootstrap: str, keys_dir, topic_root: str, database_url_factory, redis_url: str):  # type: ignore[no-untyped-def]
+    yield Environment(kafka_bootstrap, keys_dir, topic_root, database_url_factory, redis_url)
+    await delete_topics(kafka_bootstrap, topic_root)
 
 
 async def test_certificate_from_filing_to_lookup_in_two_provinces(env: Environment, token: Any) -> None:
