@@ -70,6 +70,7 @@ SIZES: dict[str, list[Benchmark]] = {
             },
             ("kafka", "redis"),
         ),
+        Benchmark("rebuild", "20,000 certificates of 3 provinces", {"certificates": 20_000}, ("kafka", "redis")),
     ],
     "smoke": [
         Benchmark(
@@ -94,6 +95,7 @@ SIZES: dict[str, list[Benchmark]] = {
             },
             ("kafka", "redis"),
         ),
+        Benchmark("rebuild", "2,000 certificates of 3 provinces", {"certificates": 2_000}, ("kafka", "redis")),
     ],
 }
 
@@ -141,11 +143,20 @@ def _query(f: dict[str, Any]) -> str:
     )
 
 
+def _rebuild(f: dict[str, Any]) -> str:
+    return (
+        f"ready in {_s(f['ready_seconds'])} ({f['certificates_per_second']:.0f} certificates/s), "
+        f"Redis {f['redis_bytes_per_certificate']:.0f} B per certificate (document {f['document_bytes']:.0f} B), "
+        f"projector peak RSS {_mb(f['projector_peak_rss_mb'])}"
+    )
+
+
 KEY_FIGURES: dict[str, Callable[[dict[str, Any]], str]] = {
     "batch_to_lookup": _batch_to_lookup,
     "recognition_batch": _recognition_batch,
     "certificate_batch": _certificate_batch,
     "query": _query,
+    "rebuild": _rebuild,
 }
 
 

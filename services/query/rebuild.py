@@ -90,7 +90,15 @@ class RebuildWatch:
             pending = {group: ends for group, ends in targets.items() if ends}
             while pending:
                 for group, ends in list(pending.items()):
-                    committed = await admin.list_consumer_group_offsets(group)
+                    try:
+                        committed = await admin.list_consumer_group_offsets(group)
+                    except Exception as error:
+                        # E.g. no group coordinator yet on a new broker (its offsets topic is being made): a watch
+                        # that ended here would leave the replica not ready for ever. Looked at again next round.
+                        log.warning(
+                            "offsets of %s unknown yet, looking again: %s: %s", group, type(error).__name__, error
+                        )
+                        break
                     if all(tp in committed and committed[tp].offset >= end for tp, end in ends.items()):
                         del pending[group]
                 if pending:

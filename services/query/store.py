@@ -36,6 +36,7 @@ verification applied at the same time (by different consumers or workers) never 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -94,6 +95,11 @@ NOT_PUBLIC: dict[str, tuple[str, ...]] = {"batch-plans": ("staff",)}
 # What the keys hold. A new format gets keys of its own, hence a new read model rebuilt from the log, instead
 # of serving documents of the old shape or sharing keys with a release that writes them.
 READ_MODEL_FORMAT = "3"
+# SADD KEYS[i] ARGV[i] for each i, as one command (a batch's holder entries: a command each costs redis-py more than
+# Redis takes to apply it).
+ADD_TO_SETS = "for i, key in ipairs(KEYS) do redis.call('SADD', key, ARGV[i]) end"
+# Certificates verified between two turns of the event loop (about 10 ms of work).
+YIELD_EVERY = 50
 
 
 def details_order(envelope: Envelope[OrganizationDetailsChanged]) -> str:
@@ -185,14 +191,33 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class CertificateWrite:
-    """What changes of one certificate's served document: its view and checks, or its revocation (None: as stored),
-    and other commands for the same transaction."""
+    """What changes of one certificate: its served document's view and checks, or its revocation (None: as stored);
+    the holder index entry to add; and whether it waits for a signing key or filing (`waits_for`, with the credential
+    kept meanwhile, `hidden`; None leaves the waiting state as it is) or stopped waiting for `done_waiting_for`."""
 
     number: str
     view: dict[str, Any] | None = None
     checks: list[dict[str, Any]] | None = None
     revocation: bytes | None = None
-    also: Callable[[Pipeline], None] = lambda pipe: None
+    holder: str | None = None
+    hidden: dict[str, Any] | None = None
+    waits_for: list[str] | None = None
+    done_waiting_for: str | None = None
+
+
+def without_holder_claims(credential: dict[str, Any]) -> dict[str, Any]:
+    """`credentials.hide_claims(credential, HOLDER_CLAIMS)` for a credential read from JSON, without its JSON round
+    trip (a deep copy costing as much as parsing the event): only what hiding changes is copied (the subject, the
+    proof, its salts and obfuscated hashes); the rest is shared with `credential`, which nothing changes later."""
+    subject, proof = credential.get("credentialSubject"), credential.get("proof")
+    if not isinstance(subject, dict) or not isinstance(proof, dict) or not isinstance(proof.get("salts"), dict):
+        return credentials.hide_claims(credential, HOLDER_CLAIMS)  # not a credential's shape: as the kernel says
+    subject, salts = dict(subject), dict(proof["salts"])
+    obfuscated = list(proof.get("obfuscated", []))
+    for name in HOLDER_CLAIMS:
+        if name in subject:
+            obfuscated.append(credentials.claim_hash(name, subject.pop(name), salts.pop(name)))
+    return {**credential, "credentialSubject": subject, "proof": {**proof, "salts": salts, "obfuscated": obfuscated}}
 
 
 class CertificateStore:
@@ -243,36 +268,40 @@ class CertificateStore:
         and one Redis transaction for them all: a batch of 500 costs a few round trips, not a few thousand."""
         credentials_ = [c.credential for c in certificates if c.credential is not None]
         keys, histories = await self._trust_of(credentials_)
+        memo: dict[Any, Any] = {}
         writes: list[CertificateWrite] = []
-        awaiting: list[tuple[str, str]] = []
-        for certificate in certificates:
+        awaiting: dict[str, list[str]] = {}
+        for position, certificate in enumerate(certificates, 1):
+            if position % YIELD_EVERY == 0:
+                # Verifying a batch takes the process a while: the other consumers (a filing, a key, a revocation,
+                # each a few round trips) and the fetcher go on meanwhile rather than wait for the whole batch.
+                await asyncio.sleep(0)
             number = certificate.certificate_number
             hidden: dict[str, Any] | None = None
             waits_for: list[str] = []
             if certificate.credential is not None:
-                hidden = credentials.hide_claims(certificate.credential, HOLDER_CLAIMS)
-                checks, waits_for = self._checks(hidden, keys, histories, arriving=True)
+                hidden = without_holder_claims(certificate.credential)
+                checks, waits_for = self._checks(hidden, keys, histories, arriving=True, memo=memo)
             else:
                 checks = [{"name": "signature", "passed": None, "detail": "issued without a credential"}]
-            holder = self._holder(certificate.holder_name, certificate.id_number)
-
-            def also(
-                pipe: Pipeline,
-                holder: str = holder,
-                number: str = number,
-                hidden: dict[str, Any] | None = hidden,
-                waits_for: list[str] = waits_for,
-            ) -> None:
-                pipe.sadd(holder, number)
-                self._wait(pipe, number, hidden, waits_for)
-
-            writes.append(CertificateWrite(number, view=public_view(certificate), checks=checks, also=also))
-            awaiting += [(awaited, number) for awaited in waits_for]
+            writes.append(
+                CertificateWrite(
+                    number,
+                    view=public_view(certificate),
+                    checks=checks,
+                    holder=self._holder(certificate.holder_name, certificate.id_number),
+                    hidden=hidden,
+                    waits_for=waits_for,
+                )
+            )
+            for awaited in waits_for:
+                awaiting.setdefault(awaited, []).append(number)
         await self._write_certificates(writes)
-        # A key or filing that arrived while these were being verified found nothing waiting for it yet.
-        for awaited, number in awaiting:
+        # A key or filing that arrived while these were being verified found nothing waiting for it yet. (A rebuild
+        # reads every topic at once, so the first batches of certificates often come before their filings.)
+        for awaited, numbers in awaiting.items():
             if await self._arrived(awaited):
-                await self._reverify(awaited, only=number)
+                await self._reverify(awaited, only=numbers)
 
     async def _arrived(self, awaited: str) -> bool:
         kind, _, name = awaited.partition(":")
@@ -280,47 +309,61 @@ class CertificateStore:
             return bool(await self.redis.hexists(self.key("keys"), name))
         return bool(await self._known_filing_history(name))
 
-    async def _write_certificate(
-        self,
-        number: str,
-        *,
-        view: dict[str, Any] | None = None,
-        checks: list[dict[str, Any]] | None = None,
-        revocation: bytes | None = None,
-        also: Callable[[Pipeline], None] = lambda pipe: None,
-    ) -> None:
-        await self._write_certificates([CertificateWrite(number, view, checks, revocation, also)])
-
     async def _write_certificates(self, writes: list[CertificateWrite]) -> None:
         """Writes each certificate's served document from what changed (its view and checks, or a revocation) and
-        what is stored, with `also`'s commands, in one transaction: retried if any of the keys changed meanwhile."""
+        what is stored, with its holder entry and waiting state, in one transaction that watches every certificate's
+        document and revocation: retried if any of them changed meanwhile, so an issue, a revocation and a later
+        verification applied at the same time (by different consumers or workers) never undo each other. The stored
+        documents are read only for the writes that keep part of them (a revocation, a verification again): an issue
+        brings its view and checks, and needs only the revocations. Commands are grouped (one MSET, one HDEL, one script
+        adding the holder entries), since redis-py spends more on a command than Redis does."""
         if not writes:
             return
-        watched = [key for w in writes for key in (self.key("cert", w.number), self.key("revoked", w.number))]
+        documents = [self.key("cert", w.number) for w in writes]
+        revocations = [self.key("revoked", w.number) for w in writes]
+        keeps = [i for i, w in enumerate(writes) if w.view is None or w.checks is None]
 
         async def write(pipe: Pipeline) -> None:
-            raws: list[bytes | None] = await pipe.mget(watched)  # type: ignore[assignment]
+            raws: list[bytes | None] = await pipe.mget([documents[i] for i in keeps] + revocations)  # type: ignore[assignment]
+            stored_documents: dict[int, bytes | None] = dict(zip(keeps, raws[: len(keeps)], strict=True))
+            stored_revocations = raws[len(keeps) :]
             pipe.multi()  # type: ignore[no-untyped-call]
-            for w, stored, stored_revocation in zip(writes, raws[::2], raws[1::2], strict=True):
+            values: dict[str, bytes | str] = {}
+            no_longer_waiting: list[str] = []
+            holders: list[tuple[str, str]] = []
+            for i, (w, stored_revocation) in enumerate(zip(writes, stored_revocations, strict=True)):
+                stored = stored_documents.get(i)
                 stored_view, stored_checks = lasting_checks(stored) if stored is not None else (None, None)
                 new_view = w.view if w.view is not None else stored_view
                 new_checks = w.checks if w.checks is not None else stored_checks
                 if w.revocation is not None:
-                    pipe.set(self.key("revoked", w.number), w.revocation)
+                    values[revocations[i]] = w.revocation
                 if new_view is not None and new_checks is not None:  # else the certificate has not arrived yet
-                    document = stored_document(new_view, new_checks, w.revocation or stored_revocation)
-                    pipe.set(self.key("cert", w.number), document)
-                w.also(pipe)
+                    values[documents[i]] = stored_document(new_view, new_checks, w.revocation or stored_revocation)
+                if w.holder is not None:
+                    holders.append((w.holder, w.number))
+                if w.done_waiting_for is not None:
+                    pipe.srem(self.key("awaiting", w.done_waiting_for), w.number)
+                if w.waits_for is not None:
+                    if w.waits_for and w.hidden is not None:
+                        if no_longer_waiting:  # in the order given, should a batch name a certificate twice
+                            pipe.hdel(self.key("unverified"), *no_longer_waiting)
+                            no_longer_waiting = []
+                        pipe.hset(self.key("unverified"), w.number, json.dumps(w.hidden, ensure_ascii=False))
+                        for awaited in w.waits_for:
+                            pipe.sadd(self.key("awaiting", awaited), w.number)
+                    else:
+                        no_longer_waiting.append(w.number)
+            if values:
+                pipe.mset(values)
+            if no_longer_waiting:
+                pipe.hdel(self.key("unverified"), *no_longer_waiting)
+            if len(holders) == 1:
+                pipe.sadd(*holders[0])
+            elif holders:  # one command for them all: each holder's set gets its number
+                pipe.eval(ADD_TO_SETS, len(holders), *(h for h, _ in holders), *(n for _, n in holders))
 
-        await self.redis.transaction(write, *watched)
-
-    def _wait(self, pipe: Any, number: str, hidden: dict[str, Any] | None, waits_for: list[str]) -> None:
-        if waits_for and hidden is not None:
-            pipe.hset(self.key("unverified"), number, json.dumps(hidden, ensure_ascii=False))
-            for awaited in waits_for:
-                pipe.sadd(self.key("awaiting", awaited), number)
-        else:
-            pipe.hdel(self.key("unverified"), number)
+        await self.redis.transaction(write, *documents, *revocations)
 
     async def _verify(self, credential: dict[str, Any], *, arriving: bool) -> tuple[list[dict[str, Any]], list[str]]:
         """The checks that do not change later (integrity, signature, filing), and what is still missing.
@@ -349,18 +392,30 @@ class CertificateStore:
         histories: dict[str, list[FilingStepRecord]],
         *,
         arriving: bool,
+        memo: dict[Any, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], list[str]]:
+        """`memo` (one per batch, read with one `keys` and `histories`) keeps what depends on them alone: each key's
+        trust list and each filing answer, the same for every certificate of the batch that asks."""
+        memo = {} if memo is None else memo
         subject, proof = credential.get("credentialSubject", {}), credential.get("proof", {})
         key_id = str(proof.get("verificationMethod", ""))
         code = str(subject.get("organizationCode", ""))
         raw_key = keys.get(key_id)
-        trust = TrustList(keys=[TrustedKey.model_validate_json(raw_key)] if raw_key else [])
+        trust = memo.get(("trust", key_id))
+        if trust is None:
+            trust = memo[("trust", key_id)] = TrustList(
+                keys=[TrustedKey.model_validate_json(raw_key)] if raw_key else []
+            )
         history = histories.get(code, [])
 
         def filed(organization: str, occupation: str, level: int, on: date) -> tuple[bool, str] | None:
-            return filing.filing_check(
-                history, organization_code=organization, occupation_code=occupation, level=level, on=on
-            )
+            asked = ("filed", code, organization, occupation, level, on)
+            if asked not in memo:
+                memo[asked] = filing.filing_check(
+                    history, organization_code=organization, occupation_code=occupation, level=level, on=on
+                )
+            answer: tuple[bool, str] | None = memo[asked]
+            return answer
 
         result = credentials.verify(credential, trust=trust, organization=filed)
         checks = [
@@ -378,25 +433,31 @@ class CertificateStore:
                     check.update(passed=None, detail=f"waiting for the signing key {key_id} of the trust list")
         return checks, waits_for
 
-    async def _reverify(self, awaited: str, only: str | None = None) -> None:
-        """Verifies again the certificates that waited for this key or organization (or just `only`)."""
-        numbers = [only] if only else sorted(_text(n) for n in await self.redis.smembers(self.key("awaiting", awaited)))
-        if not numbers:
-            return
-        raws = await self.redis.hmget(self.key("unverified"), numbers)
-        for number, raw in zip(numbers, raws, strict=True):
-            if raw is None:
+    async def _reverify(self, awaited: str, only: list[str] | None = None) -> None:
+        """Verifies again the certificates that waited for this key or organization (or just those `only`): a
+        thousand at a time, with one read of the keys and filings and one transaction each."""
+        numbers = (
+            only
+            if only is not None
+            else sorted(_text(n) for n in await self.redis.smembers(self.key("awaiting", awaited)))
+        )
+        for start in range(0, len(numbers), 1000):
+            chunk = numbers[start : start + 1000]
+            raws = await self.redis.hmget(self.key("unverified"), chunk)
+            waiting = [(number, json.loads(raw)) for number, raw in zip(chunk, raws, strict=True) if raw is not None]
+            if not waiting:
                 continue
-            hidden = json.loads(raw)
-            checks, waits_for = await self._verify(hidden, arriving=True)
-
-            def also(
-                pipe: Pipeline, number: str = number, hidden: dict[str, Any] = hidden, waits_for: list[str] = waits_for
-            ) -> None:
-                pipe.srem(self.key("awaiting", awaited), number)
-                self._wait(pipe, number, hidden, waits_for)
-
-            await self._write_certificate(number, checks=checks, also=also)
+            keys, histories = await self._trust_of([hidden for _number, hidden in waiting])
+            memo: dict[Any, Any] = {}
+            writes = []
+            for number, hidden in waiting:
+                checks, waits_for = self._checks(hidden, keys, histories, arriving=True, memo=memo)
+                writes.append(
+                    CertificateWrite(
+                        number, checks=checks, hidden=hidden, waits_for=waits_for, done_waiting_for=awaited
+                    )
+                )
+            await self._write_certificates(writes)
 
     async def verify_uploaded(self, credential: dict[str, Any]) -> list[dict[str, Any]]:
         """Verifies a holder's electronic certificate against every province's trust list, filings and revocations."""
@@ -409,7 +470,9 @@ class CertificateStore:
 
     async def apply_revoked(self, revoked: CertificateRevoked) -> None:
         revocation = {"revoked_on": revoked.revoked_on.isoformat(), "revocation_reason": revoked.reason}
-        await self._write_certificate(revoked.certificate_number, revocation=json.dumps(revocation).encode())
+        await self._write_certificates(
+            [CertificateWrite(revoked.certificate_number, revocation=json.dumps(revocation).encode())]
+        )
 
     async def holder_numbers(self, name: str, id_number: str) -> list[str]:
         return sorted(_text(n) for n in await self.redis.smembers(self._holder(name, id_number)))

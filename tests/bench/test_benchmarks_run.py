@@ -48,4 +48,12 @@ def test_every_benchmark_runs_at_its_smallest_size(redis_url: str) -> None:
     query = figures["query"]
     assert query["bare"]["rps"] > 0 and query["lookup"]["rps"] > 0
     assert query["lookup"]["errors"] == 0, "the lookup answered something other than 200 for a loaded certificate"
-    assert query["lag_ms"]["count"] == SIZES["smoke"][-1].options["lag_certificates"]
+    options = {b.name: b.options for b in SIZES["smoke"]}
+    assert query["lag_ms"]["count"] == options["query"]["lag_certificates"]
+
+    rebuilt = figures["rebuild"]
+    assert rebuilt["certificates"] == options["rebuild"]["certificates"]
+    assert rebuilt["rebuilt_events"] >= rebuilt["certificates"]
+    assert rebuilt["ready_seconds"] > 0 and rebuilt["certificates_per_second"] > 0
+    assert rebuilt["waiting_for_key_or_filing"] == 0 and rebuilt["sampled_documents"] > 0
+    assert rebuilt["document_bytes"] > 0 and rebuilt["projector_peak_rss_mb"] > 0
