@@ -53,8 +53,11 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def new_salt() -> str:
-    return secrets.token_hex(16)
+def new_salts(names: Iterable[str]) -> dict[str, str]:
+    """A random 128-bit salt (hex) for each claim name, from one read of the system's random source."""
+    names = list(names)
+    randomness = secrets.token_hex(16 * len(names))
+    return {name: randomness[32 * i : 32 * (i + 1)] for i, name in enumerate(names)}
 
 
 def claim_hash(name: str, value: Any, salt: str) -> str:
