@@ -17,7 +17,6 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from shared.kernel import credentials
 from shared.kernel.events import ORGANIZATION_STATUS_CHANGED, SIGNING_KEY_PUBLISHED, SigningKeyPublished
 from shared.platform.bus import Publishers
 from shared.platform.outbox import OutboxEvent, OutboxRelay, Unsent, emit, emit_many
@@ -134,10 +133,3 @@ def test_the_relay_gives_each_transactions_events_one_publish_span_that_their_me
     assert parents == expected
     assert {headers["event-type"] for _t, _k, headers in producer.sent} == {SIGNING_KEY_PUBLISHED.type.encode()}
     assert all(uuid.UUID(headers["event-id"].decode()) for _t, _k, headers in producer.sent)
-
-
-def test_each_claim_gets_its_own_128_bit_salt() -> None:
-    salts = credentials.new_salts(["holderName", "idNumber", "level"])
-    assert list(salts) == ["holderName", "idNumber", "level"]
-    assert all(len(salt) == 32 and int(salt, 16) >= 0 for salt in salts.values())
-    assert len(set(salts.values()) | set(credentials.new_salts(["holderName"]).values())) == 4
