@@ -269,8 +269,8 @@ async def all_found(
 ) -> dict[str, Any]:
     """Seconds from the approval until each of the batch's `expected` certificates was signed, none was left
     unpublished in the outbox (both read in the certificates database, to within a round: 0.2 s or more), and all
-    were applied to the read model (the projector's committed offsets), and `cpu()` then. Then, untimed, each certificate is looked up
-    once (`GET /certificates/{number}`, `concurrency` in flight): every one must be found."""
+    were applied to the read model (the projector's committed offsets), when `cpu()` is read too. Then, untimed,
+    each certificate is looked up once (`GET /certificates/{number}`, `concurrency` in flight): all must be found."""
     deadline = time.monotonic() + within
     milestones: dict[str, Any] = {}
     signed: list[str] = []
