@@ -532,6 +532,8 @@ def subscribe(
         group_id=group_id,
         batch=True,
         max_records=max_records,
+        # getmany returns as soon as records arrive: a longer wait adds no latency, only fewer idle rounds.
+        batch_timeout_ms=500,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{contract.type}:{consumer}",
