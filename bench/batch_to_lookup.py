@@ -70,6 +70,23 @@ def _group_rss_kib() -> dict[int, tuple[int, int]]:
     return groups
 
 
+def cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) each named process group has used so far, over its living processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    by_group: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        pgid, used = int(fields[2]), int(fields[11]) + int(fields[12])
+        by_group[pgid] = by_group.get(pgid, 0.0) + used / ticks
+    return {name: by_group.get(pgid, 0.0) for name, pgid in groups.items()}
+
+
 class RssSampler:
     """Samples the resident memory of named process groups in a thread; peaks in MB (10^6 bytes), of the group's
     sum and of its largest process (they differ for the query service: uvicorn's supervisor and two workers)."""
@@ -248,13 +265,14 @@ async def all_found(
     concurrency: int,
     within: float,
     started: float,
-) -> dict[str, float]:
+    cpu: Callable[[], dict[str, float]] = dict,
+) -> dict[str, Any]:
     """Seconds from the approval until each of the batch's `expected` certificates was signed, none was left
     unpublished in the outbox (both read in the certificates database, to within a round: 0.2 s or more), and all
-    were applied to the read model (the projector's committed offsets). Then, untimed, each certificate is looked up
-    once (`GET /certificates/{number}`, `concurrency` in flight): every one must be found."""
+    were applied to the read model (the projector's committed offsets), when `cpu()` is read too. Then, untimed,
+    each certificate is looked up once (`GET /certificates/{number}`, `concurrency` in flight): all must be found."""
     deadline = time.monotonic() + within
-    milestones: dict[str, float] = {}
+    milestones: dict[str, Any] = {}
     signed: list[str] = []
     while "approve_to_all_found_seconds" not in milestones:
         if time.monotonic() > deadline:
@@ -269,6 +287,7 @@ async def all_found(
             milestones["approve_to_all_published_seconds"] = round(time.perf_counter() - started, 2)
         if await progress.applied(expected):
             milestones["approve_to_all_found_seconds"] = round(time.perf_counter() - started, 2)
+            milestones["cpu_at_found"] = cpu()
             milestones.setdefault("approve_to_all_published_seconds", milestones["approve_to_all_found_seconds"])
         else:
             await asyncio.sleep(0.2)
@@ -339,8 +358,16 @@ async def query_model(stack: Stack) -> httpx.Response:
 
 
 async def approve_and_measure(
-    stack: Stack, candidates: int, certificates_url: str, concurrency: int, within: float, settle: bool = True
+    stack: Stack,
+    candidates: int,
+    certificates_url: str,
+    concurrency: int,
+    within: float,
+    settle: bool = True,
+    processes: Callable[[], dict[str, int]] = dict,
 ) -> dict[str, Any]:
+    """Walks a batch to the approval and measures from it; `processes` names the process groups whose CPU time
+    from the approval until all found is reported (`cpu_seconds`)."""
     figures: dict[str, Any] = {"settle_seconds": round(await consumers_settled(stack), 1) if settle else None}
     async with province_clients(stack, PROVINCE, seconds=max(120.0, candidates / 100)) as walk:
         batch, figures["walk_to_approval_seconds"] = await walk_to_approval(stack, walk, candidates)
@@ -353,6 +380,7 @@ async def approve_and_measure(
                 stack.kafka_bootstrap or "", stack.topic_root, expect(await query_model(stack), 200)["id"]
             ) as progress,
         ):
+            cpu_before = cpu_seconds(processes())
             started = time.perf_counter()
             expect(await walk.recognition.post(f"/batches/{batch['id']}/approve", headers=official), 200)
             figures["approve_request_seconds"] = round(time.perf_counter() - started, 2)
@@ -360,7 +388,20 @@ async def approve_and_measure(
                 verified_elsewhere(stack, certificates, batch["organization_code"], started, within)
             )
             try:
-                figures |= await all_found(query, certificates, progress, candidates, concurrency, within, started)
+                figures |= await all_found(
+                    query,
+                    certificates,
+                    progress,
+                    candidates,
+                    concurrency,
+                    within,
+                    started,
+                    cpu=lambda: cpu_seconds(processes()),
+                )
+                figures["cpu_seconds"] = {
+                    name: round(used - cpu_before.get(name, 0.0), 1)
+                    for name, used in sorted(figures.pop("cpu_at_found").items())
+                }
                 figures |= await verification
             finally:
                 verification.cancel()
@@ -431,7 +472,15 @@ def run(
                 RssSampler(lambda: server_groups(stack, postgres), every=1.0) as servers,
             ):
                 figures |= asyncio.run(
-                    approve_and_measure(stack, candidates, certificates_url, concurrency, within, settle)
+                    approve_and_measure(
+                        stack,
+                        candidates,
+                        certificates_url,
+                        concurrency,
+                        within,
+                        settle,
+                        processes=lambda: service_groups(stack) | server_groups(stack, postgres),
+                    )
                 )
             figures["peak_rss_mb"] = services.peaks()
             figures["max_service_rss_mb"] = max(figures["peak_rss_mb"].values())

@@ -128,7 +128,7 @@ def _recognition_batch(f: dict[str, Any]) -> str:
 
 def _certificate_batch(f: dict[str, Any]) -> str:
     return (
-        f"numbered {_s(f['parts_numbered_seconds'])}, signed {_s(f['signed_and_stored_seconds'])}, "
+        f"signed {_s(f['signed_and_stored_seconds'])}, "
         f"published {_s(f['all_published_seconds'])} ({f['certificates_per_second']:.0f}/s), "
         f"{f['signatures']} signature(s), peak RSS {_mb(f['peak_rss_megabytes'])}"
     )

@@ -49,7 +49,7 @@ class Certificate(CertificateBase, table=True):
     claims: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False), description="exactly what is signed")
     salts: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
     target_hash: str = Field(max_length=64)
-    signed_batch_id: str | None = Field(default=None, index=True, description="None until its batch is signed")
+    signed_batch_id: str | None = Field(default=None, index=True, description="the signature that covers it")
     merkle_proof: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     photo: bytes | None = Field(default=None, description="JPEG or PNG, set by the organization for the paper copy")
     created_at: datetime = Field(default_factory=utcnow)
@@ -67,11 +67,11 @@ class CertificatesPublic(SQLModel):
 
 
 class SignedBatch(SQLModel, table=True):
-    """One Ed25519 signature over the Merkle root of a batch's certificates (or of one correction)."""
+    """One Ed25519 signature over the Merkle root of a batch part's certificates (or of one correction)."""
 
     __tablename__ = "signed_batch"
 
-    id: str = Field(primary_key=True, description="the batch id, or <batch id>/correction-<n>")
+    id: str = Field(primary_key=True, description="<batch id>/part-<n>, or <batch id>/correction-<n>")
     batch_id: str = Field(index=True)
     merkle_root: str = Field(max_length=64)
     key_id: str
@@ -81,14 +81,13 @@ class SignedBatch(SQLModel, table=True):
 
 
 class BatchIssue(SQLModel, table=True):
-    """Which parts of an approved batch have arrived; the batch is signed once they all have."""
+    """Which parts of an approved batch have been issued: a part sent again changes nothing."""
 
     __tablename__ = "batch_issue"
 
     batch_id: str = Field(primary_key=True)
     parts: int
     received_parts: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    signed_batch_id: str | None = None
 
 
 class SigningKey(SQLModel, table=True):

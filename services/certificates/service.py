@@ -1,21 +1,20 @@
 """Certificate issuing, signing, revocation and verification (plain keyword-only functions over a session).
 
-Issuing runs in two steps. Each part of an approved batch allocates numbers (gap-free, per organization,
-year and level) and status-list bits, and stores each certificate's salted claims. When the batch's last
-part has arrived, the batch is signed once: a Merkle tree over its certificates' hashes, one Ed25519
-signature over the root; then each certificate gets its Merkle path and a `certificate issued` event
-carrying its credential. Work is done in chunks, so memory stays flat however large the batch.
+Each part of an approved batch (recognition sends 500 candidates a part) is issued as it arrives, in its own
+transaction: numbers (gap-free, per organization, year and level) and status-list bits, each certificate's
+salted claims, a Merkle tree over the part's certificates and one Ed25519 signature over its root, then each
+certificate with its Merkle path and a `certificate issued` event carrying its credential, inserted in bulk.
+Memory is one part's, however large the batch; the relay publishes a part while the next is being issued.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert
 from sqlmodel import col, func, select
 
 from shared.kernel import credentials, filing
@@ -71,7 +70,6 @@ BATCH_DETAILS = {
     "level",
 }
 
-CHUNK = 2000  # certificates per step while signing: bounds memory, whatever the batch size
 NO_WORK_TYPE = "--"  # 人社鉴发〔2021〕1号: a certificate without work type or direction shows --
 BODY_TEXT = "持证人经职业技能等级认定，技能水平达到本证书所载职业（工种）等级，特发此证。"
 
@@ -101,31 +99,34 @@ def receive_batch_part(
     unit: Unit[CertificatesSettings],
     approved: BatchResultsApproved,
 ) -> list[str]:
-    """Numbers this part's passing candidates; signs and announces the batch once all its parts are in."""
+    """Numbers, signs and announces this part's passing candidates: each part is issued as it arrives, so a large
+    batch's certificates reach the public lookup while its later parts are still being issued."""
     progress = unit.session.get(BatchIssue, approved.batch_id) or BatchIssue(
         batch_id=approved.batch_id, parts=approved.parts
     )
     if approved.part in progress.received_parts:
         return []  # the same part again (a new event id for a resent part): nothing twice
-    details = approved.model_dump(include=BATCH_DETAILS)
-    numbers = _allocate(unit=unit, details=details, candidates=approved.passed)
+    numbers = _issue(
+        unit=unit,
+        details=approved.model_dump(include=BATCH_DETAILS),
+        candidates=approved.passed,
+        signed_id=f"{approved.batch_id}/part-{approved.part}",
+    )
     progress.received_parts = sorted([*progress.received_parts, approved.part])
     unit.session.add(progress)
-    unit.session.flush()
-    if len(progress.received_parts) == progress.parts and progress.signed_batch_id is None:
-        progress.signed_batch_id = sign_and_announce(unit=unit, signed_id=approved.batch_id, batch_id=approved.batch_id)
-        unit.session.add(progress)
     return numbers
 
 
-def _allocate(
+def _issue(
     *,
     unit: Unit[CertificatesSettings],
     details: dict[str, Any],
     candidates: list[PassedCandidate],
+    signed_id: str,
 ) -> list[str]:
-    """Allocates numbers and status bits for the candidates not yet certified, and stores each certificate's
-    salted claims (unsigned yet). One block of serials and one of status bits per call; rows inserted in bulk."""
+    """Issues a certificate to each of the candidates not yet certified: numbers (one block of serials and one of
+    status bits), salted claims, one Merkle tree and one signature over them all (`signed_id`), the rows inserted
+    in bulk with their Merkle paths, and their `certificate issued` events added to the outbox in bulk."""
     settings = unit.settings
     batch_id = details["batch_id"]
     already = set(
@@ -173,7 +174,7 @@ def _allocate(
             "statusListCredential": status_list,
             "statusListIndex": index,
         }
-        salts = {name: credentials.new_salt() for name in claims}
+        salts = credentials.new_salts(claims)
         rows.append(
             {
                 "number": number,
@@ -198,117 +199,96 @@ def _allocate(
                 "salts": salts,
                 "target_hash": credentials.salted_target_hash(claims, salts),
                 "merkle_proof": [],
-                "signed_batch_id": None,
+                "signed_batch_id": signed_id,
                 "photo": None,
                 "created_at": utcnow(),
             }
         )
-    unit.session.flush()
-    unit.session.connection().execute(insert(Certificate.__table__), rows)  # type: ignore[attr-defined]
-    return [row["number"] for row in rows]
-
-
-def sign_and_announce(
-    *,
-    unit: Unit[CertificatesSettings],
-    signed_id: str,
-    batch_id: str,
-    numbers: list[str] | None = None,
-) -> str:
-    """Signs the batch's unsigned certificates (or just `numbers`) with one signature; records their events."""
-    settings = unit.settings
-    statement = select(Certificate.number, Certificate.target_hash).where(
-        Certificate.batch_id == batch_id, col(Certificate.signed_batch_id).is_(None)
-    )
-    if numbers is not None:
-        statement = statement.where(col(Certificate.number).in_(numbers))
-    leaves = list(unit.session.exec(statement.order_by(col(Certificate.number))))
-    if not leaves:
-        return signed_id  # nobody passed: nothing to sign
+    rows.sort(key=lambda row: row["number"])
     key = signing.current_key(unit=unit)
-    tree = credentials.MerkleTree([bytes.fromhex(target) for _number, target in leaves])
+    tree = credentials.MerkleTree([bytes.fromhex(row["target_hash"]) for row in rows])
     signed = SignedBatch(
         id=signed_id,
         batch_id=batch_id,
         merkle_root=tree.root.hex(),
         key_id=key.key_id,
         signature=credentials.sign_root(signing.private_key(settings, key.key_id), tree.root),
-        certificates=len(leaves),
+        certificates=len(rows),
         signed_at=datetime.now(UTC).replace(microsecond=0),
     )
+    for position, row in enumerate(rows):
+        row["merkle_proof"] = tree.proof(position)
     unit.session.add(signed)
     unit.session.flush()
-    table = Certificate.__table__  # type: ignore[attr-defined]
-    set_proof = (
-        update(table)
-        .where(table.c.number == bindparam("certificate_number"))
-        .values(merkle_proof=bindparam("path"), signed_batch_id=signed_id)
+    unit.session.connection().execute(insert(Certificate.__table__), rows)  # type: ignore[attr-defined]
+    unit.emit_many(
+        CERTIFICATE_ISSUED,
+        ((row["number"], _issued(row, signed, settings)) for row in rows),
     )
-    for start in range(0, len(leaves), CHUNK):
-        unit.session.connection().execute(
-            set_proof,
-            [
-                {"certificate_number": number, "path": tree.proof(start + offset)}
-                for offset, (number, _target) in enumerate(leaves[start : start + CHUNK])
-            ],
-        )
-    del tree, leaves
-    for certificate in _signed_in_chunks(unit, signed_id):
-        payload = CertificateIssued(
-            certificate_number=certificate.number,
-            holder_name=certificate.holder_name,
-            id_type=certificate.id_type,
-            id_number=certificate.id_number,
-            occupation_code=certificate.occupation_code,
-            occupation_name=certificate.occupation_name,
-            work_type=certificate.work_type,
-            level=certificate.level,
-            level_title=certificate.level_title,
-            organization_code=certificate.organization_code,
-            organization_name=certificate.organization_name,
-            province=certificate.province,
-            issued_on=certificate.issued_on,
-            batch_id=certificate.batch_id,
-            status_list=certificate.status_list,
-            status_index=certificate.status_index,
-            credential=credential_of(certificate, signed, settings),
-        )
-        unit.emit(CERTIFICATE_ISSUED, subject=certificate.number, payload=payload)
-    return signed_id
+    return [row["number"] for row in rows]
 
 
-def _signed_in_chunks(unit: Unit[CertificatesSettings], signed_id: str) -> Iterator[Certificate]:
-    """Each certificate of a signing, CHUNK rows at a time (keyset), letting go of each chunk when done."""
-    last = ""
-    while True:
-        chunk = list(
-            unit.session.exec(
-                select(Certificate)
-                .where(Certificate.signed_batch_id == signed_id, Certificate.number > last)
-                .order_by(col(Certificate.number))
-                .limit(CHUNK)
-                .execution_options(populate_existing=True)
-            )
-        )  # the proofs were set by a bulk UPDATE
-        if not chunk:
-            return
-        yield from chunk
-        last = chunk[-1].number
-        unit.session.flush()
-        for certificate in chunk:
-            unit.session.expunge(certificate)
+def _issued(row: dict[str, Any], signed: SignedBatch, settings: CertificatesSettings) -> CertificateIssued:
+    return CertificateIssued(
+        certificate_number=row["number"],
+        holder_name=row["holder_name"],
+        id_type=row["id_type"],
+        id_number=row["id_number"],
+        occupation_code=row["occupation_code"],
+        occupation_name=row["occupation_name"],
+        work_type=row["work_type"],
+        level=row["level"],
+        level_title=row["level_title"],
+        organization_code=row["organization_code"],
+        organization_name=row["organization_name"],
+        province=row["province"],
+        issued_on=row["issued_on"],
+        batch_id=row["batch_id"],
+        status_list=row["status_list"],
+        status_index=row["status_index"],
+        credential=_credential(
+            claims=row["claims"],
+            salts=row["salts"],
+            target=row["target_hash"],
+            status=StatusEntry(row["status_list"], row["status_index"]),
+            merkle_proof=row["merkle_proof"],
+            signed=signed,
+            settings=settings,
+        ),
+    )
 
 
 def credential_of(certificate: Certificate, signed: SignedBatch, settings: CertificatesSettings) -> dict[str, Any]:
-    return credentials.credential_document(
+    return _credential(
         claims=certificate.claims,
         salts=certificate.salts,
         target=certificate.target_hash,
         status=StatusEntry(certificate.status_list, certificate.status_index),
+        merkle_proof=certificate.merkle_proof,
+        signed=signed,
+        settings=settings,
+    )
+
+
+def _credential(
+    *,
+    claims: dict[str, Any],
+    salts: dict[str, str],
+    target: str,
+    status: StatusEntry,
+    merkle_proof: list[str],
+    signed: SignedBatch,
+    settings: CertificatesSettings,
+) -> dict[str, Any]:
+    return credentials.credential_document(
+        claims=claims,
+        salts=salts,
+        target=target,
+        status=status,
         issuer_name=settings.policy.department,
         key_id=signed.key_id,
         merkle_root=signed.merkle_root,
-        merkle_proof=certificate.merkle_proof,
+        merkle_proof=merkle_proof,
         signature=signed.signature,
         signed_at=signed.signed_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
     )
@@ -331,12 +311,11 @@ def apply_correction(
         if sibling is None:
             raise NotFound(f"batch {correction.batch_id} has no certificates here to take the details from")
         details = sibling.model_dump(include=BATCH_DETAILS)
-        [number] = _allocate(unit=unit, details=details, candidates=[correction.candidate])
-        sign_and_announce(
+        [number] = _issue(
             unit=unit,
+            details=details,
+            candidates=[correction.candidate],
             signed_id=f"{correction.batch_id}/correction-{correction.correction_id}",
-            batch_id=correction.batch_id,
-            numbers=[number],
         )
         return unit.session.get(Certificate, number)
     if not correction.passed_now and existing is not None and existing.status is CertificateStatus.VALID:

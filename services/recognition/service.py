@@ -968,24 +968,16 @@ def recheck(
     batch.approved_on = unit.today
     batch.approved_by = actor.subject
     _transition(unit, batch, "approve_results", actor, reason)
-    passed = unit.session.exec(
-        select(Candidate)
-        .where(Candidate.batch_id == batch.id, col(Candidate.passed).is_(True))
-        .order_by(col(Candidate.position))
-    )
-    part: list[PassedCandidate] = []
-    parts: list[list[PassedCandidate]] = []
-    for candidate in passed:
-        part.append(
-            PassedCandidate(
-                candidate_id=candidate.id, name=candidate.name, id_type=candidate.id_type, id_number=candidate.id_number
-            )
+    # Columns, not ORM objects: a 100,000-candidate batch is read in a fraction of the time and memory.
+    passed = [
+        PassedCandidate(candidate_id=candidate_id, name=name, id_type=id_type, id_number=id_number)
+        for candidate_id, name, id_type, id_number in unit.session.exec(
+            select(Candidate.id, Candidate.name, Candidate.id_type, Candidate.id_number)
+            .where(Candidate.batch_id == batch.id, col(Candidate.passed).is_(True))
+            .order_by(col(Candidate.position))
         )
-        if len(part) == part_size:
-            parts.append(part)
-            part = []
-    if part or not parts:
-        parts.append(part)
+    ]
+    parts = [passed[start : start + part_size] for start in range(0, len(passed), part_size)] or [[]]
     for number, members in enumerate(parts, start=1):
         payload = BatchResultsApproved(
             batch_id=batch.id,

@@ -77,6 +77,8 @@ def create_app(
             configs=runtime.publishers.topic_configs if runtime.publishers else None,
         )
         await runtime.broker.start()
+        if runtime.publishers is not None:
+            await runtime.publishers.start()
         if runtime.relay is not None:
             runtime.relay.start()
         if hot_path:
@@ -254,6 +256,8 @@ async def stop(runtime: Runtime[Any]) -> None:
     bound = runtime.settings.stop_step_seconds
     if runtime.relay is not None:
         await _within(bound, "outbox relay", runtime.relay.stop())
+    if runtime.publishers is not None:
+        await _within(bound, "relay producer", runtime.publishers.stop())
     await _within(bound, "kafka broker", runtime.broker.stop())
     for hook in runtime.on_stop:
         await _within(bound, getattr(hook, "__qualname__", "stop hook"), _maybe_await(hook()))

@@ -203,7 +203,15 @@ def build_runtime(
         runtime.engine = make_engine(settings.sqlalchemy_url)
     contracts = list(produces)
     if contracts:
-        runtime.publishers = Publishers(broker, settings.province, contracts, root=settings.topic_root)
+        runtime.publishers = Publishers(
+            broker,
+            settings.province,
+            contracts,
+            root=settings.topic_root,
+            bootstrap=settings.kafka_bootstrap,
+            client_id=settings.client_id,
+            tracer_provider=provider,
+        )
         runtime.topics += runtime.publishers.topics
         runtime.relay = OutboxRelay(runtime.db, runtime.publishers.publish, poll_seconds=settings.outbox_poll_seconds)
     if consumer is not None:

@@ -8,6 +8,7 @@ request, shared.platform.outbox.apply_once for an event); nothing below the edge
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Generic, TypeVar
@@ -17,7 +18,7 @@ from sqlmodel import Session
 
 from shared.kernel.events import Envelope, EventContract
 from shared.kernel.policy import Policy
-from shared.platform.outbox import emit
+from shared.platform.outbox import emit, emit_many
 from shared.platform.settings import ServiceSettings
 
 P = TypeVar("P", bound=BaseModel)
@@ -46,3 +47,9 @@ class Unit(Generic[S]):
         envelope = emit(self.session, contract, province=self.province, subject=subject, payload=payload)
         self.emitted[envelope.type] += 1
         return envelope
+
+    def emit_many(self, contract: EventContract[P], events: Iterable[tuple[str, P]]) -> int:
+        """Adds an event per (subject, payload) in one bulk insert (shared.platform.outbox.emit_many)."""
+        count = emit_many(self.session, contract, province=self.province, events=events)
+        self.emitted[contract.type] += count
+        return count

@@ -41,9 +41,8 @@ def test_every_benchmark_runs_at_its_smallest_size(redis_url: str) -> None:
     assert recognition["approve_to_handed_off_seconds"] > 0 and recognition["peak_rss_megabytes"] > 0
 
     issued = figures["certificate_batch"]
-    assert issued["signatures"] == 1
-    stages = ("parts_numbered", "signed_and_stored", "all_published")  # cumulative from the parts on Kafka
-    assert 0 < issued[f"{stages[0]}_seconds"] <= issued[f"{stages[1]}_seconds"] <= issued[f"{stages[2]}_seconds"]
+    assert issued["signatures"] == issued["parts"]  # one signature a part of 500
+    assert 0 < issued["signed_and_stored_seconds"] <= issued["all_published_seconds"]  # from the parts on Kafka
 
     query = figures["query"]
     assert query["bare"]["rps"] > 0 and query["lookup"]["rps"] > 0

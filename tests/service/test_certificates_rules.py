@@ -188,21 +188,22 @@ def test_running_out_of_serials_is_a_clear_error_and_issues_nothing(
 # --- issuing and signing -------------------------------------------------------------------------
 
 
-def test_a_batch_is_signed_once_when_its_last_part_arrives(session: Session, settings: CertificatesSettings) -> None:
+def test_each_part_of_a_batch_is_signed_once_as_it_arrives(session: Session, settings: CertificatesSettings) -> None:
     issue(session, settings, approved("big", 4, part=1, parts=3))
+    assert len(issued_events(session)) == 4  # issued without waiting for the later parts
     issue(session, settings, approved("big", 4, part=2, parts=3, first=4))
-    assert session.exec(select(func.count()).select_from(SignedBatch)).one() == 0
-    assert issued_events(session) == []  # numbered, not yet issued
     issue(session, settings, approved("big", 2, part=3, parts=3, first=8))
 
-    [signed] = session.exec(select(SignedBatch)).all()
-    assert signed.certificates == 10
+    signatures = {s.id: s for s in session.exec(select(SignedBatch)).all()}
+    assert {id: s.certificates for id, s in signatures.items()} == {"big/part-1": 4, "big/part-2": 4, "big/part-3": 2}
     events = issued_events(session)
     assert len(events) == 10
-    documents = [event["payload"]["credential"] for event in events]
-    assert {d["proof"]["merkleRoot"] for d in documents} == {signed.merkle_root}
-    assert {d["proof"]["proofValue"] for d in documents} == {signed.signature}  # one signature for all
-    assert all(service.verify(unit=as_unit(session), credential=d).verified for d in documents)
+    numbers = [event["subject"] for event in events]
+    assert len(set(numbers)) == 10 and [n[-6:] for n in sorted(numbers)] == [f"{i:06d}" for i in range(1, 11)]
+    by_root = {s.merkle_root: s.signature for s in signatures.values()}
+    for document in (event["payload"]["credential"] for event in events):
+        assert by_root[document["proof"]["merkleRoot"]] == document["proof"]["proofValue"]  # one signature a part
+        assert service.verify(unit=as_unit(session), credential=document).verified
 
 
 def test_a_replayed_or_resent_approval_issues_nothing_twice(

@@ -70,7 +70,7 @@ def signed(certificate: CertificateIssued, key: Ed25519PrivateKey, key_id: str) 
         "statusListCredential": STATUS_LIST,
         "statusListIndex": 1,
     }
-    salts = {name: credentials.new_salt() for name in claims}
+    salts = credentials.new_salts(claims)
     leaf = bytes.fromhex(credentials.salted_target_hash(claims, salts))
     return credentials.credential_document(
         claims=claims,
