@@ -159,7 +159,7 @@ def signed_batch(
             "statusListCredential": status_list,
             "statusListIndex": index,
         }
-        salts = {claim: credentials.new_salt() for claim in claims}
+        salts = credentials.new_salts(claims)
         rows.append((claims, salts, credentials.salted_target_hash(claims, salts), index))
     tree = credentials.MerkleTree([bytes.fromhex(target) for _claims, _salts, target, _index in rows])
     signature = credentials.sign_root(key, tree.root)

@@ -52,6 +52,11 @@ async def admitted_client(request: Request) -> str | None:
     """Counts the lookup against the client's share (429 past it); the client, None for a partner system.
     While the read model is still being rebuilt, 503 and nothing counted: it would answer "not on record" for
     certificates that exist, and count that as the client's miss."""
+    refuse_while_rebuilding(request)
+    return await forwarding_client(request)
+
+
+def refuse_while_rebuilding(request: Request) -> None:
     if not request.app.state.read_model.caught_up:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -59,7 +64,6 @@ async def admitted_client(request: Request) -> str | None:
             f"(数据正在更新，请 {REBUILDING_RETRY_AFTER_SECONDS} 秒后再试)",
             headers={"Retry-After": str(REBUILDING_RETRY_AFTER_SECONDS)},
         )
-    return await forwarding_client(request)
 
 
 async def forwarding_client(request: Request) -> str | None:
@@ -83,19 +87,22 @@ def json_response(document: bytes) -> Response:
 async def by_number(number: str, request: Request) -> Response:
     """Looks a certificate up by its 22-character number (a legacy 16-digit number is accepted)."""
     # The busiest route calls its checks itself: FastAPI's dependency solving would cost a tenth of the request.
-    client = await admitted_client(request)
-    store = store_of(request)
+    refuse_while_rebuilding(request)
+    fair_use, store = fair_use_of(request), store_of(request)
+    client = fair_use.client(request)
+    # Counted, then read: when the client takes a new lease (nearly every lookup among many distinct clients), in
+    # the one Redis call that takes it; from a lease, one GET (the document as stored: store.documents).
+    document = await fair_use.admit_and_read(client, store.key("cert", number))
+    if document is not None:
+        return json_response(document)
     # Every number on record met the national rule when it was issued, so the rule is applied only to a number
     # that is not found as typed: for the 422 naming the fault, a legacy number, or its normal form (case,
     # spaces, full-width digits) looked up again.
-    documents = await store.documents([number])
+    normalized = await lookup_number(number)
+    documents = await store.documents([normalized]) if normalized != number else []
     if not documents:
-        normalized = await lookup_number(number)
-        if normalized != number:
-            documents = await store.documents([normalized])
-        if not documents:
-            await fair_use_of(request).missed(client)
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no certificate {normalized} on record")
+        await fair_use.missed(client)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no certificate {normalized} on record")
     return json_response(documents[0])
 
 
