@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import tempfile
 import threading
 import time
@@ -40,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import create_engine, text
 
+from bench.system import by_leader, cpu_seconds
 from infra.servers import PostgresServer
 from infra.stack import PROVINCES, PROVINCIAL_SERVICES, Stack
 from infra.walkthrough import ProvinceClients, eventually, expect, plan_batch, ready_for_approval
@@ -50,41 +50,6 @@ from shared.platform.auth import PARTNER_HEADER
 from shared.platform.bus import group_id, instance_consumer
 
 PROVINCE, OTHER = "33", "32"
-
-
-def _group_rss_kib() -> dict[int, tuple[int, int]]:
-    """Resident memory (KiB) of every process group on the machine: summed over its processes, and its largest."""
-    groups: dict[int, tuple[int, int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                pgid = int(stat.read().rsplit(")", 1)[1].split()[2])
-            with open(f"/proc/{entry.name}/status") as status:
-                rss = next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
-        except (OSError, ValueError, IndexError):
-            continue  # the process ended meanwhile
-        total, largest = groups.get(pgid, (0, 0))
-        groups[pgid] = (total + rss, max(largest, rss))
-    return groups
-
-
-def cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
-    """CPU time (user + system) each named process group has used so far, over its living processes."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    by_group: dict[int, float] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended meanwhile
-        pgid, used = int(fields[2]), int(fields[11]) + int(fields[12])
-        by_group[pgid] = by_group.get(pgid, 0.0) + used / ticks
-    return {name: by_group.get(pgid, 0.0) for name, pgid in groups.items()}
 
 
 class RssSampler:
@@ -105,12 +70,10 @@ class RssSampler:
             self._stop.wait(self.every)
 
     def sample(self) -> None:
-        rss = _group_rss_kib()
-        for name, pgid in self.groups().items():
-            if pgid in rss:
-                total, largest = rss[pgid]
-                self.peak_kib[name] = max(self.peak_kib.get(name, 0), total)
-                self.process_peak_kib[name] = max(self.process_peak_kib.get(name, 0), largest)
+        for name, members in by_leader(self.groups()).items():
+            if members:
+                self.peak_kib[name] = max(self.peak_kib.get(name, 0), sum(p.rss_kib for p in members))
+                self.process_peak_kib[name] = max(self.process_peak_kib.get(name, 0), max(p.rss_kib for p in members))
         self.samples += 1
 
     def __enter__(self) -> RssSampler:

@@ -38,7 +38,9 @@ from tests.harness import serve
 PART_SIZE = 500  # as recognition splits an approval
 
 
-def parts(batch_id: str, count: int) -> list[BatchResultsApproved]:
+def parts(batch_id: str, count: int, *, first: int = 0) -> list[BatchResultsApproved]:
+    """The approval of a batch of `count` candidates (numbered from `first`), in parts of 500 as recognition sends
+    them."""
     total = (count + PART_SIZE - 1) // PART_SIZE
     return [
         BatchResultsApproved(
@@ -55,7 +57,7 @@ def parts(batch_id: str, count: int) -> list[BatchResultsApproved]:
                 PassedCandidate(
                     candidate_id=str(i), name=f"考生{i}", id_type="居民身份证", id_number=resident_id("33", i)
                 )
-                for i in range(part * PART_SIZE, min(count, (part + 1) * PART_SIZE))
+                for i in range(first + part * PART_SIZE, first + min(count, (part + 1) * PART_SIZE))
             ],
         )
         for part in range(total)

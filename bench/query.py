@@ -25,7 +25,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -41,8 +40,9 @@ import httpx
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from infra.servers import KafkaServer, RedisServer, free_port
-from infra.walkthrough import resident_id
+from bench import certificate_batch
+from bench.system import own_servers, spawn, stop
+from infra.servers import free_port
 from shared.kernel.clock import Clock
 from shared.kernel.events import (
     BATCH_RESULTS_APPROVED,
@@ -83,12 +83,6 @@ def certificate(province: str, serial: int) -> CertificateIssued:
     )
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
 def wait_http(url: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,7 +97,7 @@ def wait_http(url: str, timeout: float = 90) -> None:
 
 def wrk(url: str, numbers_file: Path, seconds: int, connections: int, clients: int = 0) -> dict[str, float]:
     """One wrk run over random numbers of `numbers_file`; from `clients` distinct X-Forwarded-For addresses if any."""
-    script = Path(__file__).with_name("query_clients.lua" if clients else "query_numbers.lua")
+    script = Path(__file__).with_name("query_numbers.lua")
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         env={**os.environ, "NUMBERS_FILE": str(numbers_file), "CLIENTS": str(clients)},
@@ -138,26 +132,9 @@ async def load(redis_url: str, count: int, prefix: str = PREFIX) -> list[str]:
 
 
 def approval(serial: int) -> BatchResultsApproved:
-    """A batch of one candidate, approved: as recognition sends it (bench/certificate_batch.py)."""
-    return BatchResultsApproved(
-        batch_id=f"lag-{uuid.uuid4().hex[:12]}",
-        organization_code="S000033000001",
-        organization_name="杭州市职业技能评价中心",
-        occupation_code="6-18-01-01",
-        occupation_name="车工",
-        level=4,
-        approved_on=Clock().today(),
-        part=1,
-        parts=1,
-        passed=[
-            PassedCandidate(
-                candidate_id=str(serial),
-                name=f"考生{serial}",
-                id_type="居民身份证",
-                id_number=resident_id("33", serial),
-            )
-        ],
-    )
+    """A batch of one candidate, approved: as recognition sends it."""
+    [part] = certificate_batch.parts(f"lag-{uuid.uuid4().hex[:12]}", 1, first=serial)
+    return part
 
 
 async def lag(bootstrap: str, query_url: str, count: int, rate: float, root: str = ROOT) -> list[dict[str, Any]]:
@@ -262,20 +239,18 @@ def run(
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: run `make deps` (as root) or apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="bench-query-"))
-    kafka = KafkaServer(work / "kafka") if kafka_bootstrap is None else None
-    redis = RedisServer(work / "redis") if redis_url is None else None
-    shared = kafka is None or redis is None
-    root = f"bench{uuid.uuid4().hex[:8]}" if shared else ROOT
-    prefix = f"{root}:{PREFIX}" if shared else PREFIX
     processes: list[subprocess.Popen[bytes]] = []
+    servers_started = contextlib.ExitStack()
     try:
-        if kafka is not None:
-            kafka.start()
-            kafka_bootstrap = kafka.bootstrap
-        if redis is not None:
-            redis.start()
-            redis_url = redis.url
-        assert kafka_bootstrap is not None and redis_url is not None
+        servers = servers_started.enter_context(
+            own_servers(work, kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, root=ROOT, prefix=PREFIX)
+        )
+        kafka_bootstrap, redis_url, root, prefix = (
+            servers.kafka_bootstrap,
+            servers.redis_url,
+            servers.root,
+            servers.prefix,
+        )
         # The provinces' topics exist before the query service subscribes (as the certificates services ensure).
         asyncio.run(_ensure_topics(kafka_bootstrap, root))
         numbers = asyncio.run(load(redis_url, certificates, prefix))
@@ -393,17 +368,8 @@ def run(
         return report
     finally:
         for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        for server in (redis, kafka):
-            if server is not None:
-                server.stop()
+            stop(process, within=20)
+        servers_started.close()
         if os.environ.get("BENCH_QUERY_KEEP"):
             print(f"kept {work}", file=sys.stderr)
         else:

@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -47,7 +46,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -59,7 +57,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis import Redis
 from stdnum.cn import ric
 
-from infra.servers import KafkaServer, RedisServer, free_port
+from bench.system import cpu_seconds, own_servers, spawn, stop
+from infra.servers import free_port
 from shared.kernel import credentials
 from shared.kernel.credentials import StatusEntry
 from shared.kernel.events import (
@@ -327,32 +326,8 @@ class RssPeak:
         return round(self.peak_kib * 1024 / 1e6, 1)
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def server_pid(server: KafkaServer | RedisServer | None) -> int | None:
-    process = getattr(getattr(server, "proc", None), "process", None)
-    return process.pid if process is not None else None
+def cpu_of(leader: int) -> float:
+    return cpu_seconds({"process": leader})["process"]
 
 
 def py_spy() -> str | None:
@@ -413,27 +388,18 @@ def run(
     """Produces the log, then rebuilds a read model from it; the figures. On a shared broker or Redis (`make bench`)
     a topic root and key prefix of its own keep it apart; the Redis figures are then of the whole server."""
     work = Path(tempfile.mkdtemp(prefix="bench-rebuild-"))
-    kafka = KafkaServer(work / "kafka") if kafka_bootstrap is None else None
-    redis_server = RedisServer(work / "redis") if redis_url is None else None
-    shared = kafka is None or redis_server is None
-    root = f"bench{uuid.uuid4().hex[:8]}" if shared else ROOT
-    prefix = f"{root}:{PREFIX}" if shared else PREFIX
     processes: list[subprocess.Popen[bytes]] = []
+    servers_started = contextlib.ExitStack()
     try:
-        if kafka is not None:
-            kafka.start()
-            kafka_bootstrap = kafka.bootstrap
-        if redis_server is not None:
-            redis_server.start()
-            redis_url = redis_server.url
-        assert kafka_bootstrap is not None and redis_url is not None
+        own = servers_started.enter_context(
+            own_servers(work, kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, root=ROOT, prefix=PREFIX)
+        )
+        kafka_bootstrap, redis_url, root, prefix = own.kafka_bootstrap, own.redis_url, own.root, own.prefix
         asyncio.run(ensure_topics(kafka_bootstrap, root))
         produced = asyncio.run(produce(kafka_bootstrap, certificates, root))
         redis: Any = Redis.from_url(redis_url)
         # CPU time over the rebuild of the servers this run started (on shared ones, others' work would count).
-        servers = {
-            name: pid for name, server in (("kafka", kafka), ("redis", redis_server)) if (pid := server_pid(server))
-        }
+        servers = own.started
         before = used_memory(redis)
         common = {
             "QUERY_REDIS_URL": redis_url,
@@ -447,7 +413,7 @@ def run(
         uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "services.query.app:create", "--host", "127.0.0.1"]
         uvicorn += ["--no-access-log", "--no-proxy-headers", "--workers", "1"]
         query_port = free_port()
-        servers_cpu = {name: cpu_seconds(pid) for name, pid in servers.items()}
+        servers_cpu = {name: cpu_of(pid) for name, pid in servers.items()}
         started = time.perf_counter()
         projectors = [
             spawn(
@@ -487,8 +453,8 @@ def run(
                     pass
                 time.sleep(0.1)
         ready_seconds = time.perf_counter() - started
-        projector_cpu = sum(cpu_seconds(p.pid) for p in projectors)
-        cpu = {f"{name}_cpu_seconds": round(cpu_seconds(pid) - servers_cpu[name], 1) for name, pid in servers.items()}
+        projector_cpu = sum(cpu_of(p.pid) for p in projectors)
+        cpu = {f"{name}_cpu_seconds": round(cpu_of(pid) - servers_cpu[name], 1) for name, pid in servers.items()}
         peak = max(r.stop() for r in rss)
         if spy is not None:
             spy.wait(profile_delay + profile_seconds + 60)
@@ -523,9 +489,7 @@ def run(
     finally:
         for process in processes:
             stop(process)
-        for server in (redis_server, kafka):
-            if server is not None:
-                server.stop()
+        servers_started.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

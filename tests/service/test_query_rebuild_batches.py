@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
 from typing import Any
 
 import pytest
@@ -19,8 +18,7 @@ from services.query import rebuild as rebuild_module
 from services.query.rebuild import RebuildWatch
 from services.query.store import HOLDER_CLAIMS, CertificateStore, without_holder_claims
 from shared.kernel import credentials
-from shared.kernel.events import ORGANIZATION_FILED, OrganizationFiled, ScopeItem
-from tests.service.test_query_store import ORGANIZATION, issued, published_key, signed
+from tests.service.test_query_store import ORGANIZATION, filed, issued, published_key, signed
 
 
 @pytest.fixture
@@ -69,22 +67,7 @@ async def test_certificates_before_their_filing_are_verified_again_together(
         return await transaction(*args, **kwargs)
 
     monkeypatch.setattr(store.redis, "transaction", counted)
-    await store.apply_filed(
-        ORGANIZATION_FILED.make(
-            province="33",
-            subject=ORGANIZATION,
-            payload=OrganizationFiled(
-                filing_code=ORGANIZATION,
-                name="机械行业协会技能评价中心",
-                credit_code="51330000MJ0000000X",
-                org_type="S",
-                province="33",
-                scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[3, 4, 5])],
-                filed_on=date(2026, 1, 1),
-                valid_until=date(2030, 12, 31),
-            ),
-        )
-    )
+    await store.apply_filed(filed())
     assert await organization_checks() == {True}
     # The catalogue's entry, then a thousand certificates a transaction: not 1,200 transactions.
     assert transactions <= 3

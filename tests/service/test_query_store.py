@@ -23,6 +23,7 @@ from shared.kernel.events import (
     ORGANIZATION_STATUS_CHANGED,
     CertificateIssued,
     CertificateRevoked,
+    Envelope,
     OrganizationFiled,
     OrganizationStatusChanged,
     ScopeItem,
@@ -90,6 +91,24 @@ def published_key(key: Ed25519PrivateKey, key_id: str) -> SigningKeyPublished:
     """The trust list's entry of a province 33 signing key."""
     public_key = credentials.b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
     return SigningKeyPublished(key_id=key_id, province="33", valid_from=date(2026, 1, 1), public_key=public_key)
+
+
+def filed() -> Envelope[OrganizationFiled]:
+    """ORGANIZATION's filing, from 2026 on, for 车工 at levels 3 to 5."""
+    return ORGANIZATION_FILED.make(
+        province="33",
+        subject=ORGANIZATION,
+        payload=OrganizationFiled(
+            filing_code=ORGANIZATION,
+            name="机械行业协会技能评价中心",
+            credit_code="51330000MJ0000000X",
+            org_type="S",
+            province="33",
+            scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[3, 4, 5])],
+            filed_on=date(2026, 1, 1),
+            valid_until=date(2030, 12, 31),
+        ),
+    )
 
 
 def revoked(certificate: CertificateIssued) -> CertificateRevoked:
@@ -176,22 +195,7 @@ async def test_a_status_step_before_the_filing_leaves_the_organization_pending_n
         return {check["name"]: check["passed"] for check in view["verification"]["checks"]}
 
     assert await checks() == {"integrity": True, "signature": True, "organization": None, "status": True}
-    await store.apply_filed(
-        ORGANIZATION_FILED.make(
-            province="33",
-            subject=ORGANIZATION,
-            payload=OrganizationFiled(
-                filing_code=ORGANIZATION,
-                name="机械行业协会技能评价中心",
-                credit_code="51330000MJ0000000X",
-                org_type="S",
-                province="33",
-                scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[3, 4, 5])],
-                filed_on=date(2026, 1, 1),
-                valid_until=date(2030, 12, 31),
-            ),
-        )
-    )
+    await store.apply_filed(filed())
     assert await checks() == {"integrity": True, "signature": True, "organization": True, "status": True}
 
 
