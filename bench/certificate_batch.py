@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from bench.system import cpu_seconds
 from infra.servers import KafkaServer, PostgresServer
 from infra.walkthrough import eventually, resident_id
 from services.certificates.app import create as create_certificates
@@ -138,7 +139,14 @@ def run(candidates: int = 100_000, *, database: str = "sqlite", kafka_bootstrap:
                 topic_root=f"bench{uuid.uuid4().hex[:6]}",
                 outbox_poll_seconds=0.1,
             )
-            return asyncio.run(measure(settings, candidates))
+            servers = (
+                {"postgres": postgres.proc.process.pid} if postgres and postgres.proc and postgres.proc.process else {}
+            )
+            before = cpu_seconds(servers)
+            figures = asyncio.run(measure(settings, candidates))
+            for name, used in cpu_seconds(servers).items():  # the database server's own work, per certificate
+                figures[f"{name}_cpu_milliseconds_per_certificate"] = (used - before[name]) * 1000 / candidates
+            return figures
         finally:
             if postgres is not None:
                 postgres.stop()
