@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -39,7 +38,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import create_engine, text
 
-from bench.system import by_leader, cpu_seconds
+from bench.system import RssSampler, cpu_seconds
 from infra.servers import PostgresServer
 from infra.stack import PROVINCES, PROVINCIAL_SERVICES, Stack
 from infra.walkthrough import ProvinceClients, eventually, expect, plan_batch, ready_for_approval
@@ -50,44 +49,6 @@ from shared.platform.auth import PARTNER_HEADER
 from shared.platform.bus import group_id, instance_consumer
 
 PROVINCE, OTHER = "33", "32"
-
-
-class RssSampler:
-    """Samples the resident memory of named process groups in a thread; peaks in MB (10^6 bytes), of the group's
-    sum and of its largest process (they differ for the query service: uvicorn's supervisor and two workers)."""
-
-    def __init__(self, groups: Callable[[], dict[str, int]], every: float = 0.25) -> None:
-        self.groups, self.every = groups, every
-        self.peak_kib: dict[str, int] = {}
-        self.process_peak_kib: dict[str, int] = {}
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.every)
-
-    def sample(self) -> None:
-        for name, members in by_leader(self.groups()).items():
-            if members:
-                self.peak_kib[name] = max(self.peak_kib.get(name, 0), sum(p.rss_kib for p in members))
-                self.process_peak_kib[name] = max(self.process_peak_kib.get(name, 0), max(p.rss_kib for p in members))
-        self.samples += 1
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
-
-    def peaks(self, per_process: bool = False) -> dict[str, float]:
-        peaks = self.process_peak_kib if per_process else self.peak_kib
-        return {name: round(kib * 1024 / 1e6, 1) for name, kib in sorted(peaks.items())}
 
 
 def service_groups(stack: Stack) -> dict[str, int]:

@@ -44,7 +44,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -57,7 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis import Redis
 from stdnum.cn import ric
 
-from bench.system import cpu_seconds, own_servers, spawn, stop
+from bench.system import RssSampler, cpu_seconds, own_servers, spawn, stop
 from infra.servers import free_port
 from shared.kernel import credentials
 from shared.kernel.credentials import StatusEntry
@@ -302,30 +301,6 @@ async def ensure_topics(bootstrap: str, root: str) -> None:
     )
 
 
-class RssPeak:
-    """Samples one process's VmRSS in a thread; the peak in MB (10^6 bytes)."""
-
-    def __init__(self, pid: int, every: float = 0.25) -> None:
-        self.pid, self.every, self.peak_kib = pid, every, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                with open(f"/proc/{self.pid}/status") as status:
-                    rss = next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
-            except OSError:
-                return
-            self.peak_kib = max(self.peak_kib, rss)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return round(self.peak_kib * 1024 / 1e6, 1)
-
-
 def cpu_of(leader: int) -> float:
     return cpu_seconds({"process": leader})["process"]
 
@@ -338,16 +313,21 @@ def used_memory(redis: Any) -> int:
     return int(redis.info("memory")["used_memory"])
 
 
-def document_figures(redis: Any, prefix: str) -> dict[str, Any]:
-    """Sizes of a sample of stored documents and holder entries, and whether each document is fully verified."""
+def sample_keys(redis: Any, pattern: str, count: int) -> list[bytes]:
+    """Up to `count` keys matching `pattern`, the first a scan finds."""
     keys: list[bytes] = []
     cursor = 0
-    while len(keys) < 500:
-        cursor, found = redis.scan(cursor, match=f"{prefix}f3:cert:*", count=5000)
+    while len(keys) < count:
+        cursor, found = redis.scan(cursor, match=pattern, count=5000)
         keys += found
         if cursor == 0:
             break
-    keys = keys[:500]
+    return keys[:count]
+
+
+def document_figures(redis: Any, prefix: str) -> dict[str, Any]:
+    """Sizes of a sample of stored documents and holder entries, and whether each document is fully verified."""
+    keys = sample_keys(redis, f"{prefix}f3:cert:*", 500)
     documents = redis.mget(keys)
     sizes = [len(d) for d in documents if d]
     memory = [int(redis.memory_usage(k) or 0) for k in keys[:100]]
@@ -356,14 +336,7 @@ def document_figures(redis: Any, prefix: str) -> dict[str, Any]:
         for k, d in zip(keys, documents, strict=True)
         if d is None or not json.loads(d)["verification"]["verified"]
     ]
-    holders: list[bytes] = []
-    cursor = 0
-    while len(holders) < 100:
-        cursor, found = redis.scan(cursor, match=f"{prefix}f3:holder:*", count=5000)
-        holders += found
-        if cursor == 0:
-            break
-    holder_memory = [int(redis.memory_usage(k) or 0) for k in holders[:100]]
+    holder_memory = [int(redis.memory_usage(k) or 0) for k in sample_keys(redis, f"{prefix}f3:holder:*", 100)]
     return {
         "document_bytes": round(sum(sizes) / max(len(sizes), 1)),
         "document_memory_bytes": round(sum(memory) / max(len(memory), 1)),
@@ -425,7 +398,9 @@ def run(
         projector = projectors[0]
         serving = {"QUERY_ROLE": "serve", "QUERY_TRACE_SAMPLE_RATIO": "0.01"}
         processes.append(spawn([*uvicorn, "--port", str(query_port)], {**common, **serving}, work / "query.log"))
-        rss = [RssPeak(p.pid) for p in projectors]
+        rss = servers_started.enter_context(
+            RssSampler(lambda: {f"projector-{n}": p.pid for n, p in enumerate(projectors)})
+        )
         spy = None
         if profile is not None:
             binary = py_spy()
@@ -455,7 +430,7 @@ def run(
         ready_seconds = time.perf_counter() - started
         projector_cpu = sum(cpu_of(p.pid) for p in projectors)
         cpu = {f"{name}_cpu_seconds": round(cpu_of(pid) - servers_cpu[name], 1) for name, pid in servers.items()}
-        peak = max(r.stop() for r in rss)
+        peak = max(rss.peaks(per_process=True).values(), default=0.0)  # the largest projector's, until ready
         if spy is not None:
             spy.wait(profile_delay + profile_seconds + 60)
         after = used_memory(redis)

@@ -26,9 +26,9 @@ from shared.kernel.events import (
     Envelope,
     OrganizationFiled,
     OrganizationStatusChanged,
-    ScopeItem,
     SigningKeyPublished,
 )
+from tests.service import samples
 
 ORGANIZATION = "S000033000001"
 STATUS_LIST = "https://example.test/status/33/1"
@@ -94,20 +94,9 @@ def published_key(key: Ed25519PrivateKey, key_id: str) -> SigningKeyPublished:
 
 
 def filed() -> Envelope[OrganizationFiled]:
-    """ORGANIZATION's filing, from 2026 on, for 车工 at levels 3 to 5."""
+    """ORGANIZATION's filing (tests/service/samples.py: from 2026-01-05, 车工 at levels 3 to 5)."""
     return ORGANIZATION_FILED.make(
-        province="33",
-        subject=ORGANIZATION,
-        payload=OrganizationFiled(
-            filing_code=ORGANIZATION,
-            name="机械行业协会技能评价中心",
-            credit_code="51330000MJ0000000X",
-            org_type="S",
-            province="33",
-            scope=[ScopeItem(occupation_code="6-18-01-01", occupation_name="车工", levels=[3, 4, 5])],
-            filed_on=date(2026, 1, 1),
-            valid_until=date(2030, 12, 31),
-        ),
+        province="33", subject=ORGANIZATION, payload=samples.organization_filed(ORGANIZATION)
     )
 
 
